@@ -1,0 +1,47 @@
+# faceinpaint: every entry point. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.faceinpaint-installed
+PYTEST_ARGS ?=
+OUT ?= outputs
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-all lint format preview clean-cache
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@$(BIN)/python -c "import torch, torchvision.ops, lightning, dlib, kornia" || { \
+	  echo "setup: torch/torchvision do not import together in $(VENV); a local CPU torch wheel may have been picked." \
+	       "Remove $(VENV) and run 'make setup' again, or install a matching pair (torch>=2.14 with torchvision 0.29)."; exit 1; }
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create $(VENV) (or reuse VENV=...) and install the package with dev tools
+
+demo: setup  ## the main job on the embedded faces: prepare the data, write a grid of every mask type
+	$(BIN)/faceinpaint prepare --config configs/data/embedded-64.yaml
+	$(BIN)/faceinpaint preview --config configs/data/embedded-64.yaml --out $(OUT)/demo/masks.png
+
+test: setup  ## fast CPU tests (skips celeba-half tests when ../shared/data is absent)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-all: setup  ## every test, slow ones included
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup  ## ruff lint and format check
+	$(BIN)/ruff check faceinpaint tests
+	$(BIN)/ruff format --check faceinpaint tests
+
+format: setup  ## ruff format and autofix
+	$(BIN)/ruff format faceinpaint tests
+	$(BIN)/ruff check --fix faceinpaint tests
+
+preview: setup  ## grid of celeba-half faces under every mask (needs ../shared/data/celeba-half)
+	$(BIN)/faceinpaint preview --config configs/data/celeba-half-128.yaml --out $(OUT)/preview-celeba-half.png
+
+clean-cache:  ## delete decoded-image caches ($$FACEINPAINT_CACHE or ~/.cache/faceinpaint)
+	rm -rf "$${FACEINPAINT_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/faceinpaint}"

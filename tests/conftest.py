@@ -1,0 +1,34 @@
+"""Shared fixtures: an isolated cache, the optional celeba-half folder, and no network logging."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CELEBA_HALF = REPO.parent / "shared" / "data" / "celeba-half"
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test writes decoded splits under a temporary folder, never the user's cache."""
+    path = tmp_path_factory.mktemp("faceinpaint-cache")
+    old = os.environ.get("FACEINPAINT_CACHE")
+    os.environ["FACEINPAINT_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("FACEINPAINT_CACHE", None)
+    else:
+        os.environ["FACEINPAINT_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def celeba_half() -> Path:
+    """The shared 9,000 real CelebA faces; tests using it skip when the folder is absent."""
+    if not (CELEBA_HALF / "images").is_dir():
+        pytest.skip(f"celeba-half not found at {CELEBA_HALF}")
+    return CELEBA_HALF
