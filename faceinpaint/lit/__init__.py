@@ -1,0 +1,1 @@
+"""faceinpaint.lit"""

@@ -1,0 +1,355 @@
+"""Method 2: a DCGAN trained on faces (``fit``), then inpainting by latent search (``test`` /
+``predict``), after Yeh et al. (2017) with the thesis's landmark term.
+
+``fit`` alternates a discriminator step and a generator step per batch (manual optimization,
+non-saturating BCE-with-logits losses), logging a grid of samples from fixed latents.
+``test`` and ``predict`` run :class:`faceinpaint.lit.search.LatentSearch` on each batch's damaged
+faces and write, per image, the inpainted PNG, the mask PNG and a JSON line with the chosen
+loss; ``test`` also logs :class:`faceinpaint.eval.metrics.InpaintingMetrics` as ``test/<name>``
+(and the same metrics of classical fills named in ``baselines`` as ``test/<fill>/<name>``).
+
+The search needs autograd: Lightning runs test/predict under ``torch.inference_mode`` unless
+the config sets ``trainer.inference_mode: false``; this module raises if it finds itself
+under inference mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
+from faceinpaint.eval.baselines import BASELINES
+from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.lit.search import LatentSearch, SearchResult
+from faceinpaint.losses.latent_search import LandmarkTerm, build_landmark_term
+from faceinpaint.models.dcgan import Discriminator, Generator, LatentPrior, sample_latent
+
+Stage = Literal["test", "predict"]
+
+
+def save_png(image: Tensor, path: Path) -> None:
+    """Write a (C,H,W) tensor in [0, 1] (C = 1 or 3) as an 8-bit PNG, atomically."""
+    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(array).save(temporary, format="PNG")
+    os.replace(temporary, path)
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+class DCGANInpainter(pl.LightningModule):
+    """DCGAN training and latent-search inpainting at ``image_size`` (64 in the thesis)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        ngf: int = 64,
+        ndf: int = 64,
+        image_size: int = 64,
+        latent_prior: LatentPrior = "uniform",
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        num_samples: int = 64,
+        sample_every_n_batches: int = 500,
+        sample_seed: int = 0,
+        num_candidates: int = 64,
+        iterations: int = 1000,
+        search_lr: float = 0.01,
+        search_betas: tuple[float, float] = (0.9, 0.999),
+        prior_weight: float = 0.003,
+        context_window: int = 7,
+        landmark_weight: float = 0.0,
+        landmark_loss: Literal["network", "dlib"] = "network",
+        landmark_checkpoint: str | None = None,
+        poisson_iterations: int = 0,
+        search_seed: int = 0,
+        return_all: bool = False,
+        baselines: list[str] | None = None,
+        output_dir: str | None = None,
+    ) -> None:
+        """
+        Args:
+            latent_dim: size of z (100 in DCGAN).
+            ngf: generator width (channels of its last hidden layer).
+            ndf: discriminator width (channels of its first layer).
+            image_size: side of the faces in pixels, a power of two.
+            latent_prior: the z prior of training, ``uniform`` in [-1, 1] or ``normal``; saved in
+                the checkpoint and used by the search (which clips z to [-1, 1]).
+            lr: Adam learning rate of both networks (2e-4 in DCGAN, 1e-3 in the thesis).
+            betas: Adam's moment decays for training (beta1 0.5 in DCGAN).
+            num_samples: faces in the logged sample grid.
+            sample_every_n_batches: training batches between sample grids (also at each epoch's
+                end); 0 = epoch ends only.
+            sample_seed: seed of the grid's fixed latents.
+            num_candidates: latents searched per damaged image.
+            iterations: Adam steps of the search.
+            search_lr: Adam step size of the search, in latent units.
+            search_betas: Adam's moment decays for the search.
+            prior_weight: lambda of the prior loss log(1 - D(G(z))) (0.003); 0 = off.
+            context_window: side of the context-weight window in pixels (7).
+            landmark_weight: weight of the landmark term; 0 = off (never computed).
+            landmark_loss: ``network`` (differentiable, through the landmark network of
+                ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
+                gradient, so it only takes part in choosing the final candidate).
+            landmark_checkpoint: landmark network checkpoint, needed by ``network``.
+            poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
+                this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
+            search_seed: seed of the search's starting points (with each image's index).
+            return_all: ``predict`` also returns every candidate.
+            baselines: classical fills (names in ``faceinpaint.eval.baselines.BASELINES``) whose
+                metrics ``test`` logs beside the search's, on the same batches.
+            output_dir: where test/predict write images and JSON lines; None = the logger's
+                directory (or the trainer's root) + ``/inpainted``.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = Generator(latent_dim, ngf, image_size)
+        self.discriminator = Discriminator(ndf, image_size)
+        fixed = sample_latent(
+            latent_prior, num_samples, latent_dim, torch.Generator().manual_seed(sample_seed)
+        )
+        self.register_buffer("fixed_latent", fixed, persistent=False)  # (num_samples, latent_dim)
+        self.test_metrics = InpaintingMetrics()
+        self.baseline_metrics = torch.nn.ModuleDict(
+            {name: InpaintingMetrics() for name in (baselines or [])}
+        )
+        self._landmark_term: LandmarkTerm | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------------ training
+    def configure_optimizers(self):
+        betas = tuple(self.hparams.betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr, betas=betas)
+        return opt_g, opt_d
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """BCE of D on real (label 1) and detached fake (label 0) images."""
+        real_logit = self.discriminator(real)
+        fake_logit = self.discriminator(fake.detach())
+        real_loss = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+        fake_loss = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        parts = {
+            "d_real": torch.sigmoid(real_logit).mean().detach(),
+            "d_fake": torch.sigmoid(fake_logit).mean().detach(),
+        }
+        return real_loss + fake_loss, parts
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        """Non-saturating GAN loss: BCE of D(G(z)) against label 1."""
+        logit = self.discriminator(fake)
+        return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        real = batch[IMAGE]  # (B, 3, S, S)
+        latent = sample_latent(
+            self.hparams.latent_prior, real.shape[0], self.hparams.latent_dim, device=real.device
+        )
+        fake = self.generator(latent)
+
+        self.toggle_optimizer(opt_d)
+        d_loss, d_parts = self.discriminator_loss(real, fake)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        g_loss = self.generator_loss(fake)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        self.log_dict(
+            {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}
+            | {f"train/{name}": value for name, value in d_parts.items()},
+            prog_bar=True,
+        )
+        every = self.hparams.sample_every_n_batches
+        if every > 0 and self.trainer.fit_loop.epoch_loop.total_batch_idx % every == 0:
+            self.log_samples()
+
+    def on_train_epoch_end(self) -> None:
+        self.log_samples()
+
+    @torch.no_grad()
+    def log_samples(self) -> None:
+        """Grid of G(fixed z) in eval mode: a PNG under the log directory, and the logger's image."""
+        was_training = self.generator.training
+        self.generator.eval()
+        grid = make_grid(to_unit(self.generator(self.fixed_latent)), nrow=8, padding=1)
+        self.generator.train(was_training)
+        self.log_image("samples", grid)
+
+    def log_image(self, key: str, grid: Tensor) -> None:
+        """(3,H,W) in [0, 1] to ``<log dir>/images/<key>_<step>.png`` and to wandb/TensorBoard."""
+        if self._trainer is None or not self._trainer.is_global_zero:
+            return
+        step = self.global_step
+        save_png(grid, self._log_dir() / "images" / f"{key}_{step:07d}.png")
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key=key, images=[grid.float().cpu()], step=step)
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(key, grid.float().cpu(), step)
+
+    def _log_dir(self) -> Path:
+        trainer = self._trainer
+        if trainer is None:
+            return Path("runs")
+        return Path(trainer.log_dir or trainer.default_root_dir)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("hyper_parameters", {}).get("latent_prior")
+        if saved is not None and saved != self.hparams.latent_prior:
+            raise ValueError(
+                f"the checkpoint's generator was trained with latent_prior={saved!r} but this "
+                f"model is configured with {self.hparams.latent_prior!r}; set model.init_args."
+                f"latent_prior: {saved}"
+            )
+
+    # ----------------------------------------------------------------------- the search
+    def landmark_term(self) -> LandmarkTerm | None:
+        """The configured landmark term on this module's device (None when its weight is 0)."""
+        if self.hparams.landmark_weight == 0:
+            return None
+        if self._landmark_term is None:
+            self._landmark_term = build_landmark_term(
+                self.hparams.landmark_loss, self.hparams.landmark_checkpoint
+            )
+        return self._landmark_term.to(self.device)
+
+    def latent_search(self) -> LatentSearch:
+        hp = self.hparams
+        return LatentSearch(
+            self.generator,
+            self.discriminator,
+            latent_prior=hp.latent_prior,
+            num_candidates=hp.num_candidates,
+            iterations=hp.iterations,
+            lr=hp.search_lr,
+            betas=tuple(hp.search_betas),
+            prior_weight=hp.prior_weight,
+            context_window=hp.context_window,
+            landmark_weight=hp.landmark_weight,
+            landmark_term=self.landmark_term(),
+            poisson_iterations=hp.poisson_iterations,
+            seed=hp.search_seed,
+            return_all=hp.return_all,
+        )
+
+    def inpaint(self, image: Tensor, mask: Tensor, index: Tensor) -> SearchResult:
+        """Search a batch: (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks
+        (1 = hole), (B,) int64 indices seeding the starting points."""
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "the latent search needs autograd, but Lightning is running it under "
+                "torch.inference_mode(): set `trainer.inference_mode: false` in the config"
+            )
+        return self.latent_search()(image, mask, index)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        result = self.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])
+        image, mask = batch[IMAGE], batch[MASK]
+        self.test_metrics.update(result.inpainted, image, mask)
+        damaged = image * (1.0 - mask)
+        for name, metric in self.baseline_metrics.items():
+            metric.update(BASELINES[name](damaged, mask), image, mask)
+        self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0])
+        self.write_results("test", batch, result)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict({f"test/{k}": v for k, v in self.test_metrics.compute().items()})
+        self.test_metrics.reset()
+        for name, metric in self.baseline_metrics.items():
+            self.log_dict({f"test/{name}/{k}": v for k, v in metric.compute().items()})
+            metric.reset()
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        result = self.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])
+        self.write_results("predict", batch, result)
+        output = {
+            "index": batch[INDEX],
+            "inpainted": result.inpainted,
+            "generated": result.generated,
+            "latent": result.latent,
+            "loss": result.loss,
+            "candidate_loss": result.candidate_loss,
+        }
+        if result.all_generated is not None:
+            output["all_generated"] = result.all_generated
+            output["all_latent"] = result.all_latent
+        return {name: value.detach().cpu() for name, value in output.items()}
+
+    def on_test_epoch_start(self) -> None:
+        self._rows = []
+
+    def on_predict_epoch_start(self) -> None:
+        self._rows = []
+
+    # ----------------------------------------------------------------------- results
+    def output_root(self) -> Path:
+        if self.hparams.output_dir is not None:
+            return Path(self.hparams.output_dir)
+        return self._log_dir() / "inpainted"
+
+    def write_results(self, stage: Stage, batch: dict[str, Tensor], result: SearchResult) -> None:
+        """Per image ``<index>.png`` (inpainted) and ``<index>_mask.png`` (white = hole) under
+        ``<output_root>/<stage>/``, and ``results.jsonl`` rewritten with every row so far."""
+        directory = self.output_root() / stage
+        trainer = self._trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        world = trainer.world_size if trainer is not None else 1
+        checkpoint = trainer.ckpt_path if trainer is not None else None
+        mask_spec = self._mask_spec(stage)
+        inpainted = to_unit(result.inpainted).cpu()
+        masks = batch[MASK].cpu()
+        parts = {name: value.tolist() for name, value in result.parts.items()}
+        for row, (index, loss, best) in enumerate(
+            zip(batch[INDEX].tolist(), result.loss.tolist(), result.best.tolist(), strict=True)
+        ):
+            save_png(inpainted[row], directory / f"{index:06d}.png")
+            save_png(masks[row], directory / f"{index:06d}_mask.png")
+            self._rows.append(
+                {
+                    "index": index,
+                    "loss": loss,
+                    **{name: values[row] for name, values in parts.items()},
+                    "candidate": best,
+                    "mask": mask_spec,
+                    "checkpoint": checkpoint,
+                }
+            )
+        name = "results.jsonl" if world == 1 else f"results.rank{rank}.jsonl"
+        text = "".join(json.dumps(row) + "\n" for row in self._rows)
+        write_text_atomic(text, directory / name)
+
+    def _mask_spec(self, stage: Stage) -> dict[str, Any] | None:
+        datamodule = getattr(self._trainer, "datamodule", None)
+        masks = getattr(datamodule, "masks", None)
+        if not masks or stage not in masks:
+            return None
+        return asdict(masks[stage])

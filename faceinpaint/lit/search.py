@@ -1,0 +1,246 @@
+"""The batched latent search of Yeh et al. (2017), with the thesis's landmark term: a plain
+class, usable without Lightning.
+
+For each damaged image y (hole pixels zeroed before anything reads them) and mask M (1 = hole),
+N candidate latents start from the training prior, drawn from a generator seeded by
+``(seed, index)`` so an image gets the same start whatever batch it is in. All B x N candidates
+form one (B*N, latent_dim) leaf optimised by Adam for K iterations, z clipped to [-1, 1] after
+every step. Each candidate's loss
+
+    weighted context (L1 near the hole)  +  prior_weight * log(1 - D(G(z)))  +  landmark_weight * landmark
+
+is computed on its own and the losses are summed, so a candidate's gradient is that of its own
+loss; Adam works per element, so batching images and candidates changes no number. G and D run
+in eval mode (BatchNorm from running statistics) with their parameters frozen, and the loop reads
+nothing back to the host. After the last step every candidate's loss is evaluated once more at
+its final z, and the candidate with the smallest total is kept.
+
+With a ``normal`` training prior, the clip to [-1, 1] restricts the search to the central cube of
+the prior (about 68 % of its mass per coordinate); the starting points are normal draws clipped
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from faceinpaint.batch import composite
+from faceinpaint.eval.poisson import poisson_blend
+from faceinpaint.losses.latent_search import (
+    LandmarkTerm,
+    context_weights,
+    prior_loss,
+    weighted_context_loss,
+)
+from faceinpaint.models.dcgan import LatentPrior, sample_latent
+
+
+@dataclass
+class SearchResult:
+    """What the search returns for a batch of B images with N candidates each."""
+
+    inpainted: (
+        Tensor  # (B,3,H,W) best candidate composited into the known pixels (blended if asked)
+    )
+    generated: Tensor  # (B,3,H,W) G(z) of the best candidate
+    latent: Tensor  # (B,latent_dim) best z
+    loss: Tensor  # (B,) final total loss of the best candidate
+    parts: dict[str, Tensor]  # each term of ``loss``, (B,)
+    candidate_loss: Tensor  # (B,N) final total loss of every candidate
+    best: Tensor  # (B,) int64 index of the chosen candidate
+    all_generated: Tensor | None = None  # (B,N,3,H,W) when ``return_all``
+    all_latent: Tensor | None = None  # (B,N,latent_dim) when ``return_all``
+    history: Tensor | None = None  # (K,B,N) total loss before each step, when ``record_history``
+
+
+def initial_latents(
+    index: Tensor, num_candidates: int, latent_dim: int, prior: LatentPrior, seed: int = 0
+) -> Tensor:
+    """(B, N, latent_dim) starting points on ``index.device``, image b's from a CPU generator
+    seeded by ``(seed, index[b])`` (same on every device and in every batch), clipped to [-1, 1]."""
+    starts = []
+    for sample_index in index.tolist():
+        rng = torch.Generator().manual_seed(seed * 1_000_003 + sample_index)
+        starts.append(sample_latent(prior, num_candidates, latent_dim, generator=rng))
+    return torch.stack(starts).clamp_(-1.0, 1.0).to(index.device)
+
+
+@contextmanager
+def frozen_eval(*modules: nn.Module) -> Iterator[None]:
+    """Modules in eval mode with parameters not requiring grad; both restored on exit."""
+    states = [(m, m.training, [p.requires_grad for p in m.parameters()]) for m in modules]
+    for module in modules:
+        module.eval().requires_grad_(False)
+    try:
+        yield
+    finally:
+        for module, training, flags in states:
+            module.train(training)
+            for parameter, flag in zip(module.parameters(), flags, strict=True):
+                parameter.requires_grad_(flag)
+
+
+def select_best(candidate_loss: Tensor) -> Tensor:
+    """(B,) int64 index of the smallest loss of each row of (B, N); the first one on ties."""
+    return candidate_loss.argmin(dim=1)
+
+
+class LatentSearch:
+    """Inpaint damaged images by searching a trained DCGAN's latent space.
+
+    Args:
+        generator: G, z (M, latent_dim) -> (M, 3, H, W) in [-1, 1].
+        discriminator: D, (M, 3, H, W) -> (M,) logits.
+        latent_prior: the prior G was trained with (``uniform`` in [-1, 1] or ``normal``).
+        num_candidates: N, latents searched per image.
+        iterations: K, Adam steps.
+        lr: Adam step size in latent units.
+        betas: Adam's moment decays.
+        prior_weight: lambda of the prior loss (0.003 in Yeh et al.); 0 = not computed.
+        context_window: side of the window of the context weights (7 in Yeh et al.).
+        landmark_weight: weight of the landmark term; 0 = not computed.
+        landmark_term: the landmark loss (required when ``landmark_weight`` > 0).
+        poisson_iterations: conjugate-gradient iterations of Poisson blending; 0 = plain composite.
+        seed: base seed of the starting points.
+        return_all: also return every candidate's G(z) and z.
+        record_history: also return every candidate's loss before each step (K, B, N).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_prior: LatentPrior = "uniform",
+        num_candidates: int = 64,
+        iterations: int = 1000,
+        lr: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.999),
+        prior_weight: float = 0.003,
+        context_window: int = 7,
+        landmark_weight: float = 0.0,
+        landmark_term: LandmarkTerm | None = None,
+        poisson_iterations: int = 0,
+        seed: int = 0,
+        return_all: bool = False,
+        record_history: bool = False,
+    ) -> None:
+        if num_candidates < 1 or iterations < 0:
+            raise ValueError(
+                f"need num_candidates >= 1 and iterations >= 0, got {num_candidates} and {iterations}"
+            )
+        if landmark_weight > 0 and landmark_term is None:
+            raise ValueError(f"landmark_weight is {landmark_weight} but no landmark_term was given")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_prior = latent_prior
+        self.num_candidates = num_candidates
+        self.iterations = iterations
+        self.lr = lr
+        self.betas = tuple(betas)
+        self.prior_weight = prior_weight
+        self.context_window = context_window
+        self.landmark_weight = landmark_weight
+        self.landmark_term = landmark_term if landmark_weight > 0 else None
+        self.poisson_iterations = poisson_iterations
+        self.seed = seed
+        self.return_all = return_all
+        self.record_history = record_history
+
+    def objective(
+        self,
+        latent: Tensor,
+        damaged: Tensor,
+        weights: Tensor,
+        landmark_targets: object,
+        final: bool,
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Total loss (B, N), its parts (B, N) each, and G(z) (B, N, 3, H, W).
+
+        Args:
+            latent: (B*N, latent_dim).
+            damaged: (B,3,H,W) with the hole zeroed.
+            weights: (B,1,H,W) context weights.
+            landmark_targets: what ``landmark_term.targets`` returned (None when off).
+            final: evaluating the final candidates (adds a non-differentiable landmark term).
+        """
+        b, n = damaged.shape[0], self.num_candidates
+        generated = self.generator(latent)  # (B*N, 3, H, W)
+        per_image = generated.view(b, n, *generated.shape[1:])  # (B, N, 3, H, W)
+        context = weighted_context_loss(per_image, damaged[:, None], weights[:, None])  # (B, N)
+        parts = {"context": context}
+        total = context
+        if self.prior_weight > 0:
+            parts["prior"] = prior_loss(self.discriminator(generated), self.prior_weight).view(b, n)
+            total = total + parts["prior"]
+        term = self.landmark_term
+        if term is not None and (term.differentiable or final):
+            parts["landmark"] = self.landmark_weight * term(per_image, landmark_targets)
+            total = total + parts["landmark"]
+        return total, parts, per_image
+
+    def __call__(self, image: Tensor, mask: Tensor, index: Tensor) -> SearchResult:
+        """Search a batch.
+
+        Args:
+            image: (B,3,H,W) in [-1, 1]; only its known pixels are read.
+            mask: (B,1,H,W), 1 = hole.
+            index: (B,) int64 dataset indices, seeding each image's starting points.
+        """
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "the latent search needs autograd but runs under torch.inference_mode(); "
+                "set `trainer.inference_mode: false` in the config"
+            )
+        b, n = image.shape[0], self.num_candidates
+        hole = mask.to(image.dtype)
+        damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
+        weights = context_weights(hole, self.context_window)
+        latent_dim = self.generator.latent_dim
+        start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
+        history = (
+            torch.empty(self.iterations, b, n, device=image.device) if self.record_history else None
+        )
+        with frozen_eval(self.generator, self.discriminator), torch.enable_grad():
+            targets = None
+            if self.landmark_term is not None:
+                targets = self.landmark_term.targets(damaged, hole)
+            latent = start.to(image.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
+            optimizer = torch.optim.Adam([latent], lr=self.lr, betas=self.betas)
+            for step in range(self.iterations):
+                total, _, _ = self.objective(latent, damaged, weights, targets, final=False)
+                optimizer.zero_grad(set_to_none=True)
+                total.sum().backward()
+                optimizer.step()
+                with torch.no_grad():
+                    latent.clamp_(-1.0, 1.0)
+                if history is not None:
+                    history[step] = total.detach()
+            with torch.no_grad():
+                total, parts, generated = self.objective(
+                    latent, damaged, weights, targets, final=True
+                )
+        latent = latent.detach().view(b, n, latent_dim)
+        best = select_best(total)
+        rows = torch.arange(b, device=image.device)
+        best_generated = generated[rows, best]  # (B, 3, H, W)
+        if self.poisson_iterations > 0:
+            inpainted = poisson_blend(best_generated, damaged, hole, self.poisson_iterations)
+        else:
+            inpainted = composite(best_generated, damaged, hole)
+        return SearchResult(
+            inpainted=inpainted,
+            generated=best_generated,
+            latent=latent[rows, best],
+            loss=total[rows, best],
+            parts={name: part[rows, best] for name, part in parts.items()},
+            candidate_loss=total,
+            best=best,
+            all_generated=generated if self.return_all else None,
+            all_latent=latent if self.return_all else None,
+            history=history,
+        )

@@ -1,0 +1,453 @@
+"""Method 1: the feed-forward VAE-GAN (IJIES 2020) trained under the three-stage curriculum.
+
+One training batch = one **generator update** (Adam) followed, from stage 2 on, by
+``n_critic`` **critic updates** (RMSProp, both critics in one optimizer) on that batch's real
+images and the generator's detached, composited result, each followed by weight clipping. The
+curriculum clock (``generator_updates``) counts generator updates, so stage 1 has no critic
+updates and the paper's "step 15,000" means the 15,000th generator update. Lightning's
+``trainer.global_step`` counts every optimizer step (1 per batch in stage 1, 1 + n_critic
+later), so configs leave ``max_steps`` at -1: training stops once ``generator_updates`` reaches
+the last stage boundary.
+
+Precision: under ``precision: bf16-mixed`` the networks run in bf16; the latent mean and
+log-variance and the sampling of z, the VGG-19 feature extractor and every loss stay in float32
+(critic scores are upcast before their losses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from torch import Tensor, nn
+from torchvision.utils import make_grid, save_image
+
+from faceinpaint.batch import IMAGE, MASK, HoleFill, composite, fill_hole, to_unit
+from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
+from faceinpaint.losses.landmark import LandmarkLoss
+from faceinpaint.losses.vaegan import (
+    LossWeights,
+    active_terms,
+    critic_loss,
+    feature_layer_weights,
+    feature_reconstruction_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    kl_divergence,
+    weighted_total,
+)
+from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
+from faceinpaint.models.blocks import Norm
+from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
+
+CHECKPOINT_KEY = "vaegan_curriculum"
+
+
+def clip_parameters_(module: nn.Module, bound: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-bound, bound]`` in place (WGAN clipping)."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.clamp_(-bound, bound)
+
+
+class VAEGANInpainting(pl.LightningModule):
+    """VAE generator + global and local WGAN critics, feature / KL / landmark losses (eq. 10)."""
+
+    def __init__(
+        self,
+        image_size: int = 128,
+        latent_dim: int = 512,
+        base_channels: int = 64,
+        max_channels: int = 512,
+        num_layers: int = 5,
+        norm: Norm = "batch",
+        critic_base_channels: int = 64,
+        critic_max_channels: int = 512,
+        critic_norm: Norm = "batch",
+        local_size: int = 64,
+        kl_weight: float = 1e-3,
+        feat_weight: float = 1.0,
+        local_adv_weight: float = 1e-2,
+        global_adv_weight: float = 1e-2,
+        landmark_weight: float = 1e-1,
+        l1_weight: float = 0.0,
+        feature_layers: Sequence[str] = DFC_VAE_LAYERS,
+        feature_weights: Sequence[float] | None = None,
+        vgg_weights: str = "imagenet",
+        landmark_checkpoint: str | None = None,
+        stage_boundaries: Sequence[int] = PAPER_BOUNDARIES,
+        n_critic: int = 5,
+        generator_lr: float = 1e-4,
+        generator_betas: tuple[float, float] = (0.9, 0.999),
+        critic_lr: float = 5e-4,
+        clip_value: float | None = 0.01,
+        gp_weight: float = 0.0,
+        critic_noise_std: float = 0.01,
+        label_scale: float = 1.0,
+        hole_fill: HoleFill = "noise",
+        channels_last: bool = False,
+        image_log_every_n_steps: int = 500,
+        grid_samples: int = 8,
+        eval_seed: int = 0,
+    ) -> None:
+        """
+        Args:
+            image_size: side of the square training images in pixels (128 in the paper).
+            latent_dim: size of z.
+            base_channels: width of the generator's outermost conv layers.
+            max_channels: cap on the generator's widths.
+            num_layers: generator down-/up-sampling stages (bottleneck image_size / 2**num_layers).
+            norm: normalisation in the generator.
+            critic_base_channels: width of the critics' first conv layer.
+            critic_max_channels: cap on the critics' widths.
+            critic_norm: normalisation in the critics ('batch' as in the paper).
+            local_size: side of the local critic's window around the hole, pixels.
+            kl_weight: lambda_1, KL divergence.
+            feat_weight: lambda_2, VGG feature reconstruction.
+            local_adv_weight: lambda_3, local critic's adversarial loss (stage >= 2).
+            global_adv_weight: lambda_4, global critic's adversarial loss (stage >= 2).
+            landmark_weight: lambda_5, landmark loss (stage 3).
+            l1_weight: optional pixel L1 between output and original (0 in the paper).
+            feature_layers: VGG-19 ReLUs of the feature loss (relu1_1, relu2_1, relu3_1).
+            feature_weights: per-layer weights; None = the paper's 100 / C_l^2.
+            vgg_weights: "imagenet" (torchvision download), a state-dict path, or "random"
+                (tests and smoke runs only).
+            landmark_checkpoint: LandmarkNet checkpoint for the landmark loss; required when
+                stage 3 is scheduled with landmark_weight > 0; "random" for tests.
+            stage_boundaries: generator updates ending stage 1, stage 2 and training.
+            n_critic: critic updates per generator update (stages 2 and 3).
+            generator_lr: Adam learning rate of the generator.
+            generator_betas: Adam betas of the generator (the paper gives none: torch defaults).
+            critic_lr: RMSProp learning rate of the critics.
+            clip_value: critic weights are clamped to [-clip_value, clip_value] after each
+                critic step; None disables clipping.
+            gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off); needs
+                critic_norm 'instance' or 'none'.
+            critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
+            label_scale: the paper's "-10 and 10 as labels" read as a scale on both WGAN
+                losses (10); 1 = textbook WGAN.
+            hole_fill: what fills the hole in the network input ('noise' in the paper).
+            channels_last: convert the networks and inputs to channels_last memory format.
+            image_log_every_n_steps: generator updates between training image grids (0 = never).
+            grid_samples: samples per image grid.
+            eval_seed: seed of the hole noise in validation / test / predict (reproducible).
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.boundaries = check_boundaries(stage_boundaries)
+        self.weights = LossWeights(
+            kl=kl_weight,
+            feat=feat_weight,
+            local_adv=local_adv_weight,
+            global_adv=global_adv_weight,
+            landmark=landmark_weight,
+            l1=l1_weight,
+        )
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if gp_weight > 0 and critic_norm == "batch":
+            raise ValueError(
+                "a gradient penalty needs per-sample critic outputs: set critic_norm to "
+                "'instance' or 'none' (got 'batch') or gp_weight: 0"
+            )
+        if local_size > image_size:
+            raise ValueError(f"local_size {local_size} exceeds image_size {image_size}")
+        self.generator = InpaintingVAE(
+            image_size, 3, latent_dim, base_channels, max_channels, num_layers, norm
+        )
+        critic_sizes = dict(
+            in_channels=3,
+            base_channels=critic_base_channels,
+            max_channels=critic_max_channels,
+            norm=critic_norm,
+        )
+        self.global_critic = Critic(image_size, **critic_sizes)
+        self.local_critic = Critic(local_size, **critic_sizes)
+        self.vgg = VGGFeatures(feature_layers, vgg_weights) if feat_weight > 0 else None
+        if self.vgg is not None:
+            self.feature_weights = list(
+                feature_weights
+                if feature_weights is not None
+                else feature_layer_weights(self.vgg.channels)
+            )
+            if len(self.feature_weights) != len(self.vgg.layers):
+                raise ValueError(
+                    f"feature_weights needs one value per layer {self.vgg.layers}, "
+                    f"got {self.feature_weights}"
+                )
+        stage_3_scheduled = self.boundaries[1] < self.boundaries[2]
+        self.landmark_loss: LandmarkLoss | None = None
+        if stage_3_scheduled and landmark_weight > 0:
+            if landmark_checkpoint is None:
+                raise ValueError(
+                    f"stage 3 starts at generator step {self.boundaries[1]} with "
+                    f"landmark_weight={landmark_weight} but landmark_checkpoint is None: set "
+                    "landmark_checkpoint to a trained LandmarkNet checkpoint, or landmark_weight: 0"
+                )
+            # the paper's pixel-wise logistic loss between the landmark maps of original and result
+            self.landmark_loss = LandmarkLoss(landmark_checkpoint, kind="logistic")
+        self.val_metrics = InpaintingMetrics()
+        self.test_metrics = InpaintingMetrics()
+        self.generator_updates = 0  # the curriculum clock, saved in checkpoints
+
+    @property
+    def stage(self) -> int:
+        """Curriculum stage of the next generator update."""
+        return stage_at(self.generator_updates, self.boundaries)
+
+    # ----------------------------------------------------------------- setup and checkpoints
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        generator_opt = torch.optim.Adam(
+            self.generator.parameters(),
+            lr=self.hparams.generator_lr,
+            betas=tuple(self.hparams.generator_betas),
+        )
+        critic_opt = torch.optim.RMSprop(
+            [
+                {"params": self.global_critic.parameters()},
+                {"params": self.local_critic.parameters()},
+            ],
+            lr=self.hparams.critic_lr,
+        )
+        return [generator_opt, critic_opt]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "generator_updates": self.generator_updates,
+            "stage": self.stage,
+            "boundaries": list(self.boundaries),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if CHECKPOINT_KEY not in checkpoint:
+            raise KeyError(
+                f"checkpoint has no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "
+                "expected one written by VAEGANInpainting"
+            )
+        self.generator_updates = int(checkpoint[CHECKPOINT_KEY]["generator_updates"])
+
+    # ----------------------------------------------------------------- training
+    def _prepare(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        image, mask = batch[IMAGE], batch[MASK]
+        if self.hparams.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+            mask = mask.contiguous(memory_format=torch.channels_last)
+        return image, mask
+
+    def _critic_input(self, x: Tensor) -> Tensor:
+        std = self.hparams.critic_noise_std
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def _vgg_features(self, x: Tensor) -> list[Tensor]:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.vgg(x.float())
+
+    def generator_loss(
+        self,
+        stage: int,
+        image: Tensor,
+        output: Tensor,
+        result: Tensor,
+        mu: Tensor,
+        logvar: Tensor,
+        windows: Tensor,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 10 restricted to ``stage``'s terms with non-zero weight; ``(total, parts)``.
+
+        Feature, L1 and KL terms train the VAE on the whole raw ``output`` (B,3,S,S); the critics
+        and the landmark loss judge the composited ``result``; ``windows`` (B,2) locate the
+        local critic's crops.
+        """
+        terms: dict[str, Tensor] = {}
+        layer_parts: dict[str, Tensor] = {}
+        for name in active_terms(stage, self.weights):
+            if name == "kl":
+                terms["kl"] = kl_divergence(mu, logvar)
+            elif name == "feat":
+                feat, layers = feature_reconstruction_loss(
+                    self._vgg_features(image),
+                    self._vgg_features(output),
+                    self.feature_weights,
+                    self.vgg.layers,
+                )
+                terms["feat"] = feat
+                layer_parts = {f"feat_{layer}": value for layer, value in layers.items()}
+            elif name == "l1":
+                terms["l1"] = (output.float() - image.float()).abs().mean()
+            elif name == "local_adv":
+                crops = crop_windows(result, windows, self.hparams.local_size)
+                scores = self.local_critic(self._critic_input(crops))
+                terms["local_adv"] = generator_adversarial_loss(scores, self.hparams.label_scale)
+            elif name == "global_adv":
+                scores = self.global_critic(self._critic_input(result))
+                terms["global_adv"] = generator_adversarial_loss(scores, self.hparams.label_scale)
+            elif name == "landmark":
+                if self.landmark_loss is None:
+                    raise RuntimeError(
+                        "stage 3 reached with landmark_weight > 0 but no landmark network: "
+                        "set landmark_checkpoint"
+                    )
+                terms["landmark"] = self.landmark_loss(result, image)
+        total, parts = weighted_total(terms, self.weights)
+        return total, {**parts, **layer_parts}
+
+    def critic_losses(
+        self, image: Tensor, fake: Tensor, windows: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """WGAN critic objective (eqs. 6 and 8) of the critics whose generator term is on.
+
+        ``fake`` (B,3,S,S) is the detached composited result; returns ``(total, parts)``.
+        """
+        pairs = []
+        if self.weights.global_adv > 0:
+            pairs.append(("global", self.global_critic, image, fake))
+        if self.weights.local_adv > 0:
+            size = self.hparams.local_size
+            pairs.append(
+                (
+                    "local",
+                    self.local_critic,
+                    crop_windows(image, windows, size),
+                    crop_windows(fake, windows, size),
+                )
+            )
+        parts: dict[str, Tensor] = {}
+        total = image.new_zeros((), dtype=torch.float32)
+        for name, critic, real, fake_input in pairs:
+            real, fake_input = self._critic_input(real), self._critic_input(fake_input)
+            loss = critic_loss(critic(real), critic(fake_input), self.hparams.label_scale)
+            parts[f"critic_{name}"] = loss
+            total = total + loss
+            if self.hparams.gp_weight > 0:
+                penalty = gradient_penalty(critic, real, fake_input)
+                parts[f"gp_{name}"] = penalty
+                total = total + self.hparams.gp_weight * penalty
+        return total, parts
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        image, mask = self._prepare(batch)
+        stage = self.stage
+        generator_opt, critic_opt = self.optimizers()
+        network_input = fill_hole(image, mask, self.hparams.hole_fill)
+        windows = hole_windows(mask, self.hparams.local_size)  # (B, 2)
+
+        self.toggle_optimizer(generator_opt)
+        generator_opt.zero_grad(set_to_none=True)
+        output, mu, logvar = self.generator(network_input)
+        result = composite(output, image, mask)
+        total, parts = self.generator_loss(stage, image, output, result, mu, logvar, windows)
+        self.manual_backward(total)
+        generator_opt.step()
+        self.untoggle_optimizer(generator_opt)
+        logged = {f"train/{name}": value.detach() for name, value in parts.items()}
+        logged["train/generator_total"] = total.detach()
+
+        if stage >= 2 and (self.weights.local_adv > 0 or self.weights.global_adv > 0):
+            fake = result.detach()
+            self.toggle_optimizer(critic_opt)
+            for _ in range(self.hparams.n_critic):
+                critic_opt.zero_grad(set_to_none=True)
+                critic_total, critic_parts = self.critic_losses(image, fake, windows)
+                self.manual_backward(critic_total)
+                critic_opt.step()
+                if self.hparams.clip_value is not None:
+                    clip_parameters_(self.global_critic, self.hparams.clip_value)
+                    clip_parameters_(self.local_critic, self.hparams.clip_value)
+            self.untoggle_optimizer(critic_opt)
+            logged.update({f"train/{k}": v.detach() for k, v in critic_parts.items()})
+
+        logged["train/stage"] = float(stage)
+        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=image.shape[0])
+        every = self.hparams.image_log_every_n_steps
+        if every > 0 and self.generator_updates % every == 0:
+            self.log_grid("train/images", image, network_input, output, result)
+        self.generator_updates += 1
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.generator_updates >= self.boundaries[2]:
+            self.trainer.should_stop = True
+
+    # ----------------------------------------------------------------- evaluation
+    def inpaint(
+        self, image: Tensor, mask: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(network input, raw output, composited result)``, each (B,3,S,S) in [-1, 1]."""
+        network_input = fill_hole(image, mask, self.hparams.hole_fill, generator)
+        output, _, _ = self.generator(network_input)
+        return network_input, output, composite(output, image, mask)
+
+    def _eval_generator(self) -> torch.Generator:
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(self.hparams.eval_seed)
+        return generator
+
+    def on_validation_epoch_start(self) -> None:
+        self._noise = self._eval_generator()
+
+    def on_test_epoch_start(self) -> None:
+        self._noise = self._eval_generator()
+
+    def on_predict_epoch_start(self) -> None:
+        self._noise = self._eval_generator()
+
+    def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
+        image, mask = self._prepare(batch)
+        network_input, output, result = self.inpaint(image, mask, self._noise)
+        metrics = self.val_metrics if prefix == "val" else self.test_metrics
+        metrics.update(result, image, mask)
+        if batch_idx == 0:
+            self.log_grid(f"{prefix}/images", image, network_input, output, result)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def _log_metrics(self, metrics: InpaintingMetrics, prefix: str) -> None:
+        values = metrics.compute()
+        self.log_dict({f"{prefix}/{name}": value for name, value in values.items()})
+        self.log(f"{prefix}/stage", float(self.stage))
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """(B,3,S,S) composited results in [-1, 1]."""
+        image, mask = self._prepare(batch)
+        return self.inpaint(image, mask, self._noise)[2]
+
+    # ----------------------------------------------------------------- image grids
+    def log_grid(
+        self, tag: str, image: Tensor, network_input: Tensor, output: Tensor, result: Tensor
+    ) -> None:
+        """The paper's figure layout: rows original / masked / result / mixed, one column per
+        sample; sent to wandb or TensorBoard, or saved as a PNG beside a CSV log."""
+        if not self.loggers or not self.trainer.is_global_zero:
+            return
+        n = min(self.hparams.grid_samples, image.shape[0])
+        rows = [to_unit(x[:n].detach().float()) for x in (image, network_input, output, result)]
+        grid = make_grid(torch.cat(rows), nrow=n, padding=2).cpu()  # (3, H', W')
+        step = self.generator_updates
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key=tag, images=[grid], caption=[f"generator step {step}"])
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(tag, grid, global_step=step)
+            elif isinstance(logger, CSVLogger):
+                path = Path(logger.log_dir) / "images" / f"{tag.replace('/', '_')}_{step:06d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_image(grid, path)

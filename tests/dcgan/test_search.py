@@ -1,0 +1,174 @@
+"""The batched latent search on a tiny DCGAN: z stays in the box, the loss falls, batching
+changes nothing, no ground truth leaks, the best candidate is the minimum, the landmark hook."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from faceinpaint.lit.search import LatentSearch, initial_latents, select_best
+from faceinpaint.models.dcgan import Discriminator, Generator
+
+SIZE = 8
+LATENT = 8
+
+
+@pytest.fixture(scope="module")
+def nets() -> tuple[Generator, Discriminator]:
+    torch.manual_seed(0)
+    generator, discriminator = Generator(LATENT, ngf=4, image_size=SIZE), Discriminator(4, SIZE)
+    # Non-trivial running statistics, as after training.
+    with torch.no_grad():
+        generator(torch.rand(32, LATENT) * 2 - 1)
+        discriminator(torch.rand(32, 3, SIZE, SIZE) * 2 - 1)
+    return generator.eval(), discriminator.eval()
+
+
+def _batch(generator: Generator, n: int = 3) -> tuple[Tensor, Tensor, Tensor]:
+    with torch.no_grad():
+        image = generator(torch.rand(n, LATENT, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+    mask = torch.zeros(n, 1, SIZE, SIZE)
+    mask[..., 2:6, 2:6] = 1.0
+    return image, mask, torch.arange(10, 10 + n)
+
+
+def _search(nets, **kwargs) -> LatentSearch:
+    options = {"num_candidates": 4, "iterations": 20, "lr": 0.05} | kwargs
+    return LatentSearch(*nets, **options)
+
+
+def test_latents_stay_in_the_box_under_large_steps(nets):
+    image, mask, index = _batch(nets[0])
+    result = _search(nets, lr=2.0, iterations=5, return_all=True)(image, mask, index)
+    assert result.all_latent.abs().max() <= 1.0
+    assert (result.all_latent.abs() == 1.0).any(), "lr 2 should have pushed some z onto the clip"
+
+
+def test_total_loss_falls(nets):
+    image, mask, index = _batch(nets[0])
+    result = _search(nets, iterations=60, record_history=True)(image, mask, index)
+    start, end = result.history[0], result.candidate_loss  # (B, N) each
+    assert (end < start).all(), f"loss rose for some candidates: {start} -> {end}"
+    assert end.mean() < 0.5 * start.mean()
+
+
+def test_an_image_alone_matches_the_same_image_inside_a_batch(nets):
+    image, mask, index = _batch(nets[0], n=3)
+    mask[2, :, :, :4] = 1.0  # neighbours with a different mask
+    search = _search(nets, iterations=15)
+    together = search(image, mask, index)
+    alone = search(image[1:2], mask[1:2], index[1:2])
+    assert together.best[1] == alone.best[0]
+    torch.testing.assert_close(
+        together.candidate_loss[1:2], alone.candidate_loss, atol=1e-5, rtol=1e-5
+    )
+    torch.testing.assert_close(together.inpainted[1:2], alone.inpainted, atol=1e-5, rtol=1e-5)
+
+
+def test_initial_latents_depend_on_seed_and_index_only():
+    both = initial_latents(torch.tensor([5, 7]), 3, LATENT, "uniform", seed=2)
+    alone = initial_latents(torch.tensor([7]), 3, LATENT, "uniform", seed=2)
+    torch.testing.assert_close(both[1], alone[0], rtol=0, atol=0)
+    assert not torch.equal(both[0], both[1])
+    assert not torch.equal(alone, initial_latents(torch.tensor([7]), 3, LATENT, "uniform", seed=3))
+    normal = initial_latents(torch.arange(4), 16, LATENT, "normal")
+    assert normal.abs().max() <= 1.0 and (normal.abs() == 1.0).any()
+
+
+@pytest.mark.parametrize("poisson_iterations", [0, 64])
+def test_hole_pixels_of_the_input_change_nothing(nets, poisson_iterations):
+    image, mask, index = _batch(nets[0])
+    tampered = torch.where(mask.bool(), torch.rand_like(image) * 2 - 1, image)
+    tampered[0, 0, 3, 3] = float("nan")
+    search = _search(nets, iterations=4, poisson_iterations=poisson_iterations)
+    clean, dirty = search(image, mask, index), search(tampered, mask, index)
+    assert torch.equal(clean.inpainted, dirty.inpainted)
+    assert torch.equal(clean.candidate_loss, dirty.candidate_loss)
+    known = mask == 0
+    assert torch.equal(clean.inpainted.masked_select(known), image.masked_select(known))
+
+
+def test_best_candidate_is_the_minimum_of_the_final_losses(nets):
+    image, mask, index = _batch(nets[0])
+    result = _search(nets, iterations=3, return_all=True)(image, mask, index)
+    torch.testing.assert_close(result.loss, result.candidate_loss.min(dim=1).values, rtol=0, atol=0)
+    rows = torch.arange(image.shape[0])
+    assert torch.equal(result.generated, result.all_generated[rows, result.best])
+    with torch.no_grad():
+        regenerated = nets[0](result.latent)
+    torch.testing.assert_close(result.generated, regenerated)
+    torch.testing.assert_close(result.loss, sum(result.parts.values()))
+    ties = torch.tensor([[3.0, 1.0, 1.0, 2.0], [0.5, 4.0, -1.0, -1.0]])
+    assert select_best(ties).tolist() == [1, 2]
+
+
+def test_networks_come_back_in_their_modes_with_their_grad_flags(nets):
+    generator, discriminator = nets
+    generator.train()
+    image, mask, index = _batch(generator)
+    generator.eval()
+    running_mean = generator.net[1].running_mean.clone()
+    generator.train()
+    _search(nets, iterations=2)(image, mask, index)
+    assert generator.training and not discriminator.training
+    assert all(p.requires_grad for p in generator.parameters())
+    assert torch.equal(generator.net[1].running_mean, running_mean), "BN statistics moved"
+    assert all(p.grad is None for p in generator.parameters())
+    generator.eval()
+
+
+def test_refuses_to_run_under_inference_mode(nets):
+    image, mask, index = _batch(nets[0])
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode: false"):
+        _search(nets)(image, mask, index)
+
+
+class _CountingTerm(nn.Module):
+    """A landmark term scoring the mean brightness of candidates, counting its calls."""
+
+    def __init__(self, differentiable: bool) -> None:
+        super().__init__()
+        self.differentiable = differentiable
+        self.calls = 0
+        self.target_calls = 0
+
+    def targets(self, damaged: Tensor, mask: Tensor) -> Tensor:
+        self.target_calls += 1
+        return torch.zeros(damaged.shape[0], 68, 2)
+
+    def forward(self, generated: Tensor, targets: Tensor) -> Tensor:
+        self.calls += 1
+        return generated.mean(dim=(2, 3, 4))  # (B, N)
+
+
+def test_landmark_weight_zero_never_computes_the_term(nets):
+    image, mask, index = _batch(nets[0])
+    term = _CountingTerm(differentiable=True)
+    result = _search(nets, iterations=3, landmark_weight=0.0, landmark_term=term)(
+        image, mask, index
+    )
+    assert term.calls == 0 and term.target_calls == 0 and "landmark" not in result.parts
+
+
+def test_differentiable_term_runs_every_step_and_steers_the_search(nets):
+    image, mask, index = _batch(nets[0])
+    term = _CountingTerm(differentiable=True)
+    with_term = _search(nets, iterations=5, landmark_weight=50.0, landmark_term=term)
+    result = with_term(image, mask, index)
+    assert term.calls == 6 and term.target_calls == 1  # 5 steps + the final evaluation
+    plain = _search(nets, iterations=5)(image, mask, index)
+    assert result.generated.mean() < plain.generated.mean()
+
+
+def test_non_differentiable_term_only_scores_the_final_candidates(nets):
+    image, mask, index = _batch(nets[0])
+    term = _CountingTerm(differentiable=False)
+    result = _search(nets, iterations=5, landmark_weight=1e4, landmark_term=term, return_all=True)(
+        image, mask, index
+    )
+    assert term.calls == 1
+    brightness = result.all_generated.mean(dim=(2, 3, 4))  # (B, N)
+    assert torch.equal(result.best, brightness.argmin(dim=1)), "a huge landmark weight decides"
+    plain = _search(nets, iterations=5, return_all=True)(image, mask, index)
+    torch.testing.assert_close(plain.all_latent, result.all_latent, rtol=0, atol=0)

@@ -1,0 +1,274 @@
+"""The VAE-GAN LightningModule: update pattern, clipping, curriculum, resume, overfit."""
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
+from faceinpaint.eval.metrics import hole_psnr_per_sample
+from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANInpainting
+
+SIZE = 32
+
+
+def tiny_model(**overrides) -> VAEGANInpainting:
+    args = dict(
+        image_size=SIZE,
+        latent_dim=16,
+        base_channels=4,
+        max_channels=8,
+        num_layers=3,
+        critic_base_channels=4,
+        critic_max_channels=8,
+        local_size=16,
+        vgg_weights="random",
+        feature_layers=("relu1_1", "relu2_1"),
+        landmark_weight=0.0,
+        stage_boundaries=(2, 4, 6),
+        image_log_every_n_steps=0,
+    )
+    args.update(overrides)
+    return VAEGANInpainting(**args)
+
+
+class Faces(Dataset):
+    """Smooth random images with one 16x16 hole each, in the batch contract."""
+
+    def __init__(self, n: int = 8, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        low = torch.rand(n, 3, 4, 4, generator=g) * 2 - 1
+        self.images = torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear")
+        self.corners = torch.randint(0, SIZE - 16 + 1, (n, 2), generator=g)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        mask = torch.zeros(1, SIZE, SIZE)
+        top, left = self.corners[i].tolist()
+        mask[:, top : top + 16, left : left + 16] = 1
+        return {IMAGE: self.images[i], MASK: mask, INDEX: torch.tensor(i)}
+
+
+def trainer(callbacks=(), **kwargs) -> pl.Trainer:
+    options = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
+    options.update(kwargs)
+    return pl.Trainer(callbacks=list(callbacks), **options)
+
+
+class StepRecorder(pl.Callback):
+    """Records every optimizer step and checks which networks it changed."""
+
+    def __init__(self):
+        self.steps: list[str] = []
+        self.stages: list[int] = []
+
+    def on_train_start(self, trainer, module):
+        generator_opt, critic_opt = (o.optimizer for o in module.optimizers())
+        for name, opt, frozen in (
+            ("G", generator_opt, [module.global_critic, module.local_critic]),
+            ("C", critic_opt, [module.generator]),
+        ):
+            snapshot = {}
+
+            def before(opt, args, kwargs, frozen=frozen, snapshot=snapshot):
+                snapshot["params"] = [p.detach().clone() for m in frozen for p in m.parameters()]
+                snapshot["own"] = [
+                    p.detach().clone() for g in opt.param_groups for p in g["params"]
+                ]
+
+            def after(opt, args, kwargs, name=name, frozen=frozen, snapshot=snapshot):
+                now = [p.detach() for m in frozen for p in m.parameters()]
+                assert all(
+                    torch.equal(a, b) for a, b in zip(snapshot["params"], now, strict=True)
+                ), f"a {name} step changed the other networks"
+                own = [p.detach() for g in opt.param_groups for p in g["params"]]
+                assert any(not torch.equal(a, b) for a, b in zip(snapshot["own"], own, strict=True))
+                self.steps.append(name)
+
+            opt.register_step_pre_hook(before)
+            opt.register_step_post_hook(after)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.stages.append(module.stage)
+
+
+@pytest.mark.parametrize(
+    "options, precision",
+    [
+        ({}, "32-true"),
+        (
+            dict(clip_value=None, gp_weight=10.0, critic_norm="instance", channels_last=True),
+            "bf16-mixed",
+        ),
+    ],
+)
+def test_update_pattern_stages_and_clipping(options, precision):
+    torch.manual_seed(0)
+    model = tiny_model(**options)
+    recorder = StepRecorder()
+    trainer([recorder], precision=precision).fit(model, DataLoader(Faces(8), batch_size=2))
+    assert recorder.stages == [1, 1, 2, 2, 3, 3]
+    assert "".join(recorder.steps) == "GG" + "GCCCCC" * 4
+    assert model.generator_updates == 6
+    largest = max(
+        p.abs().max() for c in (model.global_critic, model.local_critic) for p in c.parameters()
+    )
+    assert (largest <= 0.01) == (model.hparams.clip_value == 0.01)
+
+
+def test_losses_stay_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    model = tiny_model()
+    batch = next(iter(DataLoader(Faces(2), batch_size=2)))
+    image = batch[IMAGE]
+    windows = torch.zeros(2, 2, dtype=torch.long)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, mu, logvar = model.generator(image)
+        total, parts = model.generator_loss(2, image, output, output, mu, logvar, windows)
+        critic_total, critic_parts = model.critic_losses(image, output.detach(), windows)
+    assert output.dtype == torch.bfloat16 and mu.dtype == torch.float32
+    assert all(
+        v.dtype == torch.float32
+        for v in [total, critic_total, *parts.values(), *critic_parts.values()]
+    )
+
+
+def test_terms_follow_stage_and_zero_weights_are_never_computed(monkeypatch):
+    torch.manual_seed(0)
+    model = tiny_model(global_adv_weight=0.0, kl_weight=0.0)
+    monkeypatch.setattr(model.global_critic, "forward", lambda x: pytest.fail("global critic ran"))
+    batch = next(iter(DataLoader(Faces(2), batch_size=2)))
+    image = batch[IMAGE]
+    output, mu, logvar = model.generator(image)
+    windows = torch.zeros(2, 2, dtype=torch.long)
+    _, stage_1 = model.generator_loss(1, image, output, output, mu, logvar, windows)
+    _, stage_2 = model.generator_loss(2, image, output, output, mu, logvar, windows)
+    assert set(stage_1) == {"feat", "feat_relu1_1", "feat_relu2_1"}
+    assert set(stage_2) == set(stage_1) | {"local_adv"}
+    assert set(model.critic_losses(image, output.detach(), windows)[1]) == {"critic_local"}
+
+
+def test_stage_3_without_landmark_net_fails_at_init():
+    with pytest.raises(ValueError, match="landmark_checkpoint"):
+        tiny_model(landmark_weight=0.1)
+    assert tiny_model(landmark_weight=0.1, stage_boundaries=(2, 4, 4)).landmark_loss is None
+
+
+def test_stage_3_trains_with_a_landmark_net():
+    torch.manual_seed(0)
+    model = tiny_model(
+        landmark_weight=0.1, landmark_checkpoint="random", stage_boundaries=(0, 0, 1)
+    )
+    batch = next(iter(DataLoader(Faces(2), batch_size=2)))
+    output, mu, logvar = model.generator(batch[IMAGE])
+    total, parts = model.generator_loss(
+        3, batch[IMAGE], output, output, mu, logvar, torch.zeros(2, 2, dtype=torch.long)
+    )
+    assert parts["landmark"] > 0
+    total.backward()
+    assert all(p.grad is None for p in model.landmark_loss.parameters())
+    assert model.generator.decoder.to_image[0].weight.grad.abs().sum() > 0
+
+
+class SaveAt(pl.Callback):
+    def __init__(self, path, at):
+        self.path, self.at = path, at
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if module.generator_updates == self.at:
+            trainer.save_checkpoint(self.path)
+            trainer.should_stop = True
+
+
+class CheckResumed(pl.Callback):
+    def __init__(self, checkpoint):
+        self.checkpoint = checkpoint
+        self.stages: list[int] = []
+
+    def on_train_start(self, trainer, module):
+        assert module.generator_updates == 3 and module.stage == 2
+        saved = self.checkpoint["optimizer_states"]
+        for opt, state in zip(module.optimizers(), saved, strict=True):
+            live = opt.optimizer.state_dict()["state"]
+            assert live.keys() == state["state"].keys() and len(live) > 0
+            for key, values in state["state"].items():
+                for name, value in values.items():
+                    torch.testing.assert_close(live[key][name], value)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.stages.append(module.stage)
+
+
+def test_resume_mid_stage_restores_stage_and_optimizers(tmp_path):
+    path = tmp_path / "mid.ckpt"
+    torch.manual_seed(0)
+    first = tiny_model()
+    trainer([SaveAt(path, 3)]).fit(first, DataLoader(Faces(8), batch_size=2))
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint[CHECKPOINT_KEY]["generator_updates"] == 3
+    assert checkpoint[CHECKPOINT_KEY]["stage"] == 2
+    critic_state = checkpoint["optimizer_states"][1]["state"]
+    assert len(critic_state) > 0  # RMSProp has seen stage-2 critic steps
+
+    torch.manual_seed(1)
+    resumed = tiny_model()
+    check = CheckResumed(checkpoint)
+    trainer([check]).fit(resumed, DataLoader(Faces(8), batch_size=2), ckpt_path=path)
+    assert check.stages == [2, 3, 3]
+    assert resumed.generator_updates == 6
+
+
+def hole_psnr(model, batch):
+    model.eval()
+    with torch.no_grad():
+        _, _, result = model.inpaint(batch[IMAGE], batch[MASK], torch.Generator().manual_seed(0))
+    model.train()
+    return hole_psnr_per_sample(to_unit(result), to_unit(batch[IMAGE]), batch[MASK]).mean()
+
+
+def test_tiny_overfit_raises_hole_psnr():
+    torch.manual_seed(0)
+    steps = 60
+    model = tiny_model(
+        stage_boundaries=(steps, steps, steps),
+        l1_weight=1.0,
+        generator_lr=1e-3,
+        base_channels=8,
+        max_channels=32,
+        latent_dim=32,
+    )
+    data = Faces(4)
+    batch = next(iter(DataLoader(data, batch_size=4)))
+    before = hole_psnr(model, batch)
+    loader = DataLoader(torch.utils.data.Subset(data, [0, 1, 2, 3]), batch_size=4)
+    trainer().fit(model, loader)
+    after = hole_psnr(model, batch)
+    assert after > before + 3.0, f"hole PSNR {before:.2f} -> {after:.2f} dB"
+
+
+@pytest.mark.slow
+def test_smoke_config_crosses_every_stage(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from faceinpaint.cli import cli_main
+
+    config = Path(__file__).resolve().parents[2] / "configs/vaegan/smoke.yaml"
+    monkeypatch.chdir(tmp_path)
+    cli_main(["fit", "--config", str(config), "--trainer.enable_progress_bar=false"])
+    (last,) = tmp_path.glob("runs/vaegan-smoke/version_0/checkpoints/last.ckpt")
+    state = torch.load(last, weights_only=False)[CHECKPOINT_KEY]
+    assert state == {"generator_updates": 12, "stage": 3, "boundaries": [4, 8, 12]}
+    images = sorted(p.name for p in tmp_path.glob("runs/vaegan-smoke/version_0/images/*.png"))
+    assert images[:2] == ["train_images_000000.png", "train_images_000006.png"]
