@@ -200,3 +200,44 @@ def test_merged_states_equal_one_metric_over_both_batches():
 def test_even_ssim_kernel_is_rejected():
     with pytest.raises(ValueError, match="odd"):
         InpaintingMetrics(ssim_kernel=10)
+
+
+def test_batched_hole_ssim_matches_cropping_each_box() -> None:
+    """Reference: crop each (grown) bounding box and run whole-image SSIM on the crop."""
+    from faceinpaint.eval.metrics import hole_boxes, hole_ssim_per_sample, ssim_per_sample
+
+    gen = torch.Generator().manual_seed(3)
+    b, size, k = 12, 40, 11
+    preds = torch.rand(b, 3, size, size, generator=gen)
+    target = (preds + 0.2 * torch.rand(b, 3, size, size, generator=gen)).clamp(0, 1)
+    mask = torch.zeros(b, 1, size, size)
+    for i in range(b):
+        h, w = torch.randint(1, 30, (2,), generator=gen).tolist()
+        top = torch.randint(0, size - h + 1, (1,), generator=gen).item()
+        left = torch.randint(0, size - w + 1, (1,), generator=gen).item()
+        mask[i, :, top : top + h, left : left + w] = 1
+    mask[0] = 0
+    mask[0, :, 0:2, 38:40] = 1  # a 2x2 hole in a corner: the box grows to 11x11 inside the image
+    expected = []
+    for i, (t, bt, lf, rt) in enumerate(hole_boxes(mask).tolist()):
+        grow_h, grow_w = max(0, k - (bt - t)), max(0, k - (rt - lf))
+        t = max(0, min(t - grow_h // 2, size - k)) if grow_h else t
+        bt = t + k if grow_h else bt
+        lf = max(0, min(lf - grow_w // 2, size - k)) if grow_w else lf
+        rt = lf + k if grow_w else rt
+        crop = (slice(i, i + 1), slice(None), slice(t, bt), slice(lf, rt))
+        expected.append(ssim_per_sample(preds[crop], target[crop]))
+    got = hole_ssim_per_sample(preds, target, mask)
+    torch.testing.assert_close(got, torch.cat(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_ssim_in_cpu_chunks_equals_one_sample_at_a_time() -> None:
+    from faceinpaint.eval.metrics import ssim_per_sample
+
+    gen = torch.Generator().manual_seed(4)
+    preds = torch.rand(19, 3, 24, 24, generator=gen)
+    target = torch.rand(19, 3, 24, 24, generator=gen)
+    one_by_one = torch.cat(
+        [ssim_per_sample(preds[i : i + 1], target[i : i + 1]) for i in range(19)]
+    )
+    torch.testing.assert_close(ssim_per_sample(preds, target), one_by_one)
