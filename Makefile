@@ -7,7 +7,13 @@ PYTEST_ARGS ?=
 OUT ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all lint format preview clean-cache
+.PHONY: help setup demo eval bench test test-all lint format preview clean-cache
+
+VAEGAN ?=
+DCGAN ?=
+EVAL_PROTOCOLS ?= thesis vaegan-paper free-form
+EVAL_ARGS ?=
+BENCH_ARGS ?=
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -22,9 +28,23 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create $(VENV) (or reuse VENV=...) and install the package with dev tools
 
-demo: setup  ## the main job on the embedded faces: prepare the data, write a grid of every mask type
-	$(BIN)/faceinpaint prepare --config configs/data/embedded-64.yaml
+demo: setup  ## the main job on the embedded faces: train both smoke models, evaluate them (thesis masks) against the classical fills: $(OUT)/demo/
 	$(BIN)/faceinpaint preview --config configs/data/embedded-64.yaml --out $(OUT)/demo/masks.png
+	$(BIN)/faceinpaint demo --out $(OUT)/demo
+
+eval: setup  ## benchmark tables in $(OUT)/eval: VAEGAN=ckpt DCGAN=ckpt on celeba-half (EVAL_PROTOCOLS); no checkpoint: trains the smoke models on the embedded faces first
+ifeq ($(strip $(VAEGAN)$(DCGAN)),)
+	$(BIN)/faceinpaint demo --out $(OUT)/eval
+else
+	@set -e; for protocol in $(EVAL_PROTOCOLS); do \
+	  $(BIN)/faceinpaint eval --config configs/eval/$$protocol.yaml \
+	    $(if $(VAEGAN),--vaegan $(VAEGAN)) $(if $(DCGAN),--dcgan $(DCGAN)) \
+	    --skip_mismatched true --out $(OUT)/eval $(EVAL_ARGS); \
+	done
+endif
+
+bench: setup  ## throughput table on CPU (and CUDA when present): $(OUT)/bench/bench.{jsonl,md}
+	$(BIN)/faceinpaint bench --out $(OUT)/bench $(BENCH_ARGS)
 
 test: setup  ## fast CPU tests (skips celeba-half tests when ../shared/data is absent)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)

@@ -50,21 +50,47 @@ def from_unit(x: Tensor) -> Tensor:
 
 
 def fill_hole(
-    image: Tensor, mask: Tensor, mode: HoleFill = "zeros", generator: torch.Generator | None = None
+    image: Tensor,
+    mask: Tensor,
+    mode: HoleFill = "zeros",
+    generator: torch.Generator | None = None,
+    index: Tensor | None = None,
+    seed: int = 0,
 ) -> Tensor:
     """The network input: ``image`` with its hole replaced by zeros or by N(0,1) noise clamped to [-1,1].
 
-    ``generator`` must live on ``image``'s device when given.
+    Noise comes from ``generator`` (on ``image``'s device), or, when ``index`` (B,) is given, from
+    one generator per sample seeded by ``(seed, index)``: then a sample's noise does not depend on
+    its batch neighbours, the batch order or the number of processes (evaluation uses this).
     """
     if mode == "zeros":
         filler = torch.zeros_like(image)
     elif mode == "noise":
-        filler = torch.randn(
-            image.shape, generator=generator, device=image.device, dtype=image.dtype
-        ).clamp_(-1.0, 1.0)
+        if index is not None:
+            filler = per_sample_noise(image.shape, index, seed).to(image)
+        else:
+            filler = torch.randn(
+                image.shape, generator=generator, device=image.device, dtype=image.dtype
+            )
+        filler = filler.clamp_(-1.0, 1.0)
     else:
         raise ValueError(f"hole fill must be 'zeros' or 'noise', got {mode!r}")
     return composite(filler, image, mask)
+
+
+def per_sample_noise(shape: torch.Size | tuple[int, ...], index: Tensor, seed: int = 0) -> Tensor:
+    """(B, ...) float32 N(0,1) noise on the CPU, sample b drawn from a generator seeded by
+    ``(seed, index[b])`` alone."""
+    if index.shape != (shape[0],):
+        raise ValueError(f"index must be ({shape[0]},), got {tuple(index.shape)}")
+    return torch.stack(
+        [
+            torch.randn(
+                tuple(shape[1:]), generator=torch.Generator().manual_seed(seed * 1_000_003 + i)
+            )
+            for i in index.tolist()
+        ]
+    )
 
 
 def check_batch(batch: dict[str, Tensor]) -> None:
@@ -74,9 +100,7 @@ def check_batch(batch: dict[str, Tensor]) -> None:
             raise ValueError(f"batch has no {key!r}; keys are {sorted(batch)}")
     image, mask = batch[IMAGE], batch[MASK]
     if image.ndim != 4 or image.shape[1] != 3 or not image.is_floating_point():
-        raise ValueError(
-            f"image must be float (B,3,H,W), got {tuple(image.shape)} {image.dtype}"
-        )
+        raise ValueError(f"image must be float (B,3,H,W), got {tuple(image.shape)} {image.dtype}")
     if float(image.min()) < -1.0 - 1e-4 or float(image.max()) > 1.0 + 1e-4:
         raise ValueError(
             f"image values must lie in [-1,1], got [{float(image.min()):.3f}, {float(image.max()):.3f}]"

@@ -29,10 +29,21 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("prepare",): "faceinpaint.data.commands:prepare",
     ("preview",): "faceinpaint.data.commands:preview",
     ("landmarks", "annotate"): "faceinpaint.landmarks.annotate:annotate",
+    ("bench",): "faceinpaint.eval.bench:bench",
+    ("eval",): "faceinpaint.eval.runner:evaluate",
+    ("inpaint",): "faceinpaint.eval.inpaint:inpaint",
+    ("demo",): "faceinpaint.demo:demo",
 }
 
 # Top-level sections of a training YAML that extra commands accept and ignore.
-_TRAINING_SECTIONS = ("model", "trainer", "seed_everything", "ckpt_path", "optimizer", "lr_scheduler")
+_TRAINING_SECTIONS = (
+    "model",
+    "trainer",
+    "seed_everything",
+    "ckpt_path",
+    "optimizer",
+    "lr_scheduler",
+)
 
 
 class FaceInpaintCLI(LightningCLI):
@@ -112,5 +123,17 @@ def cli_main(args: list[str] | None = None) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point: runs ``cli_main`` and exits 0 on success."""
-    cli_main()
+    """Console-script entry point.
+
+    Bad input to an extra command (``inpaint``, ``eval``, ...) ends with its one-line message and
+    exit status 2; training commands keep Lightning's full tracebacks.
+    """
+    words = _extra_command(sys.argv[1:])
+    if words is None:
+        cli_main()
+        return
+    try:
+        cli_main()
+    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError) as err:
+        print(f"faceinpaint {' '.join(words)}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

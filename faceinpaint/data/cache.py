@@ -197,7 +197,8 @@ def build_from_files(
         )
         chunk = 256
         jobs = [
-            ([str(p) for p in paths[i : i + chunk]], crop, size) for i in range(0, len(paths), chunk)
+            ([str(p) for p in paths[i : i + chunk]], crop, size)
+            for i in range(0, len(paths), chunk)
         ]
         kept: list[str] = []
         errors: list[str] = []
@@ -222,7 +223,10 @@ def build_from_files(
                 pool.terminate()
         if errors:
             log.warning(
-                "skipped %d unreadable image(s) of %d (first: %s)", len(errors), len(paths), errors[0]
+                "skipped %d unreadable image(s) of %d (first: %s)",
+                len(errors),
+                len(paths),
+                errors[0],
             )
         if not kept:
             raise ValueError(f"every image of the {meta.get('split')} split is unreadable")

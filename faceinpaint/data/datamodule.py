@@ -23,6 +23,7 @@ from faceinpaint.batch import IMAGE, INDEX, LANDMARKS, LANDMARKS_FOUND, MASK
 from faceinpaint.data import cache as cache_lib
 from faceinpaint.data.cache import CachedSplit, Crop
 from faceinpaint.data.masks import MaskSpec, as_mask_spec, make_masks
+from faceinpaint.data.sampling import UnpaddedDistributedSampler
 from faceinpaint.data.sources import Layout, resolve_splits
 from faceinpaint.landmarks.ibug import FLIP_PERMUTATION
 
@@ -152,7 +153,9 @@ class FaceDataModule(pl.LightningDataModule):
         self.synthetic_size = synthetic_size
         self.landmarks_mode = landmarks
         self.predict_split = predict_split
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_lib.default_cache_dir()
+        self.cache_dir = (
+            Path(cache_dir).expanduser() if cache_dir else cache_lib.default_cache_dir()
+        )
         self.cache_workers = cache_workers
         self.skip_corrupt = skip_corrupt
         self._files: dict[str, list[Path]] | None = None
@@ -183,7 +186,9 @@ class FaceDataModule(pl.LightningDataModule):
             train = set(files.get("train", []))
             for name, paths in files.items():
                 if name != "train" and train.intersection(paths):
-                    raise ValueError(f"splits 'train' and {name!r} share images; fix the split rules")
+                    raise ValueError(
+                        f"splits 'train' and {name!r} share images; fix the split rules"
+                    )
             self._files = files
         return self._files
 
@@ -210,7 +215,9 @@ class FaceDataModule(pl.LightningDataModule):
                 "size": self.image_size,
                 "skip_corrupt": self.skip_corrupt,
             }
-            directory = self.cache_dir / f"{split}-{self.image_size}px-{cache_lib.cache_key(payload)}"
+            directory = (
+                self.cache_dir / f"{split}-{self.image_size}px-{cache_lib.cache_key(payload)}"
+            )
             entry = cache_lib.open_entry(directory)
             if entry is None:
                 log.info("building cache %s (%d images)", directory, len(files[split]))
@@ -228,11 +235,15 @@ class FaceDataModule(pl.LightningDataModule):
 
     def _synthetic_split(self, split: str) -> CachedSplit:
         if split not in SYNTHETIC_FRACTIONS:
-            raise ValueError(f"the embedded set has splits {list(SYNTHETIC_FRACTIONS)}, not {split!r}")
+            raise ValueError(
+                f"the embedded set has splits {list(SYNTHETIC_FRACTIONS)}, not {split!r}"
+            )
         lo, hi = SYNTHETIC_FRACTIONS[split]
         seeds = list(range(round(lo * self.synthetic_size), round(hi * self.synthetic_size)))
         if not seeds:
-            raise ValueError(f"synthetic_size={self.synthetic_size} leaves the {split!r} split empty")
+            raise ValueError(
+                f"synthetic_size={self.synthetic_size} leaves the {split!r} split empty"
+            )
         payload = {
             "version": cache_lib.CACHE_VERSION,
             "synthetic": SYNTHETIC_VERSION,
@@ -240,7 +251,9 @@ class FaceDataModule(pl.LightningDataModule):
             "seeds": [seeds[0], seeds[-1]],
             "size": self.image_size,
         }
-        directory = self.cache_dir / f"synthetic-{split}-{self.image_size}px-{cache_lib.cache_key(payload)}"
+        directory = (
+            self.cache_dir / f"synthetic-{split}-{self.image_size}px-{cache_lib.cache_key(payload)}"
+        )
         entry = cache_lib.open_entry(directory)
         if entry is None:
             from faceinpaint.data.synthetic import render_faces
@@ -286,10 +299,16 @@ class FaceDataModule(pl.LightningDataModule):
     # ----------------------------------------------------------------------- loaders
     def _loader(self, split: str, train: bool) -> DataLoader:
         dataset = self.dataset(split)
+        sampler = None
+        trainer = self.trainer
+        if not train and trainer is not None and trainer.world_size > 1:
+            # every evaluated image exactly once over the ranks (Lightning's sampler would pad)
+            sampler = UnpaddedDistributedSampler(dataset, trainer.world_size, trainer.global_rank)
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
+            sampler=sampler,
             drop_last=train and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

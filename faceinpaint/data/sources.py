@@ -47,7 +47,9 @@ def celeba_splits(root: Path) -> dict[str, list[Path]]:
             continue
         parts = line.split()
         if len(parts) != 2 or parts[1] not in CELEBA_SPLIT_CODES:
-            raise ValueError(f"{partition}:{line_no}: expected '<image name> <0|1|2>', got {line!r}")
+            raise ValueError(
+                f"{partition}:{line_no}: expected '<image name> <0|1|2>', got {line!r}"
+            )
         splits[CELEBA_SPLIT_CODES[parts[1]]].append(images / parts[0])
     missing = [p for paths in splits.values() for p in paths[:1] + paths[-1:] if not p.is_file()]
     if missing:
@@ -63,9 +65,7 @@ def list_images(folder: Path) -> list[Path]:
         folder = folder / "images"
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(
-            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}"
-        )
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return files
 
 
@@ -92,7 +92,9 @@ def select_split(files: list[Path], rule: str) -> list[Path]:
         elif m := _PERCENT.match(part):
             lo, hi = float(m.group(1)), float(m.group(2))
             if not 0 <= lo <= hi <= 100:
-                raise ValueError(f"split rule {part!r}: percentages must satisfy 0 <= a <= b <= 100")
+                raise ValueError(
+                    f"split rule {part!r}: percentages must satisfy 0 <= a <= b <= 100"
+                )
             n = len(files)
             chosen.extend(files[round(n * lo / 100) : round(n * hi / 100)])
         else:

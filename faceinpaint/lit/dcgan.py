@@ -216,11 +216,15 @@ class DCGANInpainter(pl.LightningModule):
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(key, grid.float().cpu(), step)
 
+    def setup(self, stage: str) -> None:
+        # trainer.log_dir is a collective (a broadcast from rank 0) under DDP: read it once here,
+        # on every rank, never from code that only rank 0 runs
+        self._log_directory = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+
     def _log_dir(self) -> Path:
-        trainer = self._trainer
-        if trainer is None:
+        if self._trainer is None:
             return Path("runs")
-        return Path(trainer.log_dir or trainer.default_root_dir)
+        return self._log_directory
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("hyper_parameters", {}).get("latent_prior")
@@ -278,7 +282,7 @@ class DCGANInpainter(pl.LightningModule):
         damaged = image * (1.0 - mask)
         for name, metric in self.baseline_metrics.items():
             metric.update(BASELINES[name](damaged, mask), image, mask)
-        self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0])
+        self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0], sync_dist=True)
         self.write_results("test", batch, result)
 
     def on_test_epoch_end(self) -> None:

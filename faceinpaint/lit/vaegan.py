@@ -25,7 +25,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
-from faceinpaint.batch import IMAGE, MASK, HoleFill, composite, fill_hole, to_unit
+from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
 from faceinpaint.eval.metrics import InpaintingMetrics
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.losses.landmark import LandmarkLoss
@@ -378,30 +378,26 @@ class VAEGANInpainting(pl.LightningModule):
 
     # ----------------------------------------------------------------- evaluation
     def inpaint(
-        self, image: Tensor, mask: Tensor, generator: torch.Generator | None = None
+        self,
+        image: Tensor,
+        mask: Tensor,
+        generator: torch.Generator | None = None,
+        index: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """``(network input, raw output, composited result)``, each (B,3,S,S) in [-1, 1]."""
-        network_input = fill_hole(image, mask, self.hparams.hole_fill, generator)
+        """``(network input, raw output, composited result)``, each (B,3,S,S) in [-1, 1].
+
+        With ``index``, the hole noise of each sample is seeded by ``(eval_seed, index)``: the
+        same image gets the same input alone, in any batch and on any number of ranks.
+        """
+        network_input = fill_hole(
+            image, mask, self.hparams.hole_fill, generator, index, self.hparams.eval_seed
+        )
         output, _, _ = self.generator(network_input)
         return network_input, output, composite(output, image, mask)
 
-    def _eval_generator(self) -> torch.Generator:
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(self.hparams.eval_seed)
-        return generator
-
-    def on_validation_epoch_start(self) -> None:
-        self._noise = self._eval_generator()
-
-    def on_test_epoch_start(self) -> None:
-        self._noise = self._eval_generator()
-
-    def on_predict_epoch_start(self) -> None:
-        self._noise = self._eval_generator()
-
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         image, mask = self._prepare(batch)
-        network_input, output, result = self.inpaint(image, mask, self._noise)
+        network_input, output, result = self.inpaint(image, mask, index=batch[INDEX])
         metrics = self.val_metrics if prefix == "val" else self.test_metrics
         metrics.update(result, image, mask)
         if batch_idx == 0:
@@ -428,7 +424,7 @@ class VAEGANInpainting(pl.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """(B,3,S,S) composited results in [-1, 1]."""
         image, mask = self._prepare(batch)
-        return self.inpaint(image, mask, self._noise)[2]
+        return self.inpaint(image, mask, index=batch[INDEX])[2]
 
     # ----------------------------------------------------------------- image grids
     def log_grid(

@@ -19,7 +19,9 @@ from faceinpaint.data.synthetic import render_faces
 from faceinpaint.landmarks.ibug import LEFT_EYE, RIGHT_EYE
 
 
-def write_faces(folder: Path, count: int, start: int = 1, size: tuple[int, int] = (89, 109)) -> None:
+def write_faces(
+    folder: Path, count: int, start: int = 1, size: tuple[int, int] = (89, 109)
+) -> None:
     """JPEG faces named like CelebA (000001.jpg ...) in ``folder``, made by the procedural renderer."""
     folder.mkdir(parents=True, exist_ok=True)
     faces, _ = render_faces(range(start, start + count), 96)
@@ -83,8 +85,13 @@ def test_exact_landmarks_follow_the_cached_faces(tmp_path: Path) -> None:
 def test_train_masks_change_with_epoch_but_eval_masks_do_not(tmp_path: Path) -> None:
     spec = MaskSpec(kind="random_square", min_side=0.25, max_side=0.5)
     dm = FaceDataModule(
-        synthetic_size=40, image_size=32, train_mask=spec, val_mask=spec, cache_dir=str(tmp_path),
-        num_workers=0, flip=False,
+        synthetic_size=40,
+        image_size=32,
+        train_mask=spec,
+        val_mask=spec,
+        cache_dir=str(tmp_path),
+        num_workers=0,
+        flip=False,
     )
     raw = dm.dataset("train").__getitems__(list(range(8)))
     e0 = dm.prepare_batch(raw, "train", epoch=0)[MASK]
@@ -112,8 +119,15 @@ def test_flip_mirrors_landmarks_with_their_meaning(tmp_path: Path) -> None:
 
 def test_unaligned_augmentation_moves_landmarks_with_the_pixels(tmp_path: Path) -> None:
     dm = FaceDataModule(
-        synthetic_size=40, image_size=64, cache_dir=str(tmp_path), num_workers=0, flip=False,
-        unaligned=True, rotation=30.0, scale=(0.8, 1.2), shift=0.1,
+        synthetic_size=40,
+        image_size=64,
+        cache_dir=str(tmp_path),
+        num_workers=0,
+        flip=False,
+        unaligned=True,
+        rotation=30.0,
+        scale=(0.8, 1.2),
+        shift=0.1,
     )
     torch.manual_seed(1)
     points = torch.tensor([[20.0, 24.0], [40.0, 30.0], [32.0, 44.0]])
@@ -137,7 +151,9 @@ def test_folder_split_rules_and_cache_reuse(folder_root: Path, tmp_path: Path) -
     cache = tmp_path / "cache"
     dm = folder_dm(folder_root, cache)
     assert {s: len(dm.cached_split(s)) for s in ("train", "val", "test")} == {
-        "train": 20, "val": 5, "test": 5,
+        "train": 20,
+        "val": 5,
+        "test": 5,
     }
     assert dm.cached_split("val").names[0] == "000021.jpg"
     entry = dm.cached_split("train").directory
@@ -186,8 +202,13 @@ def make_celeba(root: Path, partition: list[int]) -> None:
 
 def test_celeba_official_partitions(tmp_path: Path) -> None:
     make_celeba(tmp_path / "celeba", [0] * 6 + [1] * 2 + [2] * 3)
-    dm = FaceDataModule(root=str(tmp_path / "celeba"), image_size=32, cache_dir=str(tmp_path / "c"),
-                        num_workers=0, cache_workers=1)
+    dm = FaceDataModule(
+        root=str(tmp_path / "celeba"),
+        image_size=32,
+        cache_dir=str(tmp_path / "c"),
+        num_workers=0,
+        cache_workers=1,
+    )
     assert dm.split_names() == ["train", "val", "test"]
     assert [len(dm.cached_split(s)) for s in ("train", "val", "test")] == [6, 2, 3]
     assert dm.cached_split("test").names == ["000009.jpg", "000010.jpg", "000011.jpg"]
@@ -303,8 +324,11 @@ def test_loader_workers_deliver_the_same_batches(folder_root: Path, tmp_path: Pa
 @pytest.mark.data
 def test_celeba_half_splits_and_values(celeba_half: Path, tmp_path: Path) -> None:
     dm = FaceDataModule(
-        root=str(celeba_half), splits={"train": "1-8000", "val": "8001-9000"}, image_size=64,
-        cache_dir=str(tmp_path), num_workers=0,
+        root=str(celeba_half),
+        splits={"train": "1-8000", "val": "8001-9000"},
+        image_size=64,
+        cache_dir=str(tmp_path),
+        num_workers=0,
     )
     files = dm._split_files()
     assert len(files["train"]) == 8000 and len(files["val"]) == 1000

@@ -272,3 +272,16 @@ def test_smoke_config_crosses_every_stage(tmp_path, monkeypatch):
     assert state == {"generator_updates": 12, "stage": 3, "boundaries": [4, 8, 12]}
     images = sorted(p.name for p in tmp_path.glob("runs/vaegan-smoke/version_0/images/*.png"))
     assert images[:2] == ["train_images_000000.png", "train_images_000006.png"]
+
+
+def test_eval_noise_of_a_sample_does_not_depend_on_its_batch() -> None:
+    from faceinpaint.batch import fill_hole
+
+    image = torch.zeros(4, 3, 8, 8)
+    mask = torch.ones(4, 1, 8, 8)
+    together = fill_hole(image, mask, "noise", index=torch.tensor([5, 6, 7, 8]), seed=3)
+    alone = fill_hole(image[:1], mask[:1], "noise", index=torch.tensor([7]), seed=3)
+    torch.testing.assert_close(together[2:3], alone)
+    assert not torch.equal(together[0], together[1])
+    other_seed = fill_hole(image[:1], mask[:1], "noise", index=torch.tensor([7]), seed=4)
+    assert not torch.equal(other_seed, alone)

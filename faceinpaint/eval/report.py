@@ -1,0 +1,252 @@
+"""What an evaluation leaves behind: JSON lines, a markdown table, labelled image grids, a wandb table.
+
+Every file is written to a temporary name beside its target and renamed into place
+(``os.replace``), so a crash never leaves half a file and a reader never sees one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+# (metric key, column title, decimals) in table order: whole image, then hole only
+TABLE_COLUMNS = (
+    ("psnr", "PSNR (dB)", 2),
+    ("ssim", "SSIM", 3),
+    ("psnr_hole", "hole PSNR (dB)", 2),
+    ("ssim_hole", "hole SSIM", 3),
+)
+NME_COLUMN = ("nme", "landmark NME", 3)
+
+DEFINITIONS = (
+    "Cells: mean ± half-width of the 95 % confidence interval (1.96 std / √n), and the max over "
+    "the n faces in brackets. PSNR / SSIM: the composited result (known pixels are the "
+    "original's) against the original, in [0, 1], SSIM with an 11×11 Gaussian window (σ 1.5), "
+    "valid positions only. Hole PSNR: the MSE over the hole pixels only. Hole SSIM: SSIM of the "
+    "hole's bounding box (grown to 11 px where smaller). Definitions in "
+    "faceinpaint/eval/metrics.py."
+)
+NME_DEFINITION = (
+    "Landmark NME: mean distance between the landmark network's points on the result and on the "
+    "original, over the original's outer-eye-corner distance."
+)
+
+
+def _temporary_beside(path: Path, suffix: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    return Path(name)
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    temporary = _temporary_beside(path, ".tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSON lines file; ``[]`` when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number} is not a JSON line: {err}") from err
+    return rows
+
+
+def write_jsonl_atomic(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Rewrite ``path`` with one JSON object per line."""
+    return write_text_atomic("".join(json.dumps(row) + "\n" for row in rows), path)
+
+
+def save_image_atomic(array: np.ndarray, path: str | Path) -> Path:
+    """(H,W,3) or (H,W) uint8 to an image file whose format follows the suffix (PNG, JPEG, ...)."""
+    path = Path(path)
+    temporary = _temporary_beside(path, path.suffix)
+    try:
+        Image.fromarray(array).save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- table
+def format_stat(stat: Mapping[str, float], decimals: int) -> str:
+    """``mean ± ci95 (max)`` of one ``InpaintingMetrics.summary()`` entry."""
+    return f"{stat['mean']:.{decimals}f} ± {stat['ci95']:.{decimals}f} ({stat['max']:.{decimals}f})"
+
+
+def method_label(row: Mapping[str, Any]) -> str:
+    """The method's name, with the last three parts of its checkpoint path (less a
+    ``checkpoints`` folder) when it has one: ``vaegan (`vaegan-smoke/version_0/last.ckpt`)``."""
+    checkpoint = row.get("checkpoint")
+    if not checkpoint:
+        return row["method"]
+    parts = [part for part in Path(checkpoint).parts if part != "checkpoints"]
+    return f"{row['method']} (`{'/'.join(parts[-3:])}`)"
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One table per protocol: a row per (mask type, method), whole-image then hole-only columns."""
+    blocks = []
+    protocols = list(dict.fromkeys(row["protocol"] for row in rows))
+    for protocol in protocols:
+        chosen = [row for row in rows if row["protocol"] == protocol]
+        columns = list(TABLE_COLUMNS)
+        if any("nme" in row["metrics"] for row in chosen):
+            columns.append(NME_COLUMN)
+        header = ["mask", "method", "n", *(title for _, title, _ in columns)]
+        lines = [
+            f"**{protocol}**",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---", "---", "--:"] + ["--:"] * len(columns)) + "|",
+        ]
+        for row in chosen:
+            cells = [row["mask"], method_label(row), str(row["n"])]
+            for key, _, decimals in columns:
+                stat = row["metrics"].get(key)
+                cells.append(format_stat(stat, decimals) if stat else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
+    """Bullet lines naming the command, data, hardware, date and revision."""
+    labels = (
+        ("command", "Command"),
+        ("data", "Data"),
+        ("hardware", "Hardware"),
+        ("date", "Date"),
+        ("git_revision", "Revision"),
+        ("seconds", "Wall time (s)"),
+    )
+    lines = []
+    for key, label in labels:
+        if key in provenance:
+            value = provenance[key]
+            lines.append(f"- {label}: `{value}`" if key == "command" else f"- {label}: {value}")
+    return lines
+
+
+def markdown_report(
+    title: str,
+    rows: Sequence[Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    notes: Sequence[str] = (),
+) -> str:
+    """A README-ready section: title, provenance, the tables, definitions and notes."""
+    parts = [f"### {title}", "", *provenance_lines(provenance), ""]
+    parts.append(markdown_table(rows) if rows else "(no results)\n")
+    parts.append(DEFINITIONS)
+    if any("nme" in row["metrics"] for row in rows):
+        parts.append(NME_DEFINITION)
+    if notes:
+        parts.extend(["", *(f"- {note}" for note in notes)])
+    return "\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------------------- grids
+def _to_uint8(images: Tensor) -> np.ndarray:
+    """(N,3,H,W) in [0, 1] -> (N,H,W,3) uint8 on the host."""
+    array = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return array.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def grid_image(
+    rows: Sequence[tuple[str, Tensor]], padding: int = 2, label_width: int = 96
+) -> np.ndarray:
+    """A labelled grid: one row per ``(label, (N,3,H,W) images in [0, 1])``, one column per image.
+
+    Returns (rows*(H+p)+p, label_width + N*(W+p)+p, 3) uint8 on a white background; each label is
+    written at the left of its row.
+    """
+    if not rows:
+        raise ValueError("grid_image needs at least one row")
+    count, _, height, width = rows[0][1].shape
+    for label, images in rows:
+        if images.shape[0] != count or tuple(images.shape[-2:]) != (height, width):
+            raise ValueError(
+                f"every grid row must hold {count} images of {height}x{width}; row {label!r} "
+                f"has {tuple(images.shape)}"
+            )
+    canvas = np.full(
+        (
+            len(rows) * (height + padding) + padding,
+            label_width + count * (width + padding) + padding,
+            3,
+        ),
+        255,
+        dtype=np.uint8,
+    )
+    for r, (_, images) in enumerate(rows):
+        top = padding + r * (height + padding)
+        for c, tile in enumerate(_to_uint8(images)):
+            left = label_width + padding + c * (width + padding)
+            canvas[top : top + height, left : left + width] = tile
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    for r, (label, _) in enumerate(rows):
+        top = padding + r * (height + padding)
+        draw.text((4, top + height // 2 - 6), label[: label_width // 6], fill=(0, 0, 0))
+    return np.asarray(picture)
+
+
+# ----------------------------------------------------------------------------- wandb
+def online_wandb_run() -> Any | None:
+    """The active wandb run when it syncs to a server (not offline, not disabled), else None.
+
+    wandb is only looked up if something already imported it: evaluation never starts a run.
+    """
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    if run is None or getattr(run, "disabled", False) or getattr(run, "offline", False):
+        return None
+    mode = getattr(getattr(run, "settings", None), "mode", "online")
+    return run if mode not in ("offline", "disabled", "dryrun") else None
+
+
+def log_wandb_table(rows: Sequence[Mapping[str, Any]], key: str = "eval/results") -> bool:
+    """Log the rows as a ``wandb.Table`` to the online run; False when there is none."""
+    run = online_wandb_run()
+    if run is None:
+        return False
+    import wandb
+
+    metric_keys = [key_ for key_, _, _ in (*TABLE_COLUMNS, NME_COLUMN)]
+    columns = ["protocol", "mask", "method", "checkpoint", "n", "mask_hash"]
+    columns += [f"{m}_{s}" for m in metric_keys for s in ("mean", "ci95", "max")]
+    data = []
+    for row in rows:
+        values = [row["protocol"], row["mask"], row["method"], row.get("checkpoint"), row["n"]]
+        values.append(row["mask_hash"])
+        for metric in metric_keys:
+            stat = row["metrics"].get(metric, {})
+            values += [stat.get("mean"), stat.get("ci95"), stat.get("max")]
+        data.append(values)
+    run.log({key: wandb.Table(columns=columns, data=data)})
+    return True

@@ -1,0 +1,86 @@
+"""Protocols: fixed masks per (protocol, mask type), hashes that tell protocols apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from faceinpaint.data.masks import MaskSpec, mask_hash
+from faceinpaint.eval.protocols import (
+    Protocol,
+    check_mask_hashes,
+    load_protocol,
+    task_mask_hash,
+)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
+
+
+def test_configs_define_the_issue_protocols() -> None:
+    thesis = load_protocol(CONFIGS / "thesis.yaml")
+    assert thesis.image_sizes == (64,)
+    assert [t.mask for t in thesis.tasks()] == ["center", "left", "right", "random_pixels"]
+    paper = load_protocol(CONFIGS / "vaegan-paper.yaml")
+    (task,) = paper.tasks()
+    assert task.image_size == 128 and task.crop_size == 0.8
+    # sides in [32, 64] px at 128 px
+    assert (round(task.spec.min_side * 128), round(task.spec.max_side * 128)) == (32, 64)
+    free_form = load_protocol(CONFIGS / "free-form.yaml")
+    assert [(t.mask, t.image_size) for t in free_form.tasks()] == [
+        ("thin-64", 64), ("medium-64", 64), ("thick-64", 64),
+        ("thin-128", 128), ("medium-128", 128), ("thick-128", 128),
+    ]  # fmt: skip
+
+
+def test_mask_hash_differs_across_protocols_and_mask_types() -> None:
+    tasks = [
+        task
+        for name in ("thesis", "vaegan-paper", "free-form")
+        for task in load_protocol(CONFIGS / f"{name}.yaml").tasks()
+    ]
+    hashes = {(t.protocol, t.mask): task_mask_hash(t, 8) for t in tasks}
+    assert len(set(hashes.values())) == len(tasks) == 11
+
+
+def test_demo_protocol_has_the_thesis_masks() -> None:
+    smoke = load_protocol(CONFIGS / "smoke.yaml")
+    thesis = load_protocol(CONFIGS / "thesis.yaml")
+    assert [task_mask_hash(t, 32) for t in smoke.tasks()] == [
+        task_mask_hash(t, 32) for t in thesis.tasks()
+    ]
+
+
+def test_mask_hash_is_the_hash_of_the_task_masks_in_index_order() -> None:
+    (task,) = Protocol("p", {"square": MaskSpec("random_square", min_side=0.25)}).tasks()
+    masks = task.masks(torch.arange(10))
+    assert task_mask_hash(task, 10) == mask_hash(masks)
+    # another seed moves the squares, so the hash changes
+    (reseeded,) = Protocol("p", {"square": task.spec}, seed=1).tasks()
+    assert task_mask_hash(reseeded, 10) != task_mask_hash(task, 10)
+    # batches of 3 give the same masks as one batch of 10
+    batched = torch.cat([task.masks(torch.arange(i, min(i + 3, 10))) for i in range(0, 10, 3)])
+    assert torch.equal(batched, masks)
+
+
+def _row(method: str, digest: str, n: int = 8) -> dict:
+    return {"protocol": "thesis", "mask": "center", "image_size": 64, "split": "val", "n": n,
+            "method": method, "mask_hash": digest}  # fmt: skip
+
+
+def test_check_mask_hashes_raises_on_mismatch_only() -> None:
+    check_mask_hashes(
+        [_row("telea", "a" * 64), _row("vaegan", "a" * 64), _row("nn", "b" * 64, n=9)]
+    )
+    with pytest.raises(ValueError, match="mask hash mismatch.*'center'.*'telea'.*'vaegan'"):
+        check_mask_hashes([_row("telea", "a" * 64), _row("vaegan", "c" * 64)])
+
+
+def test_protocol_rejects_bad_definitions() -> None:
+    with pytest.raises(ValueError, match="has no masks"):
+        Protocol("empty", {})
+    with pytest.raises(ValueError, match="image_sizes"):
+        Protocol("tiny", {"center": MaskSpec()}, image_sizes=(4,))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Protocol("bad", {"x": {"kind": "circle"}})

@@ -1,0 +1,263 @@
+"""`faceinpaint eval`: hand-computed metrics, identical masks for every method, every output written."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceinpaint.cli import cli_main
+from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.data.masks import MaskSpec
+from faceinpaint.eval.protocols import Protocol, task_mask_hash
+from faceinpaint.eval.report import read_jsonl
+from faceinpaint.eval.runner import evaluate
+
+REPO = Path(__file__).resolve().parents[2]
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """Tiny CPU networks: extra OpenMP threads only spin on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save_checkpoint(module: pl.LightningModule, path: Path) -> Path:
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Untrained 32 px VAE-GAN and DCGAN with tiny widths (weights are seeded, not trained)."""
+    from faceinpaint.lit.dcgan import DCGANInpainter
+    from faceinpaint.lit.vaegan import VAEGANInpainting
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    vaegan = VAEGANInpainting(
+        image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
+        critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
+        landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
+    )  # fmt: skip
+    dcgan = DCGANInpainter(
+        latent_dim=8, ngf=4, ndf=4, image_size=SIZE, num_samples=4, num_candidates=2, iterations=2
+    )
+    return {
+        "vaegan": save_checkpoint(vaegan, folder / "vaegan.ckpt"),
+        "dcgan": save_checkpoint(dcgan, folder / "dcgan.ckpt"),
+    }
+
+
+def embedded(tmp_path: Path) -> FaceDataModule:
+    # 40 faces: train 32, val 4
+    return FaceDataModule(
+        root=None, synthetic_size=40, num_workers=0, cache_dir=str(tmp_path / "cache")
+    )
+
+
+PROTOCOL = Protocol(
+    "tiny",
+    {"center": MaskSpec("center"), "square": MaskSpec("random_square", min_side=0.25)},
+    image_sizes=(SIZE,),
+)
+
+
+def test_hole_metrics_of_mean_fill_match_a_hand_computation(tmp_path: Path) -> None:
+    # Faces whose left half is grey level 64 and right half 191: the left-half hole is filled
+    # with the known mean 191, so every hole value is off by 127/255.
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    pixels = np.full((SIZE, SIZE, 3), 191, dtype=np.uint8)
+    pixels[:, : SIZE // 2] = 64
+    for number in range(1, 9):
+        Image.fromarray(pixels).save(faces / f"{number:06d}.png")
+    data = FaceDataModule(
+        root=str(faces), layout="folder", splits={"train": "1-4", "val": "5-8"},
+        crop_center=(0.5, 0.5), crop_size=1.0, num_workers=0, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    protocol = Protocol("halves", {"left": MaskSpec("left")}, image_sizes=(SIZE,))
+    (row,) = evaluate(data, protocol, baselines=["mean"], out=str(tmp_path / "out"), device="cpu")
+
+    error = 127 / 255
+    known, hole = 191 / 255, 64 / 255
+    c1 = 0.01**2
+    metrics = row["metrics"]
+    assert metrics["psnr_hole"]["mean"] == pytest.approx(-20 * math.log10(error), abs=1e-4)
+    # the hole is half the image, so the whole-image MSE is half the hole's
+    assert metrics["psnr"]["mean"] == pytest.approx(
+        -20 * math.log10(error) + 10 * math.log10(2), abs=1e-4
+    )
+    # constant boxes: SSIM = luminance term only (float32 variances of constants are ~1e-7,
+    # against c2 = 9e-4: a few 1e-4 of slack)
+    ssim_hole = (2 * known * hole + c1) / (known**2 + hole**2 + c1)
+    assert metrics["ssim_hole"]["mean"] == pytest.approx(ssim_hole, abs=5e-4)
+    assert metrics["psnr_hole"]["n"] == 4
+    assert metrics["psnr_hole"]["std"] == pytest.approx(0.0, abs=1e-4)
+    assert metrics["psnr_hole"]["ci95"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_eval_writes_rows_table_and_grids_with_one_mask_hash_per_task(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    out = tmp_path / "out"
+    rows = evaluate(
+        embedded(tmp_path), PROTOCOL, vaegan=str(checkpoints["vaegan"]),
+        dcgan=[str(checkpoints["dcgan"])], baselines=["mean", "telea", "nn"], nn_bank_size=8,
+        batch_size=3, grid_samples=3, device="cpu", out=str(out),
+    )  # fmt: skip
+    methods = ["vaegan", "dcgan", "mean", "telea", "nn"]
+    assert [(r["mask"], r["method"]) for r in rows] == [
+        (mask, method) for mask in ("center", "square") for method in methods
+    ]
+    assert read_jsonl(out / "results.jsonl") == json.loads(json.dumps(rows))
+    for task in PROTOCOL.tasks():
+        task_rows = [r for r in rows if r["mask"] == task.mask]
+        # every method saw exactly the protocol's masks of faces 0..3, served in batches of 3
+        assert {r["mask_hash"] for r in task_rows} == {task_mask_hash(task, 4)}
+    assert len({r["mask_hash"] for r in rows}) == 2
+    for row in rows:
+        assert row["n"] == 4 and row["git_revision"] and row["config"]["protocol"]["name"] == "tiny"
+        for metric in ("psnr", "ssim", "psnr_hole", "ssim_hole"):
+            assert set(row["metrics"][metric]) >= {"mean", "std", "max", "ci95"}
+    assert rows[0]["checkpoint"] == str(checkpoints["vaegan"])
+    assert rows[4]["config"]["method"]["bank_size"] == 8
+
+    table = (out / "tiny.md").read_text()
+    assert "| hole PSNR (dB) | hole SSIM |" in table and "Revision:" in table
+    assert sum(line.startswith("| center |") for line in table.splitlines()) == 5
+    mean = rows[2]["metrics"]["psnr_hole"]
+    assert f"{mean['mean']:.2f} ± {mean['ci95']:.2f} ({mean['max']:.2f})" in table
+
+    for mask in ("center", "square"):
+        with Image.open(out / f"tiny-{mask}.png") as grid:
+            # original, masked, 5 methods; 3 faces; 2 px padding; 96 px labels
+            assert grid.size == (96 + 3 * (SIZE + 2) + 2, 7 * (SIZE + 2) + 2)
+
+
+def test_rows_append_and_a_changed_mask_hash_is_refused(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    out = tmp_path / "out"
+    kwargs = dict(baselines=["mean"], device="cpu", out=str(out), grid_samples=2)
+    evaluate(embedded(tmp_path), PROTOCOL, **kwargs)
+    evaluate(embedded(tmp_path), PROTOCOL, vaegan=str(checkpoints["vaegan"]), **kwargs)
+    rows = read_jsonl(out / "results.jsonl")
+    assert [r["method"] for r in rows] == ["mean", "mean", "vaegan", "mean", "vaegan", "mean"]
+
+    rows[0]["mask_hash"] = "0" * 64  # as if an earlier run had seen other masks
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (out / "results.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="mask hash mismatch for protocol 'tiny', mask 'center'"):
+        evaluate(embedded(tmp_path), PROTOCOL, **kwargs)
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_checkpoint_of_the_wrong_kind_is_refused(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    with pytest.raises(ValueError, match="is a DCGAN latent-search checkpoint.*expected a VAE-GAN"):
+        evaluate(embedded(tmp_path), PROTOCOL, vaegan=str(checkpoints["dcgan"]), baselines=[],
+                 out=str(tmp_path / "out"))  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_of_another_size_errors_unless_skipping_is_asked(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    at_64 = Protocol("at64", {"center": MaskSpec("center")}, image_sizes=(64,))
+    with pytest.raises(ValueError, match="works at 32 px; protocol 'at64' is at \\[64\\] px"):
+        evaluate(embedded(tmp_path), at_64, vaegan=str(checkpoints["vaegan"]), baselines=["mean"],
+                 out=str(tmp_path / "out"))  # fmt: skip
+    rows = evaluate(
+        embedded(tmp_path), at_64, vaegan=str(checkpoints["vaegan"]), baselines=["mean"],
+        skip_mismatched=True, out=str(tmp_path / "out"), grid_samples=2,
+    )  # fmt: skip
+    assert [r["method"] for r in rows] == ["mean"]
+    assert "skipped: vaegan checkpoint" in (tmp_path / "out" / "at64.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["thesis", "vaegan-paper", "free-form", "smoke"])
+def test_eval_configs_parse(
+    name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["eval", "--config", f"configs/eval/{name}.yaml", "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "protocol:" in printed and "masks:" in printed
+
+
+def test_landmark_nme_is_that_of_the_landmark_network_on_result_and_original(
+    tmp_path: Path,
+) -> None:
+    from faceinpaint.eval.baselines import mean_fill
+    from faceinpaint.eval.runner import task_datamodule
+    from faceinpaint.landmarks.network import LandmarkNet
+    from faceinpaint.losses.landmark import landmark_nme
+
+    torch.manual_seed(0)
+    net = LandmarkNet(widths=(4, 4, 4, 4, 4)).eval()
+    net.save(tmp_path / "landmarks.ckpt")
+    data = embedded(tmp_path)
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    (row,) = evaluate(data, protocol, baselines=["mean"], landmark_checkpoint=str(tmp_path / "landmarks.ckpt"),
+                      device="cpu", out=str(tmp_path / "out"), grid_samples=2)  # fmt: skip
+
+    (task,) = protocol.tasks()
+    datamodule = task_datamodule(data, task)
+    batch = datamodule.dataset("val").__getitems__([0, 1, 2, 3])
+    batch = datamodule.prepare_batch(batch, "test")
+    image, mask = batch["image"], batch["mask"]
+    with torch.no_grad():
+        expected = landmark_nme(net(mean_fill(image * (1 - mask), mask))[1], net(image)[1])
+    assert row["metrics"]["nme"]["mean"] == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert row["metrics"]["nme"]["n"] == 4
+    assert "landmark NME" in (tmp_path / "out" / "tiny.md").read_text()
+
+
+class _FakeRun:
+    def __init__(self, offline: bool) -> None:
+        self.offline = offline
+        self.logged: list[dict] = []
+
+    def log(self, values: dict) -> None:
+        self.logged.append(values)
+
+
+def test_wandb_table_only_for_an_online_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from faceinpaint.eval.report import log_wandb_table
+
+    row = {"protocol": "p", "mask": "center", "method": "mean", "checkpoint": None, "n": 2,
+           "mask_hash": "ab", "metrics": {"psnr": {"mean": 20.0, "ci95": 1.0, "max": 22.0}}}  # fmt: skip
+    fake = types.ModuleType("wandb")
+    fake.Table = lambda columns, data: {"columns": columns, "data": data}
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    fake.run = None
+    assert not log_wandb_table([row])
+    fake.run = _FakeRun(offline=True)
+    assert not log_wandb_table([row]) and fake.run.logged == []
+    fake.run = _FakeRun(offline=False)
+    assert log_wandb_table([row, row], key="eval/p")
+    (logged,) = fake.run.logged
+    table = logged["eval/p"]
+    assert len(table["data"]) == 2
+    assert table["data"][0][table["columns"].index("psnr_mean")] == 20.0
