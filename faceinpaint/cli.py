@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
-from lightning.pytorch import LightningModule
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.lit.run_dir import run_directory
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -48,6 +49,26 @@ _TRAINING_SECTIONS = (
 
 class FaceInpaintCLI(LightningCLI):
     """LightningCLI with the project's DataModule; configs name the model by ``class_path``."""
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Saves the resolved config into the run's own folder (``faceinpaint.lit.run_dir``), so a
+    run is fully described by it and no run overwrites another's config."""
+
+    def __init__(self, parser, config, config_filename: str = "config.yaml", **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(parser, config, config_filename, **kwargs)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        directory = run_directory(trainer)
+        path = directory / self.config_filename
+        if path.exists():
+            raise FileExistsError(
+                f"{path} holds another run's config; give this run its own logger version or "
+                "save_dir rather than overwrite it"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(path), skip_none=False, multifile=self.multifile)
 
 
 def wandb_offline_unless_logged_in() -> None:
@@ -118,7 +139,7 @@ def cli_main(args: list[str] | None = None) -> Any:
         FaceDataModule,
         subclass_mode_model=True,
         args=None if args is None else argv,
-        save_config_kwargs={"overwrite": True},
+        save_config_callback=RunConfigCallback,
     )
 
 

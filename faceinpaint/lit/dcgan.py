@@ -33,6 +33,7 @@ from torchvision.utils import make_grid
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
 from faceinpaint.eval.baselines import BASELINES
 from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.search import LatentSearch, SearchResult
 from faceinpaint.losses.latent_search import LandmarkTerm, build_landmark_term
 from faceinpaint.models.dcgan import Discriminator, Generator, LatentPrior, sample_latent
@@ -217,9 +218,9 @@ class DCGANInpainter(pl.LightningModule):
                 logger.experiment.add_image(key, grid.float().cpu(), step)
 
     def setup(self, stage: str) -> None:
-        # trainer.log_dir is a collective (a broadcast from rank 0) under DDP: read it once here,
-        # on every rank, never from code that only rank 0 runs
-        self._log_directory = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        # a collective under DDP (a broadcast from rank 0): found once here, on every rank, never
+        # from code that only rank 0 runs
+        self._log_directory = shared_run_directory(self.trainer)
 
     def _log_dir(self) -> Path:
         if self._trainer is None:

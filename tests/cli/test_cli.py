@@ -137,3 +137,55 @@ def test_bad_input_to_an_extra_command_is_one_line_and_exit_2(tmp_path: Path) ->
         result.stderr.strip().splitlines()[-1].startswith("faceinpaint prepare: error: data root")
     )
     assert "Traceback" not in result.stderr
+
+
+def _fit_smoke(tmp_path: Path, *extra: str) -> None:
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs/vaegan/smoke.yaml"),
+            "--model.stage_boundaries",
+            "[1, 2, 3]",
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.callbacks.init_args.dirpath",
+            str(tmp_path / "checkpoints"),
+            *extra,
+        ]
+    )
+
+
+def test_each_run_saves_its_config_in_its_own_folder(tmp_path: Path) -> None:
+    csv = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    _fit_smoke(tmp_path, *csv)
+    _fit_smoke(tmp_path, *csv, "--model.kl_weight", "0.5")
+    first = yaml.safe_load((tmp_path / "runs/vaegan-smoke/version_0/config.yaml").read_text())
+    second = yaml.safe_load((tmp_path / "runs/vaegan-smoke/version_1/config.yaml").read_text())
+    assert first["model"]["init_args"]["kl_weight"] == 0.001
+    assert second["model"]["init_args"]["kl_weight"] == 0.5
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_keeps_its_config_in_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    wandb_logger = [
+        "--trainer.logger",
+        "lightning.pytorch.loggers.WandbLogger",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        "--trainer.logger.init_args.project",
+        "faceinpaint-test",
+    ]
+    _fit_smoke(tmp_path, *wandb_logger)
+    configs = list((tmp_path / "runs").rglob("offline-run-*/files/config.yaml"))
+    assert len(configs) == 1
+    assert not (tmp_path / "runs" / "config.yaml").exists()
+
