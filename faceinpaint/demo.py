@@ -1,7 +1,7 @@
-"""``faceinpaint demo``: both methods end to end on the embedded faces, in about a minute on a CPU.
+"""``faceinpaint demo``: both methods end to end on the embedded faces, in minutes on a CPU.
 
-Trains the VAE-GAN and the DCGAN smoke configs (tiny networks, a few steps: the point is the
-pipeline, not the pictures), then evaluates both checkpoints and the classical baselines with
+Trains the VAE-GAN and the DCGAN demo configs (small networks sized for a 2-core CPU; not the
+papers' settings), then evaluates both checkpoints and the classical baselines with
 the ``thesis`` masks (configs/eval/smoke.yaml) and writes, under ``out``: the table
 ``thesis.md``, the image grids ``thesis-<mask>.png``, ``results.jsonl`` and the training runs
 (``runs/``).
@@ -60,8 +60,8 @@ def train_smoke(config: Path, runs: Path) -> Path:
 
 def demo(
     out: str = "outputs/demo",
-    vaegan_config: str = "configs/vaegan/smoke.yaml",
-    dcgan_config: str = "configs/dcgan/smoke.yaml",
+    vaegan_config: str = "configs/vaegan/demo.yaml",
+    dcgan_config: str = "configs/dcgan/demo.yaml",
     protocol_config: str = "configs/eval/smoke.yaml",
     threads: int | None = 1,
     device: str = "cpu",
