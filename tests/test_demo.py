@@ -30,8 +30,15 @@ def test_demo_writes_the_thesis_table_and_grids(
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "demo"
     rows = cli_main(
-        ["demo", "--out", str(out), "--vaegan_config", "configs/vaegan/smoke.yaml",
-         "--dcgan_config", "configs/dcgan/smoke.yaml"]
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--vaegan_config",
+            "configs/vaegan/smoke.yaml",
+            "--dcgan_config",
+            "configs/dcgan/smoke.yaml",
+        ]
     )
     masks = ["center", "left", "right", "random_pixels"]
     methods = ["vaegan", "dcgan", "mean", "harmonic", "telea", "ns", "nn"]

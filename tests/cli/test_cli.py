@@ -188,4 +188,3 @@ def test_wandb_offline_run_keeps_its_config_in_the_run(
     configs = list((tmp_path / "runs").rglob("offline-run-*/files/config.yaml"))
     assert len(configs) == 1
     assert not (tmp_path / "runs" / "config.yaml").exists()
-
