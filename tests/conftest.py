@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 CELEBA_HALF = REPO.parent / "shared" / "data" / "celeba-half"
@@ -32,3 +33,12 @@ def celeba_half() -> Path:
     if not (CELEBA_HALF / "images").is_dir():
         pytest.skip(f"celeba-half not found at {CELEBA_HALF}")
     return CELEBA_HALF
+
+
+@pytest.fixture
+def one_cpu_thread():
+    """Tiny CPU networks: extra OpenMP threads only spin on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -164,6 +164,21 @@ def hole_ssim_per_sample(
     return torch.cat(values)
 
 
+def summary_statistics(values: Tensor) -> dict[str, float]:
+    """mean, std (n-1; 0 for one value), max, min, ci95 (1.96 std / sqrt(n)) and n of a
+    non-empty (N,) tensor."""
+    n = values.numel()
+    std = float(values.std()) if n > 1 else 0.0
+    return {
+        "mean": float(values.mean()),
+        "std": std,
+        "max": float(values.max()),
+        "min": float(values.min()),
+        "ci95": 1.96 * std / math.sqrt(n),
+        "n": n,
+    }
+
+
 class InpaintingMetrics(torchmetrics.Metric):
     """PSNR/SSIM of composited results, whole image and hole only, kept per sample.
 
@@ -248,16 +263,4 @@ class InpaintingMetrics(torchmetrics.Metric):
         """
         with self.sync_context(should_sync=self.sync_on_compute):
             per_sample = {name: values.double() for name, values in self.per_sample().items()}
-        report = {}
-        for name, values in per_sample.items():
-            n = values.numel()
-            std = float(values.std()) if n > 1 else 0.0
-            report[name] = {
-                "mean": float(values.mean()),
-                "std": std,
-                "max": float(values.max()),
-                "min": float(values.min()),
-                "ci95": 1.96 * std / math.sqrt(n),
-                "n": n,
-            }
-        return report
+        return {name: summary_statistics(values) for name, values in per_sample.items()}

@@ -39,7 +39,7 @@ from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
-from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.eval.metrics import InpaintingMetrics, summary_statistics
 from faceinpaint.eval.protocols import (
     MaskTask,
     Protocol,
@@ -320,15 +320,7 @@ def summarize(values: Tensor) -> dict[str, float]:
             "ci95": math.nan,
             "n": 0,
         }
-    std = float(values.std()) if n > 1 else 0.0
-    return {
-        "mean": float(values.mean()),
-        "std": std,
-        "max": float(values.max()),
-        "min": float(values.min()),
-        "ci95": 1.96 * std / math.sqrt(n),
-        "n": n,
-    }
+    return summary_statistics(values)
 
 
 # ----------------------------------------------------------------------------- the run

@@ -24,12 +24,7 @@ PHOTO = "images/008001.jpg"  # 89 x 109; the face crop spans about x 17-72, y 32
 HOLE_BOX = (30, 45, 30, 20)  # x, y, w, h: eyes to nose, inside the face crop
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    """Tiny CPU networks: extra OpenMP threads only spin on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def save_checkpoint(module: pl.LightningModule, path: Path) -> Path:

@@ -1,11 +1,8 @@
+"""Every VAE-GAN test runs its tiny CPU networks on one thread (``one_cpu_thread``, tests/conftest.py)."""
+
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_cpu_thread():
-    """Tiny CPU networks: extra OpenMP threads only spin on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_cpu_thread):
     yield
-    torch.set_num_threads(threads)
