@@ -34,7 +34,8 @@ DEFINITIONS = (
     "original's) against the original, in [0, 1], SSIM with an 11×11 Gaussian window (σ 1.5), "
     "valid positions only. Hole PSNR: the MSE over the hole pixels only. Hole SSIM: SSIM of the "
     "hole's bounding box (grown to 11 px where smaller). Definitions in "
-    "faceinpaint/eval/metrics.py."
+    "faceinpaint/eval/metrics.py. s / face: wall seconds of the method's fills over the faces "
+    "(the device synchronised around each batch; data loading and metrics not counted)."
 )
 NME_DEFINITION = (
     "Landmark NME: mean distance between the landmark network's points on the result and on the "
@@ -99,6 +100,13 @@ def format_stat(stat: Mapping[str, float], decimals: int) -> str:
     return f"{stat['mean']:.{decimals}f} ± {stat['ci95']:.{decimals}f} ({stat['max']:.{decimals}f})"
 
 
+def format_seconds(seconds: float | None) -> str:
+    """Wall seconds per face, with three significant figures (``–`` when not timed)."""
+    if seconds is None:
+        return "–"
+    return f"{seconds:.3g}"
+
+
 def method_label(row: Mapping[str, Any]) -> str:
     """The method's name, with the last three parts of its checkpoint path (less a
     ``checkpoints`` folder) when it has one: ``vaegan (`vaegan-smoke/version_0/last.ckpt`)``."""
@@ -118,18 +126,22 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
         columns = list(TABLE_COLUMNS)
         if any("nme" in row["metrics"] for row in chosen):
             columns.append(NME_COLUMN)
+        timed = any("seconds_per_face" in row for row in chosen)
         header = ["mask", "method", "n", *(title for _, title, _ in columns)]
+        header += ["s / face"] if timed else []
         lines = [
             f"**{protocol}**",
             "",
             "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---", "---", "--:"] + ["--:"] * len(columns)) + "|",
+            "|" + "|".join(["---", "---", "--:"] + ["--:"] * (len(header) - 3)) + "|",
         ]
         for row in chosen:
             cells = [row["mask"], method_label(row), str(row["n"])]
             for key, _, decimals in columns:
                 stat = row["metrics"].get(key)
                 cells.append(format_stat(stat, decimals) if stat else "–")
+            if timed:
+                cells.append(format_seconds(row.get("seconds_per_face")))
             lines.append("| " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"

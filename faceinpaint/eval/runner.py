@@ -165,6 +165,8 @@ class Method:
     """A way to fill holes: ``fill(damaged, mask, index) -> composited result``, all on one device.
 
     ``image_size`` None means any size; ``needs_grad`` runs ``fill`` with autograd on.
+    An ``oracle`` is a diagnostic, not a method: ``fill`` gets the original image, hole
+    included (its result in the hole bounds what the model can reach, not what it does).
     """
 
     name: str
@@ -174,13 +176,16 @@ class Method:
     config: dict[str, Any] = field(default_factory=dict)
     needs_grad: bool = False
     reset: Callable[[], None] = lambda: None
+    oracle: bool = False
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         with torch.enable_grad() if self.needs_grad else torch.no_grad():
             return self.fill(damaged, mask, index).detach()
 
 
-def vaegan_method(path: str, device: torch.device) -> Method:
+def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Method:
+    """The VAE-GAN of ``path``; with ``oracle``, its reconstruction of the whole original
+    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all."""
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["vaegan"])
     model = load_vaegan(path, checkpoint).to(device)
@@ -192,32 +197,67 @@ def vaegan_method(path: str, device: torch.device) -> Method:
     def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint(damaged, mask, noise)[2]
 
+    def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        return model.inpaint(image, torch.zeros_like(mask), noise)[1]
+
     reset()
     return Method(
-        name="vaegan",
-        fill=fill,
+        name="vaegan-oracle" if oracle else "vaegan",
+        fill=reconstruct if oracle else fill,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
         config=public_hparams(checkpoint),
         reset=reset,
+        oracle=oracle,
     )
 
 
 def dcgan_method(
-    path: str, device: torch.device, candidates: int | None, iterations: int | None
+    path: str,
+    device: torch.device,
+    candidates: int | None,
+    iterations: int | None,
+    landmark_weight: float | None = None,
+    poisson_iterations: int | None = None,
+    oracle: bool = False,
 ) -> Method:
+    """The latent search of the DCGAN in ``path``; arguments that are not None replace the
+    checkpoint's search settings. The method is named ``dcgan``, with ``+landmark`` when the
+    landmark term is on and ``+poisson`` when the result is Poisson-blended, so several settings
+    can share one table. With ``oracle``: ``dcgan-oracle``, the generator's closest image to the
+    whole original (``LatentSearch.project``, same candidates and iterations)."""
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["dcgan"])
-    overrides = {"num_candidates": candidates, "iterations": iterations}
+    if landmark_weight is not None and landmark_weight < 0:
+        raise ValueError(f"dcgan_landmark_weight must be >= 0, got {landmark_weight}")
+    if poisson_iterations is not None and poisson_iterations < 0:
+        raise ValueError(f"dcgan_poisson_iterations must be >= 0, got {poisson_iterations}")
+    overrides = {
+        "num_candidates": candidates,
+        "iterations": iterations,
+        "landmark_weight": landmark_weight,
+        "poisson_iterations": poisson_iterations,
+    }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     model = load_dcgan(path, **overrides).to(device)
+    model.landmark_term()  # a missing landmark checkpoint fails here, before any search
 
     def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint(damaged, mask, index).inpainted
 
+    def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        return model.latent_search().project(image, index).generated
+
+    name = "dcgan"
+    name += "+landmark" if model.hparams.landmark_weight > 0 else ""
+    name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
+    if oracle:
+        name = "dcgan-oracle"
+        overrides = {k: v for k, v in overrides.items() if k in ("num_candidates", "iterations")}
     return Method(
-        name="dcgan",
-        fill=fill,
+        name=name,
+        fill=project if oracle else fill,
+        oracle=oracle,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
         config=public_hparams(checkpoint) | overrides,
@@ -346,6 +386,7 @@ class TaskResult:
     mask_hash: str
     metrics: dict[str, dict[str, dict[str, float]]]  # method key -> metric -> summary
     grid: list[tuple[str, Tensor]]  # (label, (k,3,S,S) in [0,1])
+    seconds_per_face: dict[str, float]  # method key -> wall seconds of its fills / faces
 
 
 def run_task(
@@ -369,6 +410,7 @@ def run_task(
     metrics = {method_key(m): InpaintingMetrics().to(device) for m in methods}
     nme: dict[str, list[Tensor]] = {method_key(m): [] for m in methods}
     served_masks: list[Tensor] = []
+    seconds = {method_key(m): 0.0 for m in methods}
     grid: dict[str, list[Tensor]] = {"original": [], "masked": []} | {
         method_key(m): [] for m in methods
     }
@@ -394,7 +436,12 @@ def run_task(
             )
         for method in methods:
             key = method_key(method)
-            result = composite(method(damaged, mask, index), image, mask)
+            synchronize(device)
+            started = time.perf_counter()
+            filled = method(image, mask, index) if method.oracle else method(damaged, mask, index)
+            synchronize(device)
+            seconds[key] += time.perf_counter() - started
+            result = composite(filled, image, mask)
             metrics[key].update(result, image, mask)
             if reference is not None:
                 with torch.no_grad():
@@ -416,7 +463,14 @@ def run_task(
         if nme[key]:
             summaries[key]["nme"] = summarize(torch.cat(nme[key]))
     rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
-    return TaskResult(task, n, served_hash, summaries, rows)
+    per_face = {key: value / n for key, value in seconds.items()}
+    return TaskResult(task, n, served_hash, summaries, rows, per_face)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work, so that host clocks time it (a no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def grid_labels(rows: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
@@ -470,6 +524,9 @@ def evaluate(
     batch_size: int = 64,
     dcgan_candidates: int | None = None,
     dcgan_iterations: int | None = None,
+    dcgan_landmark_weight: float | None = None,
+    dcgan_poisson_iterations: int | None = None,
+    oracles: bool = False,
     skip_mismatched: bool = False,
     grid_samples: int = 8,
     device: str = "auto",
@@ -492,6 +549,17 @@ def evaluate(
         batch_size: faces per batch (the DCGAN search holds batch x candidates images).
         dcgan_candidates: replaces the DCGAN checkpoints' ``num_candidates``.
         dcgan_iterations: replaces the DCGAN checkpoints' search ``iterations``.
+        dcgan_landmark_weight: replaces the DCGAN checkpoints' ``landmark_weight`` (0 = no
+            landmark term; > 0 needs the checkpoint's ``landmark_checkpoint`` to exist). Rows
+            with the term are named ``dcgan+landmark``.
+        dcgan_poisson_iterations: replaces the DCGAN checkpoints' ``poisson_iterations``
+            (conjugate-gradient iterations of Poisson blending against the damaged input; 0 =
+            plain composite). Blended rows get ``+poisson`` in their name.
+        oracles: also add, for each checkpoint, a diagnostic row that sees the whole original
+            (``vaegan-oracle``: the network's reconstruction of the unmasked face;
+            ``dcgan-oracle``: the generator's closest image to it, found by the same search
+            with every pixel known). Their hole figures bound what the model can reach; they
+            are not inpainting results.
         skip_mismatched: a checkpoint whose image size matches none of the protocol's sizes is
             skipped with a logged reason instead of being an error (for suites over protocols).
         grid_samples: faces per image grid.
@@ -512,8 +580,24 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
-    methods = [vaegan_method(path, target) for path in vaegan]
-    methods += [dcgan_method(path, target, dcgan_candidates, dcgan_iterations) for path in dcgan]
+    methods = [
+        vaegan_method(path, target, oracle)
+        for path in vaegan
+        for oracle in ((False, True) if oracles else (False,))
+    ]
+    methods += [
+        dcgan_method(
+            path,
+            target,
+            dcgan_candidates,
+            dcgan_iterations,
+            dcgan_landmark_weight,
+            dcgan_poisson_iterations,
+            oracle,
+        )
+        for path in dcgan
+        for oracle in ((False, True) if oracles else (False,))
+    ]
     tasks = protocol.tasks()
     sizes = {task.image_size for task in tasks}
     notes = []
@@ -530,6 +614,13 @@ def evaluate(
             raise ValueError(reason + ": evaluate it with a protocol of its size")
         log.warning("skipping %s", reason)
         notes.append(f"skipped: {reason}")
+    if oracles:
+        notes.append(
+            "oracle rows are diagnostics, not inpainting: they see the whole original, hole "
+            "included (vaegan-oracle: the network's reconstruction of the unmasked face; "
+            "dcgan-oracle: the generator's closest image to it). Their hole figures bound what "
+            "the model can reach."
+        )
     nn_bank = NearestNeighbourBank(nn_bank_size, target) if "nn" in baselines else None
     landmark_net = None
     if landmark_checkpoint is not None:
@@ -577,6 +668,7 @@ def evaluate(
                     "method": method.name,
                     "checkpoint": method.checkpoint,
                     "metrics": result.metrics[method_key(method)],
+                    "seconds_per_face": round(result.seconds_per_face[method_key(method)], 6),
                     "git_revision": revision,
                     "date": date,
                     "device": hardware(target),

@@ -158,6 +158,7 @@ class LatentSearch:
         weights: Tensor,
         landmark_targets: object,
         final: bool,
+        landmark_term: LandmarkTerm | None = None,
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """Total loss (B, N), its parts (B, N) each, and G(z) (B, N, 3, H, W).
 
@@ -167,6 +168,7 @@ class LatentSearch:
             weights: (B,1,H,W) context weights.
             landmark_targets: what ``landmark_term.targets`` returned (None when off).
             final: evaluating the final candidates (adds a non-differentiable landmark term).
+            landmark_term: the landmark term of this search (None: no landmark term).
         """
         b, n = damaged.shape[0], self.num_candidates
         generated = self.generator(latent)  # (B*N, 3, H, W)
@@ -177,7 +179,7 @@ class LatentSearch:
         if self.prior_weight > 0:
             parts["prior"] = prior_loss(self.discriminator(generated), self.prior_weight).view(b, n)
             total = total + parts["prior"]
-        term = self.landmark_term
+        term = landmark_term
         if term is not None and (term.differentiable or final):
             parts["landmark"] = self.landmark_weight * term(per_image, landmark_targets)
             total = total + parts["landmark"]
@@ -196,23 +198,53 @@ class LatentSearch:
                 "the latent search needs autograd but runs under torch.inference_mode(); "
                 "set `trainer.inference_mode: false` in the config"
             )
-        b, n = image.shape[0], self.num_candidates
         hole = mask.to(image.dtype)
         damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
         weights = context_weights(hole, self.context_window)
+        return self._search(damaged, hole, weights, index, self.landmark_term)
+
+    def project(self, image: Tensor, index: Tensor) -> SearchResult:
+        """The generator's closest image to ``image`` when every pixel is known: the same search
+        with weight 1 on every pixel, the prior term, and no landmark term.
+
+        A diagnostic, not inpainting: it reads the whole image, hole included. Its error in a
+        hole bounds from above how well any latent search through this generator can fill it
+        (up to the search budget).
+        """
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "the projection needs autograd but runs under torch.inference_mode(); "
+                "set `trainer.inference_mode: false` in the config"
+            )
+        weights = torch.ones_like(image[:, :1])
+        return self._search(image, torch.zeros_like(weights), weights, index, None)
+
+    def _search(
+        self,
+        damaged: Tensor,
+        hole: Tensor,
+        weights: Tensor,
+        index: Tensor,
+        landmark_term: LandmarkTerm | None,
+    ) -> SearchResult:
+        """The search itself: ``damaged`` (B,3,H,W) with the hole zeroed, ``hole`` (B,1,H,W)
+        1 = hole, ``weights`` (B,1,H,W) context weights."""
+        b, n = damaged.shape[0], self.num_candidates
         latent_dim = self.generator.latent_dim
         start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
         history = (
-            torch.empty(self.iterations, b, n, device=image.device) if self.record_history else None
+            torch.empty(self.iterations, b, n, device=damaged.device) if self.record_history else None
         )
         with frozen_eval(self.generator, self.discriminator), torch.enable_grad():
             targets = None
-            if self.landmark_term is not None:
-                targets = self.landmark_term.targets(damaged, hole)
-            latent = start.to(image.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
+            if landmark_term is not None:
+                targets = landmark_term.targets(damaged, hole)
+            latent = start.to(damaged.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
             optimizer = torch.optim.Adam([latent], lr=self.lr, betas=self.betas)
             for step in range(self.iterations):
-                total, _, _ = self.objective(latent, damaged, weights, targets, final=False)
+                total, _, _ = self.objective(
+                    latent, damaged, weights, targets, final=False, landmark_term=landmark_term
+                )
                 optimizer.zero_grad(set_to_none=True)
                 total.sum().backward()
                 optimizer.step()
@@ -222,11 +254,11 @@ class LatentSearch:
                     history[step] = total.detach()
             with torch.no_grad():
                 total, parts, generated = self.objective(
-                    latent, damaged, weights, targets, final=True
+                    latent, damaged, weights, targets, final=True, landmark_term=landmark_term
                 )
         latent = latent.detach().view(b, n, latent_dim)
         best = select_best(total)
-        rows = torch.arange(b, device=image.device)
+        rows = torch.arange(b, device=damaged.device)
         best_generated = generated[rows, best]  # (B, 3, H, W)
         if self.poisson_iterations > 0:
             inpainted = poisson_blend(best_generated, damaged, hole, self.poisson_iterations)

@@ -89,6 +89,30 @@ def test_hole_pixels_of_the_input_change_nothing(nets, poisson_iterations):
     assert torch.equal(clean.inpainted.masked_select(known), image.masked_select(known))
 
 
+def test_projection_reads_every_pixel_and_fits_the_whole_image(nets):
+    import copy
+
+    generator = copy.deepcopy(nets[0])
+    with torch.no_grad():  # outputs that depend on z visibly, as after training
+        for weight in generator.parameters():
+            if weight.ndim == 4:
+                weight.mul_(10)
+    nets = (generator, nets[1])
+    image, mask, index = _batch(generator)
+    search = _search(nets, iterations=60, prior_weight=0.0)
+    projected = search.project(image, index)
+    # loss: L1 over every pixel and channel (weights all 1), no landmark term
+    full = (projected.generated - image).abs().sum((1, 2, 3))
+    torch.testing.assert_close(projected.loss, full, rtol=1e-5, atol=1e-5)
+    start = nets[0](initial_latents(index, 4, LATENT, "uniform", 0).flatten(0, 1))
+    start_loss = (start.view(3, 4, 3, SIZE, SIZE) - image[:, None]).abs().sum((2, 3, 4))
+    assert (projected.loss < start_loss.min(dim=1).values).all()
+    hole = mask.bool().expand_as(image)
+    # unlike the search, it reads the hole
+    tampered = torch.where(hole, -image, image)
+    assert not torch.equal(search.project(tampered, index).generated, projected.generated)
+
+
 def test_best_candidate_is_the_minimum_of_the_final_losses(nets):
     image, mask, index = _batch(nets[0])
     result = _search(nets, iterations=3, return_all=True)(image, mask, index)

@@ -128,11 +128,12 @@ def test_eval_writes_rows_table_and_grids_with_one_mask_hash_per_task(
         assert row["n"] == 4 and row["git_revision"] and row["config"]["protocol"]["name"] == "tiny"
         for metric in ("psnr", "ssim", "psnr_hole", "ssim_hole"):
             assert set(row["metrics"][metric]) >= {"mean", "std", "max", "ci95"}
+        assert row["seconds_per_face"] > 0
     assert rows[0]["checkpoint"] == str(checkpoints["vaegan"])
     assert rows[4]["config"]["method"]["bank_size"] == 8
 
     table = (out / "tiny.md").read_text()
-    assert "| hole PSNR (dB) | hole SSIM |" in table and "Revision:" in table
+    assert "| hole PSNR (dB) | hole SSIM | s / face |" in table and "Revision:" in table
     assert sum(line.startswith("| center |") for line in table.splitlines()) == 5
     mean = rows[2]["metrics"]["psnr_hole"]
     assert f"{mean['mean']:.2f} ± {mean['ci95']:.2f} ({mean['max']:.2f})" in table
@@ -223,6 +224,82 @@ def test_landmark_nme_is_that_of_the_landmark_network_on_result_and_original(
     assert row["metrics"]["nme"]["mean"] == pytest.approx(float(expected.mean()), rel=1e-5)
     assert row["metrics"]["nme"]["n"] == 4
     assert "landmark NME" in (tmp_path / "out" / "tiny.md").read_text()
+
+
+def test_dcgan_search_overrides_name_the_row_and_change_the_result(
+    tmp_path: Path,
+) -> None:
+    from faceinpaint.landmarks.network import LandmarkNet
+    from faceinpaint.lit.dcgan import DCGANInpainter
+
+    torch.manual_seed(0)
+    net = LandmarkNet(widths=(4, 4, 4, 4, 4)).eval()
+    with torch.no_grad():  # peaked heatmaps: landmarks that move with the image, so a gradient
+        net.head.weight.mul_(200)
+    net.save(tmp_path / "landmarks.ckpt")
+    dcgan = DCGANInpainter(
+        latent_dim=8, ngf=4, ndf=4, image_size=SIZE, num_samples=4, num_candidates=2,
+        iterations=3, search_lr=0.1, landmark_checkpoint=str(tmp_path / "landmarks.ckpt"),
+    )  # fmt: skip
+    with torch.no_grad():  # an untrained generator barely depends on z; make it
+        for weight in dcgan.generator.parameters():
+            if weight.ndim == 4:
+                weight.mul_(25)
+    path = str(save_checkpoint(dcgan, tmp_path / "dcgan.ckpt"))
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    out = str(tmp_path / "out")
+    kwargs = dict(dcgan=path, baselines=[], device="cpu", out=out, grid_samples=2)
+    (plain,) = evaluate(embedded(tmp_path), protocol, **kwargs)
+    (with_term,) = evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=50.0, **kwargs)
+    assert (plain["method"], with_term["method"]) == ("dcgan", "dcgan+landmark")
+    assert with_term["config"]["method"]["landmark_weight"] == 50.0
+    # same masks, same starts: only the landmark term differs, and it moves the result
+    assert plain["mask_hash"] == with_term["mask_hash"]
+    assert plain["metrics"]["psnr"]["mean"] != with_term["metrics"]["psnr"]["mean"]
+    table = (tmp_path / "out" / "tiny.md").read_text()
+    assert "dcgan+landmark" in table
+
+    (blended,) = evaluate(embedded(tmp_path), protocol, dcgan_poisson_iterations=20, **kwargs)
+    assert blended["method"] == "dcgan+poisson"
+    assert blended["metrics"]["psnr"]["mean"] != plain["metrics"]["psnr"]["mean"]
+
+    with pytest.raises(ValueError, match="dcgan_poisson_iterations must be >= 0"):
+        evaluate(embedded(tmp_path), protocol, dcgan_poisson_iterations=-1, **kwargs)
+    with pytest.raises(ValueError, match="dcgan_landmark_weight must be >= 0"):
+        evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=-1.0, **kwargs)
+    (tmp_path / "landmarks.ckpt").unlink()
+    with pytest.raises(FileNotFoundError):
+        evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=1.0,
+                 **(kwargs | {"out": str(tmp_path / "other")}))  # fmt: skip
+    assert not (tmp_path / "other").exists()
+
+
+def test_oracle_rows_see_the_original_and_bound_the_methods(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    from faceinpaint.eval.runner import task_datamodule, vaegan_method
+
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    data = embedded(tmp_path)
+    rows = evaluate(
+        data, protocol, vaegan=str(checkpoints["vaegan"]), dcgan=str(checkpoints["dcgan"]),
+        baselines=[], oracles=True, device="cpu", out=str(tmp_path / "out"), grid_samples=2,
+    )  # fmt: skip
+    assert [r["method"] for r in rows] == ["vaegan", "vaegan-oracle", "dcgan", "dcgan-oracle"]
+    assert "oracle" in (tmp_path / "out" / "tiny.md").read_text()
+
+    # vaegan-oracle: the network's output for the unmasked face, pasted into the hole
+    (task,) = protocol.tasks()
+    datamodule = task_datamodule(data, task)
+    batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__([0, 1, 2, 3]), "test")
+    image, mask, index = batch["image"], batch["mask"], batch["index"]
+    oracle = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), oracle=True)
+    with torch.no_grad():
+        expected = oracle.fill(image, mask, index)
+        hole = mask.bool().expand_as(image)
+        mse = ((expected - image) / 2).pow(2).masked_fill(~hole, 0).sum((1, 2, 3))
+        psnr = -10 * torch.log10(mse / hole.sum((1, 2, 3)))
+    assert rows[1]["metrics"]["psnr_hole"]["mean"] == pytest.approx(float(psnr.mean()), rel=1e-4)
 
 
 class _FakeRun:
