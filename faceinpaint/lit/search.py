@@ -233,7 +233,9 @@ class LatentSearch:
         latent_dim = self.generator.latent_dim
         start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
         history = (
-            torch.empty(self.iterations, b, n, device=damaged.device) if self.record_history else None
+            torch.empty(self.iterations, b, n, device=damaged.device)
+            if self.record_history
+            else None
         )
         with frozen_eval(self.generator, self.discriminator), torch.enable_grad():
             targets = None
