@@ -39,6 +39,7 @@ from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
+from faceinpaint.eval.bench import synchronize
 from faceinpaint.eval.metrics import InpaintingMetrics, summary_statistics
 from faceinpaint.eval.protocols import (
     MaskTask,
@@ -465,12 +466,6 @@ def run_task(
     rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
     per_face = {key: value / n for key, value in seconds.items()}
     return TaskResult(task, n, served_hash, summaries, rows, per_face)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for ``device``'s queued work, so that host clocks time it (a no-op on CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def grid_labels(rows: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:

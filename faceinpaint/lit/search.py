@@ -158,7 +158,7 @@ class LatentSearch:
         weights: Tensor,
         landmark_targets: object,
         final: bool,
-        landmark_term: LandmarkTerm | None = None,
+        landmark_term: LandmarkTerm | None,
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """Total loss (B, N), its parts (B, N) each, and G(z) (B, N, 3, H, W).
 
