@@ -285,3 +285,21 @@ def test_eval_noise_of_a_sample_does_not_depend_on_its_batch() -> None:
     assert not torch.equal(together[0], together[1])
     other_seed = fill_hole(image[:1], mask[:1], "noise", index=torch.tensor([7]), seed=4)
     assert not torch.equal(other_seed, alone)
+
+
+def test_curriculum_end_between_validations_writes_the_final_checkpoint(tmp_path):
+    """The run stops at update 6, mid-epoch; the last validation (update 4) is not the end."""
+    from faceinpaint.lit.checkpoint import ModelCheckpoint
+
+    torch.manual_seed(0)
+    model = tiny_model()
+    callback = ModelCheckpoint(
+        dirpath=tmp_path, monitor="val/psnr_hole", mode="max", save_last=True
+    )
+    loader = DataLoader(Faces(8), batch_size=2)
+    run = trainer([callback], enable_checkpointing=True, limit_val_batches=1)
+    run.fit(model, loader, loader)
+    final = torch.load(tmp_path / "last.ckpt", weights_only=False)[CHECKPOINT_KEY]
+    assert final == {"generator_updates": 6, "stage": 3, "boundaries": [2, 4, 6]}
+    best = torch.load(callback.best_model_path, weights_only=False)[CHECKPOINT_KEY]
+    assert best["generator_updates"] == 4
