@@ -176,7 +176,6 @@ class Method:
     checkpoint: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     needs_grad: bool = False
-    reset: Callable[[], None] = lambda: None
     oracle: bool = False
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
@@ -190,25 +189,20 @@ def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Meth
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["vaegan"])
     model = load_vaegan(path, checkpoint).to(device)
-    noise = torch.Generator(device=device)
-
-    def reset() -> None:
-        noise.manual_seed(model.hparams.eval_seed)
 
     def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.inpaint(damaged, mask, noise)[2]
+        # hole noise seeded per sample by (eval_seed, index), as in `faceinpaint test`
+        return model.inpaint(damaged, mask, index=index)[2]
 
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.inpaint(image, torch.zeros_like(mask), noise)[1]
+        return model.inpaint(image, torch.zeros_like(mask), index=index)[1]
 
-    reset()
     return Method(
         name="vaegan-oracle" if oracle else "vaegan",
         fill=reconstruct if oracle else fill,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
         config=public_hparams(checkpoint),
-        reset=reset,
         oracle=oracle,
     )
 
@@ -415,8 +409,6 @@ def run_task(
     grid: dict[str, list[Tensor]] = {"original": [], "masked": []} | {
         method_key(m): [] for m in methods
     }
-    for method in methods:
-        method.reset()
     progress = tqdm(total=n, desc=f"{task.protocol}/{task.mask}", unit="face", leave=False)
     for start in range(0, n, batch_size):
         indices = list(range(start, min(start + batch_size, n)))

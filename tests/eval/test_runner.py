@@ -332,3 +332,40 @@ def test_wandb_table_only_for_an_online_run(monkeypatch: pytest.MonkeyPatch) -> 
     table = logged["eval/p"]
     assert len(table["data"]) == 2
     assert table["data"][0][table["columns"].index("psnr_mean")] == 20.0
+
+
+def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
+    tmp_path: Path,
+) -> None:
+    from faceinpaint.eval.runner import load_vaegan, read_checkpoint
+    from faceinpaint.lit.vaegan import VAEGANInpainting
+
+    torch.manual_seed(0)
+    vaegan = VAEGANInpainting(
+        image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
+        critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
+        landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
+    )  # fmt: skip
+    with torch.no_grad():  # an untrained generator barely depends on its hole noise; make it
+        for weight in vaegan.generator.parameters():
+            if weight.ndim >= 2:
+                weight.mul_(2)
+    path = str(save_checkpoint(vaegan, tmp_path / "vaegan.ckpt"))
+    spec = MaskSpec("random_square", min_side=0.25, max_side=0.5)
+    data = FaceDataModule(
+        root=None, synthetic_size=180, image_size=SIZE, test_mask=spec, eval_batch_size=16,
+        num_workers=0, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    protocol = Protocol("one", {"square": spec}, image_sizes=(SIZE,), split="test")
+    scores = {
+        batch_size: evaluate(data, protocol, vaegan=path, baselines=[], batch_size=batch_size,
+                             device="cpu", out=str(tmp_path / f"out{batch_size}"))[0]["metrics"]
+        for batch_size in (1, 16)
+    }  # fmt: skip
+    model = load_vaegan(path, read_checkpoint(path))
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    (tested,) = trainer.test(model, datamodule=data, verbose=False)
+    assert scores[1]["psnr_hole"]["n"] == 18
+    for metric in ("psnr_hole", "ssim_hole", "psnr"):
+        assert scores[1][metric]["mean"] == pytest.approx(scores[16][metric]["mean"], rel=1e-5)
+        assert scores[16][metric]["mean"] == pytest.approx(tested[f"test/{metric}"], rel=1e-5)
