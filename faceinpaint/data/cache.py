@@ -71,14 +71,17 @@ def load_crop(path: Path, crop: Crop, size: int) -> np.ndarray:
     return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
 
 
-def _decode_chunk(args: tuple[list[str], Crop, int]) -> tuple[np.ndarray, list[str | None]]:
+def _decode_chunk(
+    args: tuple[list[str], Crop | Sequence[Crop], int],
+) -> tuple[np.ndarray, list[str | None]]:
     """Worker: decode a chunk; errors come back as messages (None where fine)."""
     paths, crop, size = args
+    crops = [crop] * len(paths) if isinstance(crop, Crop) else crop
     out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     errors: list[str | None] = []
     for i, path in enumerate(paths):
         try:
-            out[i] = load_crop(Path(path), crop, size)
+            out[i] = load_crop(Path(path), crops[i], size)
             errors.append(None)
         except ImageError as err:
             errors.append(str(err))
@@ -179,14 +182,15 @@ def _commit_entry(tmp: Path, final: Path, names: list[str], meta: dict) -> Cache
 def build_from_files(
     directory: Path,
     paths: Sequence[Path],
-    crop: Crop,
+    crop: Crop | Sequence[Crop],
     size: int,
     meta: dict,
     workers: int = 2,
     skip_corrupt: bool = False,
     progress: bool = True,
 ) -> CachedSplit:
-    """Decode ``paths`` into a new cache entry at ``directory``."""
+    """Decode ``paths`` into a new cache entry at ``directory``; ``crop`` is one for all, or
+    one per path (anything with ``Crop.box``'s signature, e.g. a crop around a face box)."""
     if not paths:
         raise ValueError(f"no images to cache for {meta.get('split', '?')} split")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +201,11 @@ def build_from_files(
         )
         chunk = 256
         jobs = [
-            ([str(p) for p in paths[i : i + chunk]], crop, size)
+            (
+                [str(p) for p in paths[i : i + chunk]],
+                crop if isinstance(crop, Crop) else list(crop[i : i + chunk]),
+                size,
+            )
             for i in range(0, len(paths), chunk)
         ]
         kept: list[str] = []

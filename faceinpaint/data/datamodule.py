@@ -1,7 +1,7 @@
 """The one CelebA DataModule both methods train and evaluate on.
 
-Sources: CelebA's official layout, any folder of faces with split rules, or (no
-``root``) the embedded procedural faces. Every split is decoded once into a cached
+Sources: CelebA's official layout (aligned, or in the wild cropped around its face boxes),
+any folder of faces with split rules, or (no ``root``) the embedded procedural faces. Every split is decoded once into a cached
 uint8 array; workers only slice it. Everything per-pixel (conversion to [-1, 1],
 flip, the unaligned augmentation, masks) runs in ``on_after_batch_transfer`` on the
 batch's device.
@@ -23,8 +23,15 @@ from faceinpaint.batch import IMAGE, INDEX, LANDMARKS, LANDMARKS_FOUND, MASK
 from faceinpaint.data import cache as cache_lib
 from faceinpaint.data.cache import CachedSplit, Crop
 from faceinpaint.data.masks import MaskSpec, as_mask_spec, make_masks
+from faceinpaint.data.provenance import TRAINING_IMAGES_KEY, FaceFrame, ImageSet, face_frame
 from faceinpaint.data.sampling import UnpaddedDistributedSampler
-from faceinpaint.data.sources import Layout, resolve_splits
+from faceinpaint.data.sources import (
+    Layout,
+    boxes_digest,
+    celeba_face_boxes,
+    face_box_crops,
+    resolve_splits,
+)
 from faceinpaint.landmarks.ibug import FLIP_PERMUTATION
 
 log = logging.getLogger(__name__)
@@ -84,6 +91,7 @@ class FaceDataModule(pl.LightningDataModule):
         image_size: int = 64,
         crop_center: tuple[float, float] = (0.5, 0.54),
         crop_size: float = 0.61,
+        box_scale: float = 1.0,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
@@ -106,12 +114,17 @@ class FaceDataModule(pl.LightningDataModule):
         """
         Args:
             root: dataset folder; None uses the embedded procedural faces (a stand-in, not CelebA).
-            layout: ``celeba`` (img_align_celeba/ + list_eval_partition.txt), ``folder``, or ``auto``.
+            layout: ``celeba`` (img_align_celeba/ + list_eval_partition.txt), ``celeba-wild``
+                (img_celeba/ + list_eval_partition.txt + list_bbox_celeba.txt: unaligned faces
+                cropped around their boxes), ``folder``, or ``auto`` (celeba or folder).
             splits: folder layout only: split name -> rule, e.g. ``{train: "1-8000", val: "8001-9000"}``
                 (numeric file names), ``"0%-90%"`` (slice of the sorted list) or ``"all"``.
             image_size: side of the square faces served (64 latent search, 128 VAE-GAN).
             crop_center: face-centred crop centre as fractions of the source width and height.
-            crop_size: crop side as a fraction of the source width (ignored by the embedded set).
+            crop_size: crop side as a fraction of the source width (ignored by the embedded set
+                and celeba-wild).
+            box_scale: celeba-wild only: crop side / the face box's longer side (square around
+                the box's centre, shifted inside the image where it would leave it).
             batch_size: training batch size; ``eval_batch_size`` for val/test/predict (default: same).
             num_workers: loader processes (0 loads in the main process).
             flip: random horizontal flips in training (landmarks mirrored with the iBUG permutation).
@@ -132,11 +145,14 @@ class FaceDataModule(pl.LightningDataModule):
             raise ValueError(f"image_size must be at least 8, got {image_size}")
         if not 0 < crop_size <= 2:
             raise ValueError(f"crop_size is a fraction of the image width, got {crop_size}")
+        if not 0 < box_scale <= 4:
+            raise ValueError(f"box_scale is the crop side / the face box's side, got {box_scale}")
         self.root = Path(root).expanduser() if root else None
         self.layout = layout
         self.split_rules = dict(splits) if splits else None
         self.image_size = image_size
         self.crop = Crop(float(crop_center[0]), float(crop_center[1]), float(crop_size))
+        self.box_scale = float(box_scale)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -159,6 +175,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.cache_workers = cache_workers
         self.skip_corrupt = skip_corrupt
         self._files: dict[str, list[Path]] | None = None
+        self._training_images: ImageSet | None = None
         self._used_layout: str | None = None
         self._cached: dict[str, CachedSplit] = {}
         self._datasets: dict[str, FaceDataset] = {}
@@ -205,6 +222,7 @@ class FaceDataModule(pl.LightningDataModule):
                     f"no {split!r} split in {self.root}; splits are {sorted(files)}"
                     + ("" if self._used_layout == "celeba" else " (add it to `splits`)")
                 )
+            crops: Crop | list = self.crop
             payload = {
                 "version": cache_lib.CACHE_VERSION,
                 "layout": self._used_layout,
@@ -215,6 +233,9 @@ class FaceDataModule(pl.LightningDataModule):
                 "size": self.image_size,
                 "skip_corrupt": self.skip_corrupt,
             }
+            if self._used_layout == "celeba-wild":
+                crops = face_box_crops(files[split], celeba_face_boxes(self.root), self.box_scale)
+                payload["crop"] = {"face_boxes": boxes_digest(crops)}
             directory = (
                 self.cache_dir / f"{split}-{self.image_size}px-{cache_lib.cache_key(payload)}"
             )
@@ -224,7 +245,7 @@ class FaceDataModule(pl.LightningDataModule):
                 entry = cache_lib.build_from_files(
                     directory,
                     files[split],
-                    self.crop,
+                    crops,
                     self.image_size,
                     payload,
                     workers=self.cache_workers,
@@ -265,6 +286,41 @@ class FaceDataModule(pl.LightningDataModule):
                 payload,
             )
         return entry
+
+    def image_names(self, split: str) -> list[str]:
+        """The file names (embedded: ``synthetic-<seed>``) of a split, in order, without decoding."""
+        if self.is_synthetic:
+            lo, hi = SYNTHETIC_FRACTIONS[split]
+            seeds = range(round(lo * self.synthetic_size), round(hi * self.synthetic_size))
+            return [f"synthetic-{s:06d}" for s in seeds]
+        files = self._split_files()
+        if split not in files:
+            raise ValueError(f"no {split!r} split in {self.root}; splits are {sorted(files)}")
+        return [path.name for path in files[split]]
+
+    def training_images(self) -> ImageSet:
+        """The identities of the ``train`` split's faces (see ``faceinpaint.data.provenance``)."""
+        if self._training_images is None:
+            names = self.image_names("train")
+            source = (
+                "embedded faces" if self.is_synthetic else f"{self.root} ({self.layout} layout)"
+            )
+            self._training_images = ImageSet.from_names(
+                names, f"train split of {source}, {len(names)} images"
+            )
+        return self._training_images
+
+    @property
+    def frame(self) -> FaceFrame:
+        """How the served faces are cut and sized (what a network trained on them expects)."""
+        return face_frame(self.hparams)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the training images' identities, so that evaluation can
+        refuse to score them (``faceinpaint.data.provenance.checkpoint_training_images``)."""
+        if not self.is_synthetic and "train" not in self._split_files():
+            return {}
+        return {TRAINING_IMAGES_KEY: self.training_images().state()}
 
     def prepare_data(self) -> None:
         """Build every split's cache (runs on one process per node)."""

@@ -1,21 +1,28 @@
-"""Where face images come from: CelebA's official layout, or any folder with a split rule.
+"""Where face images come from: CelebA's official layout (aligned, or in the wild with face
+boxes), or any folder with a split rule.
 
-Both return, per split, a sorted list of image paths. The embedded procedural set
+Each returns, per split, a sorted list of image paths. The embedded procedural set
 (``faceinpaint.data.synthetic``) needs no files and is handled by the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Layout = Literal["auto", "celeba", "folder"]
+from faceinpaint.data.cache import ImageError
+
+Layout = Literal["auto", "celeba", "celeba-wild", "folder"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_PARTITION = "list_eval_partition.txt"
 CELEBA_SPLIT_CODES = {"0": "train", "1": "val", "2": "test"}
+CELEBA_WILD_IMAGES = "img_celeba"
+CELEBA_BOXES = "list_bbox_celeba.txt"
 
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s*-\s*(\d+(?:\.\d+)?)%\s*$")
@@ -33,9 +40,10 @@ def check_root(root: Path) -> None:
         raise NotADirectoryError(f"data root {root} is not a folder")
 
 
-def celeba_splits(root: Path) -> dict[str, list[Path]]:
-    """CelebA's official partitions from ``list_eval_partition.txt`` (0 train, 1 val, 2 test)."""
-    images = root / CELEBA_IMAGES
+def celeba_splits(root: Path, images_folder: str = CELEBA_IMAGES) -> dict[str, list[Path]]:
+    """CelebA's official partitions from ``list_eval_partition.txt`` (0 train, 1 val, 2 test),
+    as files of ``images_folder`` (``img_align_celeba``, or ``img_celeba`` in the wild)."""
+    images = root / images_folder
     partition = root / CELEBA_PARTITION
     if not partition.is_file():
         raise FileNotFoundError(
@@ -111,14 +119,101 @@ def folder_splits(root: Path, rules: dict[str, str]) -> dict[str, list[Path]]:
 
 def resolve_splits(
     root: Path, layout: Layout, rules: dict[str, str] | None
-) -> tuple[Literal["celeba", "folder"], dict[str, list[Path]]]:
+) -> tuple[Literal["celeba", "celeba-wild", "folder"], dict[str, list[Path]]]:
     """The layout actually used and its split -> files map."""
     check_root(root)
     used = detect_layout(root) if layout == "auto" else layout
     if used == "celeba":
         return used, celeba_splits(root)
+    if used == "celeba-wild":
+        return used, celeba_splits(root, CELEBA_WILD_IMAGES)
     if not rules:
         raise ValueError(
             f"folder layout at {root} needs split rules, e.g. splits: {{train: '1-8000', val: '8001-9000'}}"
         )
     return used, folder_splits(root, rules)
+
+
+# ----------------------------------------------------------------------- CelebA in the wild
+@dataclass(frozen=True)
+class FaceBoxCrop:
+    """A square crop around an annotated face box, without alignment (no rotation, no landmarks).
+
+    The square is centred on the box, its side ``scale`` times the box's longer side; where it
+    would leave the image it is shifted back inside (and shrunk to the image's shorter side if
+    larger), so every pixel is real. ``box`` has the ``Crop.box`` signature that
+    ``cache.load_crop`` calls.
+    """
+
+    name: str  # image file name, for error messages
+    x: float  # box left, pixels
+    y: float  # box top, pixels
+    width: float  # box width, pixels
+    height: float  # box height, pixels
+    scale: float = 1.0  # crop side / the box's longer side
+
+    def box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the square crop in an image of ``width`` x ``height`` pixels."""
+        inside_w = min(self.x + self.width, width) - max(self.x, 0)
+        inside_h = min(self.y + self.height, height) - max(self.y, 0)
+        if min(inside_w, inside_h) <= 0 or inside_w * inside_h < 0.5 * self.width * self.height:
+            raise ImageError(
+                f"face box of {self.name} (x {self.x:g}, y {self.y:g}, {self.width:g}x"
+                f"{self.height:g}) lies outside its {width}x{height} image; fix {CELEBA_BOXES}"
+            )
+        side = min(self.scale * max(self.width, self.height), width, height)
+        x0 = min(max(self.x + self.width / 2 - side / 2, 0.0), width - side)
+        y0 = min(max(self.y + self.height / 2 - side / 2, 0.0), height - side)
+        return x0, y0, x0 + side, y0 + side
+
+
+def celeba_face_boxes(root: Path) -> dict[str, tuple[int, int, int, int]]:
+    """``list_bbox_celeba.txt``: image name -> (x, y, width, height) in pixels of ``img_celeba/``.
+
+    The file is CelebA's: a count line, a header line (``image_id x_1 y_1 width height``), then one
+    ``<name> x y w h`` line per image.
+    """
+    path = root / CELEBA_BOXES
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the celeba-wild layout needs {path} (CelebA's face boxes, 'name x y width height' per line)"
+        )
+    boxes: dict[str, tuple[int, int, int, int]] = {}
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if line_no <= 2 and (len(parts) < 5 or not parts[1].lstrip("-").isdigit()):
+            continue  # the count and header lines
+        if not parts:
+            continue
+        try:
+            x, y, w, h = (int(v) for v in parts[1:])
+        except ValueError:
+            raise ValueError(
+                f"{path}:{line_no}: expected '<image name> x y width height', got {line!r}"
+            ) from None
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{path}:{line_no}: face box of {parts[0]} has size {w}x{h}")
+        boxes[parts[0]] = (x, y, w, h)
+    return boxes
+
+
+def face_box_crops(
+    files: list[Path], boxes: dict[str, tuple[int, int, int, int]], scale: float
+) -> list[FaceBoxCrop]:
+    """The crop of each file around its box; a file without a box is a ValueError naming it."""
+    missing = [path.name for path in files if path.name not in boxes]
+    if missing:
+        raise ValueError(
+            f"{CELEBA_BOXES} has no face box for {len(missing)} image(s), e.g. {missing[0]}"
+        )
+    return [FaceBoxCrop(path.name, *boxes[path.name], scale=scale) for path in files]
+
+
+def boxes_digest(crops: list[FaceBoxCrop]) -> str:
+    """Hash of the crops' boxes and scale (part of a cache entry's key)."""
+    digest = hashlib.sha1()
+    for crop in crops:
+        digest.update(
+            f"{crop.name} {crop.x} {crop.y} {crop.width} {crop.height} {crop.scale}\n".encode()
+        )
+    return digest.hexdigest()

@@ -109,12 +109,16 @@ def format_seconds(seconds: float | None) -> str:
 
 def method_label(row: Mapping[str, Any]) -> str:
     """The method's name, with the last three parts of its checkpoint path (less a
-    ``checkpoints`` folder) when it has one: ``vaegan (`vaegan-smoke/version_0/last.ckpt`)``."""
+    ``checkpoints`` folder) when it has one: ``vaegan (`vaegan-smoke/version_0/last.ckpt`)``,
+    and ``trained on k/n`` when k of its n faces were training faces (``--allow_train_overlap``)."""
     checkpoint = row.get("checkpoint")
     if not checkpoint:
         return row["method"]
     parts = [part for part in Path(checkpoint).parts if part != "checkpoints"]
-    return f"{row['method']} (`{'/'.join(parts[-3:])}`)"
+    label = f"{row['method']} (`{'/'.join(parts[-3:])}`)"
+    if row.get("train_overlap"):
+        label += f" **trained on {row['train_overlap']}/{row['n']}**"
+    return label
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -7,6 +7,12 @@ method fills the **damaged** faces (hole pixels zeroed: no method can read the h
 batch's device. Methods: VAE-GAN and DCGAN latent-search checkpoints, and the classical fills
 (mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split).
 
+Two checks come first, from what each checkpoint recorded of its data
+(``faceinpaint.data.provenance``): the task's frame (crop and size) must be the one the
+checkpoint trained on (or, with ``checkpoint_frame``, the task takes the checkpoint's), and no
+evaluated face may be one the checkpoint trained on (unless ``allow_train_overlap``: then the
+row says how many were). Landmark networks (the NME's, the search's) must share the frame too.
+
 Outputs in ``out``: ``results.jsonl`` (one row per method x checkpoint x protocol x mask type,
 appended; rows of the same task must carry the same mask hash), ``<protocol>.md`` (the table of
 this run, with its command, data, hardware, date and revision) and ``<protocol>-<mask>.png``
@@ -38,6 +44,8 @@ from tqdm.auto import tqdm
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
+from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training_images
+from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
 from faceinpaint.eval.bench import synchronize
 from faceinpaint.eval.metrics import InpaintingMetrics, summary_statistics
@@ -57,6 +65,7 @@ from faceinpaint.eval.report import (
     write_jsonl_atomic,
     write_text_atomic,
 )
+from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -168,6 +177,8 @@ class Method:
     ``image_size`` None means any size; ``needs_grad`` runs ``fill`` with autograd on.
     An ``oracle`` is a diagnostic, not a method: ``fill`` gets the original image, hole
     included (its result in the hole bounds what the model can reach, not what it does).
+    A checkpoint's method carries what it trained on: ``frame`` and ``training_images`` (None
+    when unknown, ``provenance`` says why), and the ``landmark_checkpoint`` it runs, if any.
     """
 
     name: str
@@ -177,6 +188,10 @@ class Method:
     config: dict[str, Any] = field(default_factory=dict)
     needs_grad: bool = False
     oracle: bool = False
+    frame: FaceFrame | None = None
+    training_images: ImageSet | None = None
+    provenance: str = ""
+    landmark_checkpoint: str | None = None
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         with torch.enable_grad() if self.needs_grad else torch.no_grad():
@@ -197,6 +212,7 @@ def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Meth
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint(image, torch.zeros_like(mask), index=index)[1]
 
+    training_images, provenance = checkpoint_training_images(checkpoint)
     return Method(
         name="vaegan-oracle" if oracle else "vaegan",
         fill=reconstruct if oracle else fill,
@@ -204,6 +220,9 @@ def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Meth
         checkpoint=str(path),
         config=public_hparams(checkpoint),
         oracle=oracle,
+        frame=recorded_frame(checkpoint),
+        training_images=training_images,
+        provenance=provenance,
     )
 
 
@@ -243,12 +262,15 @@ def dcgan_method(
     def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.latent_search().project(image, index).generated
 
+    landmark_on = model.hparams.landmark_weight > 0
     name = "dcgan"
-    name += "+landmark" if model.hparams.landmark_weight > 0 else ""
+    name += "+landmark" if landmark_on else ""
     name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
     if oracle:
         name = "dcgan-oracle"
         overrides = {k: v for k, v in overrides.items() if k in ("num_candidates", "iterations")}
+    training_images, provenance = checkpoint_training_images(checkpoint)
+    network_term = landmark_on and model.hparams.landmark_loss == "network" and not oracle
     return Method(
         name=name,
         fill=project if oracle else fill,
@@ -257,6 +279,10 @@ def dcgan_method(
         checkpoint=str(path),
         config=public_hparams(checkpoint) | overrides,
         needs_grad=True,
+        frame=recorded_frame(checkpoint),
+        training_images=training_images,
+        provenance=provenance,
+        landmark_checkpoint=model.hparams.landmark_checkpoint if network_term else None,
     )
 
 
@@ -359,8 +385,11 @@ def summarize(values: Tensor) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- the run
-def task_datamodule(data: FaceDataModule, task: MaskTask) -> FaceDataModule:
-    """The configured data at the task's size and crop, serving the task's masks at ``test``."""
+def task_datamodule(
+    data: FaceDataModule, task: MaskTask, frame: FaceFrame | None = None
+) -> FaceDataModule:
+    """The configured data at the task's size and crop (or ``frame``'s crop), serving the task's
+    masks at ``test``."""
     names = set(inspect.signature(FaceDataModule.__init__).parameters) - {"self"}
     kwargs = {key: value for key, value in dict(data.hparams).items() if key in names}
     kwargs.update(
@@ -371,7 +400,57 @@ def task_datamodule(data: FaceDataModule, task: MaskTask) -> FaceDataModule:
     )
     if task.crop_size is not None:
         kwargs["crop_size"] = task.crop_size
+    if frame is not None:
+        kwargs.update(frame.settings())
     return FaceDataModule(**kwargs)
+
+
+def checkpoints_frame(
+    task: MaskTask, asked: FaceFrame, methods: Sequence[Method], use_checkpoint_frame: bool
+) -> FaceFrame | None:
+    """None when every checkpoint of the task trained on the protocol's frame ``asked`` (or did
+    not record its frame); else, with ``use_checkpoint_frame``, the checkpoints' one frame. Any
+    other case is a ``ValueError`` naming the frames."""
+    learned = [m for m in methods if m.frame is not None and m.frame != asked]
+    if not learned:
+        return None
+    first = learned[0]
+    if not use_checkpoint_frame:
+        raise ValueError(
+            f"{first.name} checkpoint {first.checkpoint} was trained on faces of {first.frame}; "
+            f"protocol {task.protocol!r} ({task.mask}) asks for faces of {asked}: evaluate it with "
+            "a protocol of its frame, or pass --checkpoint_frame true to evaluate at its frame"
+        )
+    frames = {m.frame for m in methods if m.frame is not None}
+    if len(frames) > 1:
+        raise ValueError(
+            f"the checkpoints at {task.image_size} px were trained on different frames "
+            f"({'; '.join(sorted(map(str, frames)))}): evaluate them in separate runs"
+        )
+    if first.frame.source != asked.source:
+        raise ValueError(
+            f"{first.name} checkpoint {first.checkpoint} was trained on faces of {first.frame}, "
+            f"which cannot be cut from the protocol's data ({asked}): use a protocol of its source"
+        )
+    return first.frame
+
+
+def training_overlap(method: Method, names: Sequence[str], split: str, allow: bool) -> int | None:
+    """How many of the evaluated faces ``names`` the method's checkpoint trained on (None: unknown);
+    a ``ValueError`` naming them when there are any and ``allow`` is off."""
+    if method.checkpoint is None or method.training_images is None:
+        return None
+    overlap = method.training_images.overlap(names)
+    if overlap and not allow:
+        shown = ", ".join(overlap[:3]) + (", ..." if len(overlap) > 3 else "")
+        raise ValueError(
+            f"{method.name} checkpoint {method.checkpoint} trained on {len(overlap)} of the "
+            f"{len(names)} evaluated faces of split {split!r} ({shown}; its training set: "
+            f"{method.training_images.description}): evaluate on faces it never saw (CelebA's "
+            "test partition: configs/eval/*-celeba*.yaml), or pass --allow_train_overlap true "
+            "for a diagnostic"
+        )
+    return len(overlap)
 
 
 @dataclass
@@ -515,6 +594,8 @@ def evaluate(
     dcgan_poisson_iterations: int | None = None,
     oracles: bool = False,
     skip_mismatched: bool = False,
+    checkpoint_frame: bool = False,
+    allow_train_overlap: bool = False,
     grid_samples: int = 8,
     device: str = "auto",
     out: str = "outputs/eval",
@@ -549,6 +630,10 @@ def evaluate(
             are not inpainting results.
         skip_mismatched: a checkpoint whose image size matches none of the protocol's sizes is
             skipped with a logged reason instead of being an error (for suites over protocols).
+        checkpoint_frame: evaluate at the frame (crop) the checkpoints were trained on when the
+            protocol asks for another; without it that is an error naming both frames.
+        allow_train_overlap: score faces a checkpoint trained on (a diagnostic: its rows say
+            "trained on k/n"); without it that is an error naming them.
         grid_samples: faces per image grid.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
         out: folder of results.jsonl, <protocol>.md and the <protocol>-<mask>.png grids.
@@ -621,16 +706,35 @@ def evaluate(
     revision = git_revision()
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     rows: list[dict[str, Any]] = []
+    # every task's data and checks first: a refused frame or training face fails before any work
+    plans = []
     for task in tasks:
-        datamodule = task_datamodule(data, task)
         task_methods = [m for m in usable if m.image_size == task.image_size]
+        asked = task_datamodule(data, task)
+        frame = checkpoints_frame(task, asked.frame, task_methods, checkpoint_frame)
+        datamodule = task_datamodule(data, task, frame) if frame is not None else asked
+        if frame is not None:
+            notes.append(
+                f"{task.mask}: evaluated at the checkpoints' frame, {frame}, not the protocol's "
+                f"{asked.frame} (--checkpoint_frame)"
+            )
+        check_landmark_frame(landmark_checkpoint, datamodule, f"the landmark NME of {task.mask}")
+        for method in task_methods:
+            check_landmark_frame(
+                method.landmark_checkpoint, datamodule, f"the latent search of {method.checkpoint}"
+            )
+        n_expected = len(datamodule.dataset(task.split))
+        n_expected = n_expected if limit is None else min(limit, n_expected)
+        names = datamodule.cached_split(task.split).names[:n_expected]
+        overlaps = {
+            method_key(m): training_overlap(m, names, task.split, allow_train_overlap)
+            for m in task_methods
+        }
         for name in baselines:
             if name == "nn":
                 task_methods.append(nearest_neighbour_method(nn_bank.faces(datamodule)))
             else:
                 task_methods.append(baseline_method(name))
-        n_expected = len(datamodule.dataset(task.split))
-        n_expected = n_expected if limit is None else min(limit, n_expected)
         # fail before any work when the masks differ from those of earlier rows in `out`
         check_mask_hashes(
             previous
@@ -643,6 +747,20 @@ def evaluate(
                 }
             ]
         )
+        plans.append((task, datamodule, task_methods, overlaps))
+    for method in usable:
+        if method.checkpoint is not None and method.training_images is None:
+            notes.append(
+                f"{method.name} {method.checkpoint}: its training images are unknown "
+                f"({method.provenance}), so they were not checked against the evaluated faces"
+            )
+    if any(overlap for _, _, _, overlaps in plans for overlap in overlaps.values()):
+        notes.append(
+            "rows marked 'trained on k/n' score k faces the checkpoint trained on "
+            "(--allow_train_overlap): diagnostics, not held-out results"
+        )
+
+    for task, datamodule, task_methods, overlaps in plans:
         result = run_task(
             task, datamodule, task_methods, target, limit, batch_size, grid_samples, landmark_net
         )
@@ -654,6 +772,8 @@ def evaluate(
                     "mask_hash": result.mask_hash,
                     "method": method.name,
                     "checkpoint": method.checkpoint,
+                    "frame": str(datamodule.frame),
+                    "train_overlap": overlaps.get(method_key(method)),
                     "metrics": result.metrics[method_key(method)],
                     "seconds_per_face": round(result.seconds_per_face[method_key(method)], 6),
                     "git_revision": revision,

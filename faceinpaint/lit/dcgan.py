@@ -33,6 +33,7 @@ from torchvision.utils import make_grid
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
 from faceinpaint.eval.baselines import BASELINES
 from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.search import LatentSearch, SearchResult
 from faceinpaint.losses.latent_search import LandmarkTerm, build_landmark_term
@@ -221,6 +222,10 @@ class DCGANInpainter(pl.LightningModule):
         # a collective under DDP (a broadcast from rank 0): found once here, on every rank, never
         # from code that only rank 0 runs
         self._log_directory = shared_run_directory(self.trainer)
+        if self.hparams.landmark_weight > 0 and self.hparams.landmark_loss == "network":
+            check_landmark_frame(
+                self.hparams.landmark_checkpoint, self.trainer.datamodule, "the latent search"
+            )
 
     def _log_dir(self) -> Path:
         if self._trainer is None:

@@ -8,6 +8,10 @@ landmarks on clean faces, under a center square and under the batch's ``val_mask
 
 from __future__ import annotations
 
+import logging
+import pickle
+from pathlib import Path
+
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
@@ -15,9 +19,46 @@ from torch import Tensor
 
 from faceinpaint.batch import IMAGE, INDEX, LANDMARKS, LANDMARKS_FOUND, MASK, fill_hole
 from faceinpaint.data.masks import MaskSpec, make_masks
+from faceinpaint.data.provenance import FaceFrame, checkpoint_frame
 from faceinpaint.landmarks.heatmaps import render_heatmaps
 from faceinpaint.landmarks.network import CHECKPOINT_KEY, LandmarkNet
 from faceinpaint.losses.landmark import landmark_nme
+
+log = logging.getLogger(__name__)
+
+
+def landmark_frame(checkpoint: str | Path) -> FaceFrame | None:
+    """The frame a landmark checkpoint learned (from its saved DataModule settings), or None for
+    a file without them (``LandmarkNet.save``)."""
+    try:
+        contents = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError
+    ):  # a Lightning checkpoint: trusted, loaded in full as Lightning does
+        contents = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return checkpoint_frame(contents)
+
+
+def check_landmark_frame(
+    checkpoint: str | Path | None, data: FaceFrame | pl.LightningDataModule | None, user: str
+) -> None:
+    """``ValueError`` naming both frames when the landmark network of ``checkpoint`` learned faces
+    framed otherwise than ``data``'s (a frame, or a ``FaceDataModule``); ``user`` names who loads it.
+
+    Nothing to check without a checkpoint ("random" included) or a known data frame; a checkpoint
+    that saved no frame is used with a warning.
+    """
+    frame = data if isinstance(data, FaceFrame) else getattr(data, "frame", None)
+    if checkpoint is None or str(checkpoint) == "random" or not isinstance(frame, FaceFrame):
+        return
+    learned = landmark_frame(checkpoint)
+    if learned is None:
+        log.warning("landmark checkpoint %s saved no data frame: cannot check it", checkpoint)
+    elif learned != frame:
+        raise ValueError(
+            f"{user} works on faces of {frame}, but the landmark network {str(checkpoint)!r} "
+            f"learned faces of {learned}: use a landmark network trained on the same frame"
+        )
 
 
 class LitLandmarks(pl.LightningModule):

@@ -28,6 +28,7 @@ from torchvision.utils import make_grid, save_image
 from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
 from faceinpaint.eval.metrics import InpaintingMetrics
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
+from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import (
     LossWeights,
@@ -202,6 +203,10 @@ class VAEGANInpainting(pl.LightningModule):
 
     # ----------------------------------------------------------------- setup and checkpoints
     def setup(self, stage: str) -> None:
+        if self.landmark_loss is not None:
+            check_landmark_frame(
+                self.hparams.landmark_checkpoint, self.trainer.datamodule, "the VAE-GAN"
+            )
         if self.hparams.channels_last:
             self.to(memory_format=torch.channels_last)
 
