@@ -150,7 +150,12 @@ def load_vaegan(path: str | Path, checkpoint: dict[str, Any]) -> pl.LightningMod
     from faceinpaint.lit.vaegan import VAEGANInpainting
 
     model = VAEGANInpainting.load_from_checkpoint(
-        path, map_location="cpu", strict=False, feat_weight=0.0, landmark_weight=0.0
+        path,
+        map_location="cpu",
+        strict=False,
+        weights_only=False,  # its DataModule settings pickle MaskSpec objects (trusted, see above)
+        feat_weight=0.0,
+        landmark_weight=0.0,
     )
     prefix = "generator."
     generator_state = {
@@ -166,7 +171,9 @@ def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
     """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
     from faceinpaint.lit.dcgan import DCGANInpainter
 
-    return DCGANInpainter.load_from_checkpoint(path, map_location="cpu", **overrides).eval()
+    return DCGANInpainter.load_from_checkpoint(
+        path, map_location="cpu", weights_only=False, **overrides
+    ).eval()
 
 
 # ----------------------------------------------------------------------------- methods
