@@ -103,6 +103,14 @@ def test_a_landmark_net_of_another_frame_is_refused_naming_both(
         trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_061), data)
     trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_08), data)
 
+    from faceinpaint.lit.dcgan import DCGANInpainter
+
+    search = DCGANInpainter(latent_dim=8, ngf=4, ndf=4, image_size=SIZE, landmark_weight=1.0,
+                            landmark_checkpoint=at_061)  # fmt: skip
+    with pytest.raises(ValueError, match="the latent search works on faces of 32 px from a 0.8"):
+        with_test = folder_data(faces, tmp_path, 0.8, TRAINED | {"test": "9-12"})
+        pl.Trainer(accelerator="cpu", logger=False, limit_test_batches=0).test(search, with_test)
+
     with pytest.raises(ValueError, match="the landmark NME of center works on faces of 32 px"):
         evaluate(data, PROTOCOL, baselines=["mean"], landmark_checkpoint=at_061, device="cpu",
                  out=str(tmp_path / "out"))  # fmt: skip
