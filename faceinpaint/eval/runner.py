@@ -761,6 +761,11 @@ def evaluate(
                 f"{method.name} {method.checkpoint}: its training images are unknown "
                 f"({method.provenance}), so they were not checked against the evaluated faces"
             )
+        if method.checkpoint is not None and method.frame is None:
+            notes.append(
+                f"{method.name} {method.checkpoint} saved no data settings: its frame was not "
+                "checked against the protocol's"
+            )
     if any(overlap for _, _, _, overlaps in plans for overlap in overlaps.values()):
         notes.append(
             "rows marked 'trained on k/n' score k faces the checkpoint trained on "
