@@ -23,7 +23,13 @@ from faceinpaint.batch import IMAGE, INDEX, LANDMARKS, LANDMARKS_FOUND, MASK
 from faceinpaint.data import cache as cache_lib
 from faceinpaint.data.cache import CachedSplit, Crop
 from faceinpaint.data.masks import MaskSpec, as_mask_spec, make_masks
-from faceinpaint.data.provenance import TRAINING_IMAGES_KEY, FaceFrame, ImageSet, face_frame
+from faceinpaint.data.provenance import (
+    FRAME_KEY,
+    TRAINING_IMAGES_KEY,
+    FaceFrame,
+    ImageSet,
+    face_frame,
+)
 from faceinpaint.data.sampling import UnpaddedDistributedSampler
 from faceinpaint.data.sources import (
     Layout,
@@ -316,11 +322,24 @@ class FaceDataModule(pl.LightningDataModule):
         return face_frame(self.hparams)
 
     def state_dict(self) -> dict[str, Any]:
-        """Saved in every checkpoint: the training images' identities, so that evaluation can
-        refuse to score them (``faceinpaint.data.provenance.checkpoint_training_images``)."""
-        if not self.is_synthetic and "train" not in self._split_files():
-            return {}
-        return {TRAINING_IMAGES_KEY: self.training_images().state()}
+        """Saved in every checkpoint: the frame, and the training images' identities so that
+        evaluation can refuse to score them (``faceinpaint.data.provenance``)."""
+        state: dict[str, Any] = {FRAME_KEY: self.frame.state()}
+        if self.is_synthetic or "train" in self._split_files():
+            state[TRAINING_IMAGES_KEY] = self.training_images().state()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A checkpoint restored onto this data (resume, or test / validate / predict with
+        ``ckpt_path``) must have been trained on the same frame."""
+        if FRAME_KEY in state_dict:
+            learned = FaceFrame.from_state(state_dict[FRAME_KEY])
+            if learned != self.frame:
+                raise ValueError(
+                    f"the checkpoint was trained on faces of {learned}, but this data serves "
+                    f"faces of {self.frame}: set the data's crop and size to the checkpoint's "
+                    "(`faceinpaint eval --checkpoint_frame true` does it for a protocol)"
+                )
 
     def prepare_data(self) -> None:
         """Build every split's cache (runs on one process per node)."""

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 TRAINING_IMAGES_KEY = "training_images"
+FRAME_KEY = "frame"
 DATAMODULE_STATE_KEY = (
     "FaceDataModule"  # Lightning stores a DataModule's state under its class name
 )
@@ -46,6 +47,14 @@ class FaceFrame:
                 f"{self.image_size} px from a square of {self.crop[0]:g} x the face box (unaligned)"
             )
         return f"{self.image_size} px embedded procedural faces"
+
+    def state(self) -> dict[str, Any]:
+        """Plain types, for a checkpoint."""
+        return {"source": self.source, "image_size": self.image_size, "crop": list(self.crop)}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FaceFrame:
+        return cls(str(state["source"]), int(state["image_size"]), tuple(state["crop"]))
 
     def settings(self) -> dict[str, Any]:
         """The ``FaceDataModule`` arguments that give this frame (source and size aside)."""
