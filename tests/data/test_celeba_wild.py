@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceinpaint.cli import cli_main
 from faceinpaint.data.cache import ImageError
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.provenance import FaceFrame
 from faceinpaint.data.sources import FaceBoxCrop
+
+REPO = Path(__file__).resolve().parents[2]
 
 # name -> (image width, height, box x, y, w, h); each box filled with its own colour
 WILD = {
@@ -109,3 +112,15 @@ def test_an_image_without_a_box_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="no face box for 1 image.*000002.jpg"):
         wild_data(root, tmp_path).cached_split("train")
+
+
+def test_the_matching_protocol_runs_on_the_test_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    root = write_wild(tmp_path / "celeba")
+    rows = cli_main(["eval", "--config", "configs/eval/vaegan-paper-wild.yaml", "--data.root",
+                     str(root), "--data.cache_dir", str(tmp_path / "cache"), "--baselines",
+                     "[mean]", "--device", "cpu", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert [(r["split"], r["n"], r["image_size"]) for r in rows] == [("test", 1, 128)]
+    assert rows[0]["frame"] == "128 px from a square of 1 x the face box (unaligned)"
