@@ -10,6 +10,7 @@ batch's device.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -146,6 +147,11 @@ class FaceDataModule(pl.LightningDataModule):
             skip_corrupt: skip unreadable images (counted in the log) instead of stopping.
         """
         super().__init__()
+        # saved as plain dicts: a checkpoint then loads with torch.load(weights_only=True), as
+        # Lightning's `ckpt_path` (resume, test) does
+        train_mask, val_mask, test_mask = (
+            asdict(as_mask_spec(m)) for m in (train_mask, val_mask, test_mask)
+        )
         self.save_hyperparameters()
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8, got {image_size}")

@@ -143,10 +143,9 @@ def test_a_checkpoint_restored_onto_data_of_another_frame_is_refused(
     trainer = pl.Trainer(accelerator="cpu", logger=False, limit_test_batches=0)
     with pytest.raises(ValueError, match=r"trained on faces of 32 px from a 0.8 x width crop .* "
                        r"but this data serves faces of 32 px from a 0.61 x width crop"):  # fmt: skip
-        trainer.test(tiny_vaegan(), folder_data(faces, tmp_path, 0.61, splits), ckpt_path=vaegan_08,
-                     weights_only=False)  # fmt: skip
-    trainer.test(tiny_vaegan(), folder_data(faces, tmp_path, 0.8, splits), ckpt_path=vaegan_08,
-                 weights_only=False)  # fmt: skip
+        trainer.test(tiny_vaegan(), folder_data(faces, tmp_path, 0.61, splits), ckpt_path=vaegan_08)
+    # (loaded as Lightning does, weights_only: the DataModule's settings are plain types)
+    trainer.test(tiny_vaegan(), folder_data(faces, tmp_path, 0.8, splits), ckpt_path=vaegan_08)
 
 
 def test_eval_refuses_training_faces_unless_asked_and_the_row_says_so(
