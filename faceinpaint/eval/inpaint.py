@@ -107,6 +107,12 @@ def frame_of(checkpoint: dict, image_size: int) -> Frame:
     (the DataModule's defaults where it saved none)."""
     defaults = inspect.signature(FaceDataModule.__init__).parameters
     data = checkpoint.get("datamodule_hyper_parameters") or {}
+    if data.get("layout") == "celeba-wild":
+        log.warning(
+            "the checkpoint was trained on unaligned face-box crops (layout celeba-wild); "
+            "photos are aligned to the aligned frame (crop %s) instead",
+            defaults["crop_size"].default,
+        )
     center = data.get("crop_center", defaults["crop_center"].default)
     size = data.get("crop_size", defaults["crop_size"].default)
     return Frame(int(image_size), (float(center[0]), float(center[1])), float(size))

@@ -186,7 +186,11 @@ def test_a_checkpoint_of_another_size_errors_unless_skipping_is_asked(
     assert "skipped: vaegan checkpoint" in (tmp_path / "out" / "at64.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["thesis", "vaegan-paper", "free-form", "smoke"])
+@pytest.mark.parametrize(
+    "name",
+    ["thesis", "vaegan-paper", "free-form", "smoke", "thesis-celeba", "vaegan-paper-celeba",
+     "free-form-celeba", "vaegan-paper-wild"],
+)  # fmt: skip
 def test_eval_configs_parse(
     name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
