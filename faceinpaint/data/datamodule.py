@@ -1,7 +1,8 @@
 """The one CelebA DataModule both methods train and evaluate on.
 
 Sources: CelebA's official layout (aligned, or in the wild cropped around its face boxes),
-any folder of faces with split rules, or (no ``root``) the embedded procedural faces. Every split is decoded once into a cached
+any folder of faces with split rules, or (no ``root``) the embedded procedural faces. Every
+split is decoded once into a cached
 uint8 array; workers only slice it. Everything per-pixel (conversion to [-1, 1],
 flip, the unaligned augmentation, masks) runs in ``on_after_batch_transfer`` on the
 batch's device.
@@ -302,6 +303,10 @@ class FaceDataModule(pl.LightningDataModule):
     def image_names(self, split: str) -> list[str]:
         """The file names (embedded: ``synthetic-<seed>``) of a split, in order, without decoding."""
         if self.is_synthetic:
+            if split not in SYNTHETIC_FRACTIONS:
+                raise ValueError(
+                    f"the embedded set has splits {list(SYNTHETIC_FRACTIONS)}, not {split!r}"
+                )
             lo, hi = SYNTHETIC_FRACTIONS[split]
             seeds = range(round(lo * self.synthetic_size), round(hi * self.synthetic_size))
             return [f"synthetic-{s:06d}" for s in seeds]
