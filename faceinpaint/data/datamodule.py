@@ -2,10 +2,9 @@
 
 Sources: CelebA's official layout (aligned, or in the wild cropped around its face boxes),
 any folder of faces with split rules, or (no ``root``) the embedded procedural faces. Every
-split is decoded once into a cached
-uint8 array; workers only slice it. Everything per-pixel (conversion to [-1, 1],
-flip, the unaligned augmentation, masks) runs in ``on_after_batch_transfer`` on the
-batch's device.
+split is decoded once into a cached uint8 array; workers only slice it. Everything per-pixel
+(conversion to [-1, 1], flip, the unaligned augmentation, masks) runs in
+``on_after_batch_transfer`` on the batch's device.
 """
 
 from __future__ import annotations
