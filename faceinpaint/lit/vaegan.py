@@ -26,7 +26,6 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
-from faceinpaint.eval.metrics import InpaintingMetrics
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import (
@@ -41,6 +40,7 @@ from faceinpaint.losses.vaegan import (
     weighted_total,
 )
 from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
+from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
 
