@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -179,7 +180,17 @@ def extra_parser(words: tuple[str, ...], func: Callable[..., Any]) -> ArgumentPa
     return parser
 
 
+def configure_logging() -> None:
+    """INFO lines of the project's modules (cache building, files written, skipped inputs) on
+    stderr with the time; nothing changes if the application configured logging already."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if logging.getLogger("faceinpaint").level == logging.NOTSET:
+        logging.getLogger("faceinpaint").setLevel(logging.INFO)
+
+
 def run_extra(words: tuple[str, ...], argv: list[str]) -> Any:
+    configure_logging()
     func = _load(EXTRA_COMMANDS[words])
     parser = extra_parser(words, func)
     cfg = parser.parse_args(argv)

@@ -152,7 +152,7 @@ def plot_eval_bars(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
             axis.set_title(f"{mask}: {titles[metric]}", fontsize=9)
             axis.tick_params(axis="y", labelsize=8)
             axis.grid(axis="y", alpha=0.3)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(f"{title} (mean and 95 % interval over the faces)", fontsize=10)
     figure.tight_layout()
     return figure
 

@@ -38,8 +38,10 @@ DEFINITIONS = (
     "Hole PSNR: the MSE over the hole pixels only. Hole SSIM: SSIM of the hole's bounding box "
     "(grown to 11 px where smaller). SSIM (torchmetrics default): torchmetrics' "
     "structural_similarity_index_measure as called by default, which averages a "
-    "reflection-padded map over every pixel; its border windows see mostly known, copied "
-    "pixels, so it reads higher than SSIM on inpainting results. Definitions in "
+    "reflection-padded map over every pixel, border windows included; where the hole stays "
+    "off the border those windows see only known, copied pixels and it reads higher (centre "
+    "quarter, harmonic fill, 1000 celeba-half faces at 64 px: 0.838 against 0.773), elsewhere "
+    "about the same (±0.01). Definitions in "
     "faceinpaint/metrics.py. s / face: wall seconds of the method's fills over the faces "
     "(the device synchronised around each batch; data loading and metrics not counted)."
 )

@@ -270,3 +270,18 @@ def test_celeba_configs_need_a_celeba_root(config: str, tmp_path: Path) -> None:
     if config == "dcgan/celeba64.yaml":  # root: null in the file
         with pytest.raises(SystemExit, match="data.root is not set"):
             cli_main(args)
+
+
+def test_extra_commands_print_the_projects_info_lines(tmp_path: Path) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for number in range(1, 5):
+        Image.new("RGB", (40, 48), (100, 120, 140)).save(faces / f"{number:06d}.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "faceinpaint", "prepare", "--data.root", str(faces),
+         "--data.splits", "{train: all}", "--data.image_size", "16",
+         "--data.cache_dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "faceinpaint.data.datamodule: building cache" in result.stderr
