@@ -285,3 +285,27 @@ def test_extra_commands_print_the_projects_info_lines(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "faceinpaint.data.datamodule: building cache" in result.stderr
+
+
+def test_slurm_script_requeues_and_matches_its_overlay(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = (REPO / "configs/ddp/slurm-2x4.sbatch").read_text()
+    directives = dict(
+        line.removeprefix("#SBATCH --").split("=", 1)
+        for line in script.splitlines()
+        if line.startswith("#SBATCH --") and "=" in line
+    )
+    assert directives["signal"].startswith("SIGUSR1@")  # Lightning's automatic requeue
+    overlay = yaml.safe_load((REPO / "configs/ddp/slurm-2x4.yaml").read_text())["trainer"]
+    assert int(directives["ntasks-per-node"]) == overlay["devices"]
+    assert int(directives["gpus-per-node"]) == overlay["devices"]
+    assert int(directives["nodes"]) == overlay["num_nodes"]
+    command = script.split("srun ", 1)[1].replace("\\\n", " ").split()
+    assert command[:2] == ["faceinpaint", "fit"]
+    configs = [command[i + 1] for i, word in enumerate(command) if word == "--config"]
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", *(arg for c in configs for arg in ("--config", c)), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert yaml.safe_load(capsys.readouterr().out)["trainer"]["num_nodes"] == 2
