@@ -42,6 +42,9 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("plot",): "faceinpaint.eval.plots:plot",
 }
 
+# Extra commands whose first argument may be given without its flag: `faceinpaint plot RUN_DIR`.
+POSITIONAL_FIRST: dict[tuple[str, ...], str] = {("plot",): "--run_dir"}
+
 TRAINER_SUMMARIES = {
     "fit": "train the model of a config (LightningCLI; --print_config shows the resolved config)",
     "validate": "one validation pass of a checkpoint (--ckpt_path)",
@@ -191,6 +194,8 @@ def configure_logging() -> None:
 
 def run_extra(words: tuple[str, ...], argv: list[str]) -> Any:
     configure_logging()
+    if words in POSITIONAL_FIRST and argv and not argv[0].startswith("-"):
+        argv = [POSITIONAL_FIRST[words], *argv]
     func = _load(EXTRA_COMMANDS[words])
     parser = extra_parser(words, func)
     cfg = parser.parse_args(argv)

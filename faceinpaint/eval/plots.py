@@ -108,8 +108,8 @@ def plot_learning_curves(series: Mapping[str, tuple[list[int], list[float]]], ti
 
 def plot_search_history(history: Tensor, title: str) -> Any:
     """The latent search's loss against its iterations: ``history`` (K,B,N) total loss of every
-    candidate before each of K steps; per face the best candidate's loss (thin), and the median
-    over faces (thick)."""
+    candidate before each of K steps; per face the lowest loss over its candidates (thin), and
+    the median over faces (thick)."""
     best = history.detach().float().amin(dim=2).cpu()  # (K, B)
     figure, axis = plt.subplots(figsize=(5.5, 3.5))
     steps = range(1, best.shape[0] + 1)
@@ -118,7 +118,7 @@ def plot_search_history(history: Tensor, title: str) -> Any:
     if bool((best > 0).all()):
         axis.set_yscale("log")
     axis.set_xlabel("search iteration")
-    axis.set_ylabel("loss of the best candidate")
+    axis.set_ylabel("lowest candidate loss")
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
