@@ -83,11 +83,56 @@ def gaussian_kernel_size(sigma: float) -> int:
     return int(3.5 * sigma + 0.5) * 2 + 1
 
 
-# On CPU the window convolutions run several times faster a few samples at a time: the
-# intermediates of a whole batch fall out of cache and are page-faulted in afresh (measured on the
-# 2-core sandbox, one thread, batch 64: 64 px 0.45 s whole vs 0.03-0.06 s in chunks of 4).
-# GPUs take the batch whole.
+# On CPU the window convolutions run faster a few samples at a time: the intermediates of a
+# whole batch fall out of cache. Measured on the 2-core sandbox (shared, noisy), one thread,
+# InpaintingMetrics.update on a batch of 64: 64 px 0.78 s whole vs 0.47 s in chunks of 4;
+# 128 px 2.9 s vs 1.5 s. GPUs take the batch whole.
 _CPU_SSIM_CHUNK = 4
+
+
+def ssim_map(
+    preds: Tensor,
+    target: Tensor,
+    data_range: float = 1.0,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> tuple[Tensor, Tensor]:
+    """torchmetrics' SSIM of (B,C,H,W) images in [0, data_range]: (B,) its default value and the
+    (B,C,H,W) map it averages, one window centred on each pixel of the images reflection-padded
+    by ``kernel // 2``. Positions at least ``kernel // 2`` from the border see no padding: the
+    map there is the SSIM of the window's own pixels, whatever crop they are taken from."""
+    if preds.device.type == "cpu" and preds.shape[0] > _CPU_SSIM_CHUNK:
+        chunks = zip(preds.split(_CPU_SSIM_CHUNK), target.split(_CPU_SSIM_CHUNK), strict=True)
+        padded, maps = zip(
+            *(ssim_map(p, t, data_range, sigma, k1, k2) for p, t in chunks), strict=True
+        )
+        return torch.cat(padded), torch.cat(maps)
+    kernel_size = gaussian_kernel_size(sigma)
+    height, width = preds.shape[-2:]
+    if height < kernel_size or width < kernel_size:
+        raise ValueError(
+            f"SSIM needs images of at least {kernel_size}x{kernel_size}, got {height}x{width}"
+        )
+    return structural_similarity_index_measure(
+        preds,
+        target,
+        gaussian_kernel=True,
+        sigma=sigma,
+        kernel_size=kernel_size,
+        data_range=data_range,
+        k1=k1,
+        k2=k2,
+        reduction="none",
+        return_full_image=True,
+    )
+
+
+def valid_ssim(ssim_map: Tensor, sigma: float = 1.5) -> Tensor:
+    """(B,) mean of a (B,C,H,W) ``ssim_map`` over channels and the valid window positions."""
+    pad = gaussian_kernel_size(sigma) // 2
+    height, width = ssim_map.shape[-2:]
+    return ssim_map[..., pad : height - pad, pad : width - pad].flatten(1).mean(1)
 
 
 def ssim_valid_and_padded(
@@ -100,34 +145,8 @@ def ssim_valid_and_padded(
 ) -> tuple[Tensor, Tensor]:
     """(B,) SSIM over the valid window positions and (B,) torchmetrics' default SSIM (its
     reflection-padded map averaged over every pixel) of (B,C,H,W) images in [0, data_range]."""
-    if preds.device.type == "cpu" and preds.shape[0] > _CPU_SSIM_CHUNK:
-        chunks = zip(preds.split(_CPU_SSIM_CHUNK), target.split(_CPU_SSIM_CHUNK), strict=True)
-        valid, padded = zip(
-            *(ssim_valid_and_padded(p, t, data_range, sigma, k1, k2) for p, t in chunks),
-            strict=True,
-        )
-        return torch.cat(valid), torch.cat(padded)
-    kernel_size = gaussian_kernel_size(sigma)
-    height, width = preds.shape[-2:]
-    if height < kernel_size or width < kernel_size:
-        raise ValueError(
-            f"SSIM needs images of at least {kernel_size}x{kernel_size}, got {height}x{width}"
-        )
-    padded, ssim_map = structural_similarity_index_measure(
-        preds,
-        target,
-        gaussian_kernel=True,
-        sigma=sigma,
-        kernel_size=kernel_size,
-        data_range=data_range,
-        k1=k1,
-        k2=k2,
-        reduction="none",
-        return_full_image=True,
-    )  # (B,), (B, C, H, W): one window centred on each pixel of the reflection-padded images
-    pad = kernel_size // 2
-    valid = ssim_map[..., pad : height - pad, pad : width - pad].flatten(1).mean(1)
-    return valid, padded
+    padded, full_map = ssim_map(preds, target, data_range, sigma, k1, k2)
+    return valid_ssim(full_map, sigma), padded
 
 
 def ssim_per_sample(
@@ -142,13 +161,14 @@ def ssim_per_sample(
     return ssim_valid_and_padded(preds, target, data_range, sigma, k1, k2)[0]
 
 
-def _grow_span(start: int, stop: int, size: int, limit: int) -> tuple[int, int]:
-    """[start, stop) widened to at least ``size``, centred, then shifted to lie in [0, limit)."""
+def grow_spans(start: Tensor, stop: Tensor, size: int, limit: int) -> tuple[Tensor, Tensor]:
+    """(B,) spans [start, stop) widened to at least ``size``, centred, then shifted into
+    [0, limit); spans already that long are unchanged."""
     missing = size - (stop - start)
-    if missing <= 0:
-        return start, stop
-    start = max(0, min(start - missing // 2, limit - size))
-    return start, start + size
+    grown_start = torch.minimum(start - missing // 2, torch.full_like(start, limit - size))
+    grown_start = grown_start.clamp_min(0)
+    short = missing > 0
+    return torch.where(short, grown_start, start), torch.where(short, grown_start + size, stop)
 
 
 def hole_boxes(mask: Tensor) -> Tensor:
@@ -172,6 +192,25 @@ def hole_boxes(mask: Tensor) -> Tensor:
     return torch.stack([top, bottom, left, right], dim=1).long()
 
 
+def hole_ssim_from_map(ssim_map: Tensor, mask: Tensor, sigma: float = 1.5) -> Tensor:
+    """(B,) SSIM of each sample's hole bounding box (grown to the window where smaller), read
+    from the whole image's (B,C,H,W) ``ssim_map``: the valid positions of the box are the map's
+    positions inside the box at least ``kernel // 2`` from its edges."""
+    kernel_size = gaussian_kernel_size(sigma)
+    pad = kernel_size // 2
+    height, width = ssim_map.shape[-2:]
+    top, bottom, left, right = hole_boxes(mask).to(ssim_map.device).unbind(1)  # each (B,)
+    top, bottom = grow_spans(top, bottom, kernel_size, height)
+    left, right = grow_spans(left, right, kernel_size, width)
+    rows = torch.arange(height, device=ssim_map.device)
+    cols = torch.arange(width, device=ssim_map.device)
+    in_rows = (rows >= (top + pad)[:, None]) & (rows < (bottom - pad)[:, None])  # (B, H)
+    in_cols = (cols >= (left + pad)[:, None]) & (cols < (right - pad)[:, None])  # (B, W)
+    region = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1).to(ssim_map.dtype)
+    positions = region.flatten(1).sum(1) * ssim_map.shape[1]  # (B,) window positions x channels
+    return (ssim_map * region).flatten(1).sum(1) / positions
+
+
 def hole_ssim_per_sample(
     preds: Tensor,
     target: Tensor,
@@ -180,15 +219,7 @@ def hole_ssim_per_sample(
     sigma: float = 1.5,
 ) -> Tensor:
     """(B,) SSIM of each sample's hole bounding box, grown to the window where smaller."""
-    kernel_size = gaussian_kernel_size(sigma)
-    height, width = preds.shape[-2:]
-    values = []
-    for sample, (top, bottom, left, right) in enumerate(hole_boxes(mask).tolist()):
-        top, bottom = _grow_span(top, bottom, kernel_size, height)
-        left, right = _grow_span(left, right, kernel_size, width)
-        crop = (slice(sample, sample + 1), slice(None), slice(top, bottom), slice(left, right))
-        values.append(ssim_per_sample(preds[crop], target[crop], data_range, sigma))
-    return torch.cat(values)
+    return hole_ssim_from_map(ssim_map(preds, target, data_range, sigma)[1], mask, sigma)
 
 
 def summary_statistics(values: Tensor) -> dict[str, float]:
@@ -265,12 +296,11 @@ class InpaintingMetrics(torchmetrics.Metric):
         preds = to_unit(result.detach().to(dtype))
         target = to_unit(image.detach().to(dtype))
         mask = mask.detach().to(dtype)
-        ssim_args = (self.data_range, self.ssim_sigma)
+        padded, full_map = ssim_map(preds, target, self.data_range, self.ssim_sigma)
         self.psnr_hole.append(hole_psnr_per_sample(preds, target, mask, self.data_range))
-        self.ssim_hole.append(hole_ssim_per_sample(preds, target, mask, *ssim_args))
+        self.ssim_hole.append(hole_ssim_from_map(full_map, mask, self.ssim_sigma))
         self.psnr.append(psnr_per_sample(preds, target, self.data_range))
-        valid, padded = ssim_valid_and_padded(preds, target, *ssim_args)
-        self.ssim.append(valid)
+        self.ssim.append(valid_ssim(full_map, self.ssim_sigma))
         self.ssim_torchmetrics.append(padded)
 
     def per_sample(self) -> dict[str, Tensor]:
