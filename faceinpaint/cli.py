@@ -107,20 +107,33 @@ class RunConfigCallback(SaveConfigCallback):
             checkpoint[WANDB_CHECKPOINT_KEY] = info
 
 
-def refuse_model_image_size(argv: list[str]) -> None:
-    """``SystemExit`` when the command line or a ``--config`` YAML sets the model's image_size:
-    it is linked from ``data.image_size``, and jsonargparse would silently drop the model's."""
-    sources = [arg for arg in argv if arg.split("=", 1)[0] in _MODEL_IMAGE_SIZE_FLAGS]
-    for flag, value in zip(argv, argv[1:], strict=False):
+def refuse_conflicting_image_size(argv: list[str]) -> None:
+    """``SystemExit`` when a ``--config`` YAML or a flag gives the model an ``image_size`` other
+    than the data's at that point. The model's is linked from ``data.image_size`` and
+    jsonargparse would drop a different one silently; a later ``--data.image_size`` changes both.
+    """
+    data_size = inspect.signature(FaceDataModule).parameters["image_size"].default
+    for index, arg in enumerate(argv):
+        flag, _, inline = arg.partition("=")
+        value = inline or (argv[index + 1] if index + 1 < len(argv) else "")
+        model_size = None
         if flag == "--config" and Path(value).is_file():
-            model = (yaml.safe_load(Path(value).read_text()) or {}).get("model")
-            if isinstance(model, dict) and "image_size" in (model.get("init_args") or model):
-                sources.append(value)
-    if sources:
-        raise SystemExit(
-            f"faceinpaint: the model's image_size is set by data.image_size (linked); remove it "
-            f"from {', '.join(sources)} and set data: image_size (or --data.image_size) instead"
-        )
+            sections = yaml.safe_load(Path(value).read_text()) or {}
+            data, model = sections.get("data"), sections.get("model")
+            if isinstance(data, dict) and "image_size" in data:
+                data_size = data["image_size"]
+            if isinstance(model, dict):
+                model_size = (model.get("init_args") or model).get("image_size")
+        elif flag == "--data.image_size" and value:
+            data_size = int(value)
+        elif flag in _MODEL_IMAGE_SIZE_FLAGS and value:
+            model_size = int(value)
+        if model_size is not None and model_size != data_size:
+            raise SystemExit(
+                f"faceinpaint: {value if flag == '--config' else flag} gives the model image_size "
+                f"{model_size} but the data {data_size}; the model takes data.image_size "
+                "(linked): set data: image_size (or --data.image_size) alone"
+            )
 
 
 CELEBA_HOWTO = (
@@ -228,7 +241,7 @@ def cli_main(args: list[str] | None = None) -> Any:
             f"faceinpaint: unknown command {argv[0]!r}; use one of "
             f"{', '.join(TRAINER_COMMANDS + tuple(groups))}"
         )
-    refuse_model_image_size(argv)
+    refuse_conflicting_image_size(argv)
     wandb_offline_unless_logged_in()
     return FaceInpaintCLI(
         LightningModule,

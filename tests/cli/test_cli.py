@@ -246,14 +246,18 @@ def test_landmark_model_without_image_size_still_parses() -> None:
     assert cli.datamodule.image_size == 32
 
 
-def test_a_model_image_size_is_refused_not_dropped(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="set by data.image_size"):
-        cli_main(["fit", "--config", str(REPO / "configs/dcgan/smoke.yaml"), "--model.init_args.image_size", "32"])  # fmt: skip
+def test_a_model_image_size_other_than_the_datas_is_refused_not_dropped(tmp_path: Path) -> None:
+    smoke = str(REPO / "configs/dcgan/smoke.yaml")  # model and data both 64
+    with pytest.raises(
+        SystemExit,
+        match="--model.init_args.image_size gives the model image_size 32 but the data 64",
+    ):
+        cli_main(["fit", "--config", smoke, "--model.init_args.image_size", "32"])  # fmt: skip
     config = yaml.safe_load((REPO / "configs/dcgan/smoke.yaml").read_text())
-    config["model"]["init_args"]["image_size"] = 32
+    config["data"]["image_size"] = 32  # edited in data: only
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(SystemExit, match=f"remove it from {path}"):
+    with pytest.raises(SystemExit, match=f"{path} gives the model image_size 64 but the data 32"):
         cli_main(["fit", "--config", str(path)])
 
 
