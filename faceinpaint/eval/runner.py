@@ -724,11 +724,13 @@ def evaluate(
         grid = grid_image(grid_labels(result.grid))
         images[f"{protocol.name}-{task.mask}"] = out_dir / f"{protocol.name}-{task.mask}.png"
         save_image_atomic(grid, images[f"{protocol.name}-{task.mask}"])
-        for method in task_methods:
-            if method.history:
-                path = out_dir / f"{protocol.name}-{task.mask}-search.png"
-                title = f"{method.name} search, {protocol.name}/{task.mask}, first batch"
-                images[path.stem] = save_figure(plot_search_history(method.history[0], title), path)
+        searched = [method for method in task_methods if method.history]
+        for number, method in enumerate(searched, start=1):
+            suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of --dcgan
+            path = out_dir / f"{protocol.name}-{task.mask}-search{suffix}.png"
+            where = "/".join(Path(method.checkpoint).parts[-2:])
+            title = f"{method.name} ({where}) search, {protocol.name}/{task.mask}, first batch"
+            images[path.stem] = save_figure(plot_search_history(method.history[0], title), path)
 
     check_mask_hashes(previous + rows)
     write_jsonl_atomic(previous + rows, results_path)
