@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import netrc
-import os
+import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.lit.run_dir import run_directory
+from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
+from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
+
+_MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -34,6 +39,17 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("eval",): "faceinpaint.eval.runner:evaluate",
     ("inpaint",): "faceinpaint.eval.inpaint:inpaint",
     ("demo",): "faceinpaint.demo:demo",
+    ("plot",): "faceinpaint.eval.plots:plot",
+}
+
+# Extra commands whose first argument may be given without its flag: `faceinpaint plot RUN_DIR`.
+POSITIONAL_FIRST: dict[tuple[str, ...], str] = {("plot",): "--run_dir"}
+
+TRAINER_SUMMARIES = {
+    "fit": "train the model of a config (LightningCLI; --print_config shows the resolved config)",
+    "validate": "one validation pass of a checkpoint (--ckpt_path)",
+    "test": "test a checkpoint (--ckpt_path) on the test split",
+    "predict": "predictions of a checkpoint (--ckpt_path)",
 }
 
 # Top-level sections of a training YAML that extra commands accept and ignore.
@@ -48,7 +64,18 @@ _TRAINING_SECTIONS = (
 
 
 class FaceInpaintCLI(LightningCLI):
-    """LightningCLI with the project's DataModule; configs name the model by ``class_path``."""
+    """LightningCLI with the project's DataModule; configs name the model by ``class_path``.
+
+    ``data.image_size`` is linked to the model's ``image_size`` (models that take one), so the
+    size is written once, in ``data:``, and ``--data.image_size 128`` changes both.
+    """
+
+    def add_arguments_to_parser(self, parser: ArgumentParser) -> None:
+        parser.link_arguments("data.image_size", "model.init_args.image_size")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        require_celeba_root(config.get("data"))
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -69,18 +96,83 @@ class RunConfigCallback(SaveConfigCallback):
             )
         directory.mkdir(parents=True, exist_ok=True)
         self.parser.save(self.config, str(path), skip_none=False, multifile=self.multifile)
+        log_config(trainer, yaml.safe_load(self.parser.dump(self.config, skip_none=False)))
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict
+    ) -> None:
+        """Remember the wandb run (if any) so ``faceinpaint eval`` can group with it."""
+        info = run_info(trainer) if trainer.is_global_zero else None
+        if info is not None:
+            checkpoint[WANDB_CHECKPOINT_KEY] = info
 
 
-def wandb_offline_unless_logged_in() -> None:
-    """Default ``WANDB_MODE=offline`` unless the user set a mode, an API key, or logged in."""
-    if "WANDB_MODE" in os.environ or "WANDB_API_KEY" in os.environ:
+def refuse_conflicting_image_size(argv: list[str]) -> None:
+    """``SystemExit`` when a ``--config`` YAML or a flag gives the model an ``image_size`` other
+    than the data's at that point. The model's is linked from ``data.image_size`` and
+    jsonargparse would drop a different one silently; a later ``--data.image_size`` changes both.
+    """
+    data_size = inspect.signature(FaceDataModule).parameters["image_size"].default
+    for index, arg in enumerate(argv):
+        flag, _, inline = arg.partition("=")
+        value = inline or (argv[index + 1] if index + 1 < len(argv) else "")
+        model_size = None
+        if flag == "--config" and Path(value).is_file():
+            sections = yaml.safe_load(Path(value).read_text()) or {}
+            data, model = sections.get("data"), sections.get("model")
+            if isinstance(data, dict) and "image_size" in data:
+                data_size = data["image_size"]
+            if isinstance(model, dict):
+                model_size = (model.get("init_args") or model).get("image_size")
+        elif flag == "--data.image_size" and value:
+            data_size = int(value)
+        elif flag in _MODEL_IMAGE_SIZE_FLAGS and value:
+            model_size = int(value)
+        if model_size is not None and model_size != data_size:
+            raise SystemExit(
+                f"faceinpaint: {value if flag == '--config' else flag} gives the model image_size "
+                f"{model_size} but the data {data_size}; the model takes data.image_size "
+                "(linked): set data: image_size (or --data.image_size) alone"
+            )
+
+
+CELEBA_HOWTO = (
+    'torchvision fetches CelebA in the expected layout: python -c "from torchvision.datasets '
+    "import CelebA; CelebA('/data', split='all', download=True)\" writes "
+    "/data/celeba/img_align_celeba/ and list_eval_partition.txt; then pass --data.root /data/celeba"
+)
+
+
+def require_celeba_root(data: Any) -> None:
+    """``SystemExit`` when ``data.layout`` is ``celeba`` but ``data.root`` is not a CelebA folder:
+    without a root the DataModule would serve the procedural faces instead."""
+    if data is None or data.get("layout") != "celeba":
         return
-    try:
-        logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        logged_in = False
-    if not logged_in:
-        os.environ["WANDB_MODE"] = "offline"
+    root = data.get("root")
+    if root is not None and (Path(root) / "img_align_celeba").is_dir():
+        return
+    found = "not set" if root is None else f"{root!r}, which holds no img_align_celeba/"
+    raise SystemExit(
+        f"faceinpaint: this config needs CelebA (data.layout: celeba); data.root is {found}. {CELEBA_HOWTO}"
+    )
+
+
+def command_summaries() -> dict[str, str]:
+    """Every command with a one-line description (extra commands: their docstring's first line)."""
+    summaries = dict(TRAINER_SUMMARIES)
+    for words, target in EXTRA_COMMANDS.items():
+        summaries[" ".join(words)] = (inspect.getdoc(_load(target)) or "").splitlines()[0]
+    return summaries
+
+
+def print_overview() -> None:
+    """``faceinpaint --help``: every command, one line each."""
+    summaries = command_summaries()
+    width = max(map(len, summaries))
+    print("usage: faceinpaint COMMAND [--config CFG.yaml] [options]\n\ncommands:")
+    for name, summary in summaries.items():
+        print(f"  {name:<{width}}  {summary}")
+    print("\n'faceinpaint COMMAND --help' lists a command's options.")
 
 
 def _load(target: str) -> Callable[..., Any]:
@@ -104,10 +196,23 @@ def extra_parser(words: tuple[str, ...], func: Callable[..., Any]) -> ArgumentPa
     return parser
 
 
+def configure_logging() -> None:
+    """INFO lines of the project's modules (cache building, files written, skipped inputs) on
+    stderr with the time; nothing changes if the application configured logging already."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if logging.getLogger("faceinpaint").level == logging.NOTSET:
+        logging.getLogger("faceinpaint").setLevel(logging.INFO)
+
+
 def run_extra(words: tuple[str, ...], argv: list[str]) -> Any:
+    configure_logging()
+    if words in POSITIONAL_FIRST and argv and not argv[0].startswith("-"):
+        argv = [POSITIONAL_FIRST[words], *argv]
     func = _load(EXTRA_COMMANDS[words])
     parser = extra_parser(words, func)
     cfg = parser.parse_args(argv)
+    require_celeba_root(cfg.get("data"))
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
     init = instantiate(cfg)
     kwargs = {name: init[name] for name in inspect.signature(func).parameters if name in init}
@@ -124,6 +229,9 @@ def _extra_command(argv: list[str]) -> tuple[str, ...] | None:
 def cli_main(args: list[str] | None = None) -> Any:
     """Entry point of ``faceinpaint`` and ``python -m faceinpaint``; ``args`` replaces ``sys.argv[1:]``."""
     argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print_overview()
+        return None
     words = _extra_command(argv)
     if words is not None:
         return run_extra(words, argv[len(words) :])
@@ -133,6 +241,7 @@ def cli_main(args: list[str] | None = None) -> Any:
             f"faceinpaint: unknown command {argv[0]!r}; use one of "
             f"{', '.join(TRAINER_COMMANDS + tuple(groups))}"
         )
+    refuse_conflicting_image_size(argv)
     wandb_offline_unless_logged_in()
     return FaceInpaintCLI(
         LightningModule,

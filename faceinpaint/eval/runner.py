@@ -3,7 +3,7 @@
 For each task of the protocol (mask type x image size) the split's first ``n`` faces are served
 by the shared DataModule (at the task's size and crop, masks from the protocol's seed), each
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
-:class:`~faceinpaint.eval.metrics.InpaintingMetrics` scores the composited results on the
+:class:`~faceinpaint.metrics.InpaintingMetrics` scores the composited results on the
 batch's device. Methods: VAE-GAN and DCGAN latent-search checkpoints, and the classical fills
 (mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split).
 
@@ -48,7 +48,8 @@ from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training
 from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
 from faceinpaint.eval.bench import synchronize
-from faceinpaint.eval.metrics import InpaintingMetrics, summary_statistics
+from faceinpaint.eval.dashboard import log_eval, open_eval_run
+from faceinpaint.eval.plots import plot_eval_bars, plot_search_history, save_figure
 from faceinpaint.eval.protocols import (
     MaskTask,
     Protocol,
@@ -58,7 +59,6 @@ from faceinpaint.eval.protocols import (
 )
 from faceinpaint.eval.report import (
     grid_image,
-    log_wandb_table,
     markdown_report,
     read_jsonl,
     save_image_atomic,
@@ -66,7 +66,9 @@ from faceinpaint.eval.report import (
     write_text_atomic,
 )
 from faceinpaint.lit.landmarks import check_landmark_frame
+from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.losses.landmark import landmark_nme
+from faceinpaint.metrics import InpaintingMetrics, PerceptualNetworks, summary_statistics
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +197,13 @@ class Method:
     config: dict[str, Any] = field(default_factory=dict)
     needs_grad: bool = False
     oracle: bool = False
+    reset: Callable[[], None] = lambda: None  # called before each task (clears DCGAN history)
     frame: FaceFrame | None = None
     training_images: ImageSet | None = None
     provenance: str = ""
     landmark_checkpoint: str | None = None
+    wandb_run: dict[str, Any] | None = None  # the wandb run that trained the checkpoint
+    history: list[Tensor] = field(default_factory=list)  # (K,B,N) search losses, first batch
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         with torch.enable_grad() if self.needs_grad else torch.no_grad():
@@ -230,6 +235,7 @@ def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Meth
         frame=recorded_frame(checkpoint),
         training_images=training_images,
         provenance=provenance,
+        wandb_run=checkpoint.get(CHECKPOINT_KEY),
     )
 
 
@@ -263,8 +269,16 @@ def dcgan_method(
     model = load_dcgan(path, **overrides).to(device)
     model.landmark_term()  # a missing landmark checkpoint fails here, before any search
 
+    history: list[Tensor] = []
+
     def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.inpaint(damaged, mask, index).inpainted
+        if history:
+            return model.inpaint(damaged, mask, index).inpainted
+        search = model.latent_search()
+        search.record_history = True  # the first batch's loss curves, for the search plot
+        result = search(damaged, mask, index)
+        history.append(result.history.cpu())
+        return result.inpainted
 
     def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.latent_search().project(image, index).generated
@@ -290,6 +304,9 @@ def dcgan_method(
         training_images=training_images,
         provenance=provenance,
         landmark_checkpoint=model.hparams.landmark_checkpoint if network_term else None,
+        reset=history.clear,
+        wandb_run=checkpoint.get(CHECKPOINT_KEY),
+        history=history,
     )
 
 
@@ -479,8 +496,10 @@ def run_task(
     batch_size: int,
     grid_samples: int,
     landmark_net: torch.nn.Module | None = None,
+    perceptual: PerceptualNetworks | None = None,
 ) -> TaskResult:
-    """Evaluate ``methods`` on the first ``limit`` faces of the task's split (all when None)."""
+    """Evaluate ``methods`` on the first ``limit`` faces of the task's split (all when None);
+    ``perceptual`` adds LPIPS and/or FID with its networks."""
     dataset = datamodule.dataset(task.split)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n < 1:
@@ -489,12 +508,15 @@ def run_task(
         )
     expected_hash = task_mask_hash(task, n, device)
     metrics = {method_key(m): InpaintingMetrics().to(device) for m in methods}
+    extra = {method_key(m): perceptual.metrics() for m in methods} if perceptual else {}
     nme: dict[str, list[Tensor]] = {method_key(m): [] for m in methods}
     served_masks: list[Tensor] = []
     seconds = {method_key(m): 0.0 for m in methods}
     grid: dict[str, list[Tensor]] = {"original": [], "masked": []} | {
         method_key(m): [] for m in methods
     }
+    for method in methods:
+        method.reset()
     progress = tqdm(total=n, desc=f"{task.protocol}/{task.mask}", unit="face", leave=False)
     for start in range(0, n, batch_size):
         indices = list(range(start, min(start + batch_size, n)))
@@ -522,6 +544,8 @@ def run_task(
             seconds[key] += time.perf_counter() - started
             result = composite(filled, image, mask)
             metrics[key].update(result, image, mask)
+            if extra:
+                extra[key].update(result, image)
             if reference is not None:
                 with torch.no_grad():
                     nme[key].append(landmark_nme(landmark_net(result)[1], reference))
@@ -538,7 +562,7 @@ def run_task(
     summaries = {}
     for method in methods:
         key = method_key(method)
-        summaries[key] = metrics[key].summary()
+        summaries[key] = metrics[key].summary() | (extra[key].summary() if extra else {})
         if nme[key]:
             summaries[key]["nme"] = summarize(torch.cat(nme[key]))
     rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
@@ -604,6 +628,8 @@ def evaluate(
     checkpoint_frame: bool = False,
     allow_train_overlap: bool = False,
     grid_samples: int = 8,
+    metrics: str | tuple[str, ...] = (),
+    wandb: bool | None = None,
     device: str = "auto",
     out: str = "outputs/eval",
 ) -> list[dict[str, Any]]:
@@ -642,8 +668,16 @@ def evaluate(
         allow_train_overlap: score faces a checkpoint trained on (a diagnostic: its rows say
             "trained on k/n"); without it that is an error naming them.
         grid_samples: faces per image grid.
+        metrics: optional metrics besides PSNR/SSIM, a name or a list: ``lpips`` (torchmetrics'
+            LPIPS, AlexNet), ``fid`` (torchmetrics' FID, Inception v3; needs torch-fidelity).
+            Their pretrained weights are downloaded into torch hub's cache (``$TORCH_HOME``)
+            on first use; where that fails the run stops, naming the file to fetch.
+        wandb: open a wandb run (``job_type="eval"``, grouped with the checkpoints' training
+            run) for the table, per-mask metrics, grids and charts. None (default): only when a
+            checkpoint was trained with a wandb logger. Offline unless you are logged in.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
-        out: folder of results.jsonl, <protocol>.md and the <protocol>-<mask>.png grids.
+        out: folder of results.jsonl, <protocol>.md, the <protocol>-<mask>.png grids, the
+            <protocol>.png bar chart and (DCGAN) <protocol>-<mask>-search.png loss curves.
 
     Returns the result rows written by this run.
     """
@@ -658,6 +692,7 @@ def evaluate(
         raise ValueError(f"unknown baselines {unknown}; expected some of {list(BASELINE_NAMES)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    perceptual = PerceptualNetworks.load(_as_list(metrics), target) if metrics else None
 
     methods = [
         vaegan_method(path, target, oracle)
@@ -715,6 +750,7 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     # every task's data and checks first: a refused frame or training face fails before any work
     plans = []
+    images: dict[str, Path] = {}
     for task in tasks:
         task_methods = [m for m in usable if m.image_size == task.image_size]
         asked = task_datamodule(data, task)
@@ -774,7 +810,15 @@ def evaluate(
 
     for task, datamodule, task_methods, overlaps in plans:
         result = run_task(
-            task, datamodule, task_methods, target, limit, batch_size, grid_samples, landmark_net
+            task,
+            datamodule,
+            task_methods,
+            target,
+            limit,
+            batch_size,
+            grid_samples,
+            landmark_net,
+            perceptual,
         )
         for method in task_methods:
             rows.append(
@@ -805,7 +849,15 @@ def evaluate(
                 }
             )
         grid = grid_image(grid_labels(result.grid))
-        save_image_atomic(grid, out_dir / f"{protocol.name}-{task.mask}.png")
+        images[f"{protocol.name}-{task.mask}"] = out_dir / f"{protocol.name}-{task.mask}.png"
+        save_image_atomic(grid, images[f"{protocol.name}-{task.mask}"])
+        searched = [method for method in task_methods if method.history]
+        for number, method in enumerate(searched, start=1):
+            suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of --dcgan
+            path = out_dir / f"{protocol.name}-{task.mask}-search{suffix}.png"
+            where = "/".join(Path(method.checkpoint).parts[-2:])
+            title = f"{method.name} ({where}) search, {protocol.name}/{task.mask}, first batch"
+            images[path.stem] = save_figure(plot_search_history(method.history[0], title), path)
 
     check_mask_hashes(previous + rows)
     write_jsonl_atomic(previous + rows, results_path)
@@ -824,7 +876,14 @@ def evaluate(
         notes,
     )
     write_text_atomic(report, out_dir / f"{protocol.name}.md")
-    log_wandb_table(rows, key=f"eval/{protocol.name}")
+    images[protocol.name] = save_figure(
+        plot_eval_bars(rows, report.splitlines()[0].lstrip("# ")), out_dir / f"{protocol.name}.png"
+    )
+    trained_by = [m.wandb_run for m in usable if m.wandb_run]
+    if wandb or (wandb is None and trained_by):
+        run = open_eval_run(protocol.name, out_dir, trained_by, provenance | {"notes": notes})
+        log_eval(run, protocol.name, rows, images)
+        run.finish()
     print(report)
     return rows
 

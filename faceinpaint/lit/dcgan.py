@@ -5,7 +5,7 @@
 non-saturating BCE-with-logits losses), logging a grid of samples from fixed latents.
 ``test`` and ``predict`` run :class:`faceinpaint.lit.search.LatentSearch` on each batch's damaged
 faces and write, per image, the inpainted PNG, the mask PNG and a JSON line with the chosen
-loss; ``test`` also logs :class:`faceinpaint.eval.metrics.InpaintingMetrics` as ``test/<name>``
+loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
 (and the same metrics of classical fills named in ``baselines`` as ``test/<fill>/<name>``).
 
 The search needs autograd: Lightning runs test/predict under ``torch.inference_mode`` unless
@@ -32,11 +32,11 @@ from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
 from faceinpaint.eval.baselines import BASELINES
-from faceinpaint.eval.metrics import InpaintingMetrics
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.search import LatentSearch, SearchResult
 from faceinpaint.losses.latent_search import LandmarkTerm, build_landmark_term
+from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.dcgan import Discriminator, Generator, LatentPrior, sample_latent
 
 Stage = Literal["test", "predict"]

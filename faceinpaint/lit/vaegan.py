@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
-from faceinpaint.eval.metrics import InpaintingMetrics
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.lit.landmarks import check_landmark_frame
+from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import (
     LossWeights,
@@ -42,6 +42,7 @@ from faceinpaint.losses.vaegan import (
     weighted_total,
 )
 from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
+from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
 
@@ -224,6 +225,10 @@ class VAEGANInpainting(pl.LightningModule):
             lr=self.hparams.critic_lr,
         )
         return [generator_opt, critic_opt]
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Lightning's tqdm bar becomes the curriculum's (stage, generator updates of the total)."""
+        return curriculum_progress_bar(self.trainer)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = {

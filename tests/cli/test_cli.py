@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -147,8 +149,8 @@ def test_bad_input_to_an_extra_command_is_one_line_and_exit_2(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
-def _fit_smoke(tmp_path: Path, *extra: str) -> None:
-    cli_main(
+def _fit_smoke(tmp_path: Path, *extra: str) -> Any:
+    return cli_main(
         [
             "fit",
             "--config",
@@ -192,7 +194,122 @@ def test_wandb_offline_run_keeps_its_config_in_the_run(
         "--trainer.logger.init_args.project",
         "faceinpaint-test",
     ]
-    _fit_smoke(tmp_path, *wandb_logger)
+    cli = _fit_smoke(tmp_path, *wandb_logger)
     configs = list((tmp_path / "runs").rglob("offline-run-*/files/config.yaml"))
     assert len(configs) == 1
     assert not (tmp_path / "runs" / "config.yaml").exists()
+    run = cli.trainer.logger.experiment
+    # the resolved config, trainer settings included, is the run's wandb.config
+    assert run.config["trainer"]["max_epochs"] == cli.trainer.max_epochs
+    assert run.config["model"]["init_args"]["stage_boundaries"] == [1, 2, 3]
+    # the checkpoint remembers its wandb run, for `faceinpaint eval` to group with it
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["wandb_run"]["id"] == run.id
+    assert checkpoint["wandb_run"]["project"] == "faceinpaint-test"
+
+
+def test_help_lists_every_command_with_one_line(capsys: pytest.CaptureFixture) -> None:
+    from faceinpaint.cli import EXTRA_COMMANDS, TRAINER_COMMANDS
+
+    cli_main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for command in [*TRAINER_COMMANDS, *(" ".join(words) for words in EXTRA_COMMANDS)]:
+        (line,) = [line for line in lines if line.strip().startswith(command + "  ")]
+        assert len(line.split(command, 1)[1].strip()) > 10, line
+    assert {"plot", "inpaint", "bench", "demo", "eval"} <= {
+        line.split()[0] for line in lines if line.startswith("  ")
+    }
+
+
+def _parsed(*args: str) -> Any:
+    """The CLI's model and DataModule for ``args``, instantiated but not run."""
+    from lightning.pytorch import LightningModule
+
+    from faceinpaint.cli import FaceInpaintCLI
+    from faceinpaint.data.datamodule import FaceDataModule
+
+    return FaceInpaintCLI(
+        LightningModule, FaceDataModule, subclass_mode_model=True, args=list(args), run=False,
+        save_config_callback=None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("config", ["dcgan/smoke.yaml", "vaegan/smoke.yaml"])
+def test_data_image_size_is_the_models(config: str) -> None:
+    cli = _parsed("--config", str(REPO / "configs" / config), "--data.image_size", "32")
+    assert cli.datamodule.image_size == 32
+    assert cli.model.hparams.image_size == 32
+
+
+def test_landmark_model_without_image_size_still_parses() -> None:
+    cli = _parsed("--config", str(REPO / "configs/landmarks/smoke.yaml"), "--data.image_size", "32")
+    assert cli.datamodule.image_size == 32
+
+
+def test_a_model_image_size_other_than_the_datas_is_refused_not_dropped(tmp_path: Path) -> None:
+    smoke = str(REPO / "configs/dcgan/smoke.yaml")  # model and data both 64
+    with pytest.raises(
+        SystemExit,
+        match="--model.init_args.image_size gives the model image_size 32 but the data 64",
+    ):
+        cli_main(["fit", "--config", smoke, "--model.init_args.image_size", "32"])  # fmt: skip
+    config = yaml.safe_load((REPO / "configs/dcgan/smoke.yaml").read_text())
+    config["data"]["image_size"] = 32  # edited in data: only
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit, match=f"{path} gives the model image_size 64 but the data 32"):
+        cli_main(["fit", "--config", str(path)])
+
+
+@pytest.mark.parametrize(
+    "config", ["dcgan/celeba64.yaml", "vaegan/paper.yaml", "data/celeba-64.yaml"]
+)
+def test_celeba_configs_need_a_celeba_root(config: str, tmp_path: Path) -> None:
+    command = "prepare" if config.startswith("data/") else "fit"
+    args = [command, "--config", str(REPO / "configs" / config), "--data.cache_dir", str(tmp_path)]
+    with pytest.raises(
+        SystemExit, match=r"needs CelebA .*CelebA\('/data', split='all', download=True\)"
+    ):
+        cli_main([*args, "--data.root", str(tmp_path)])
+    if config == "dcgan/celeba64.yaml":  # root: null in the file
+        with pytest.raises(SystemExit, match="data.root is not set"):
+            cli_main(args)
+
+
+def test_extra_commands_print_the_projects_info_lines(tmp_path: Path) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for number in range(1, 5):
+        Image.new("RGB", (40, 48), (100, 120, 140)).save(faces / f"{number:06d}.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "faceinpaint", "prepare", "--data.root", str(faces),
+         "--data.splits", "{train: all}", "--data.image_size", "16",
+         "--data.cache_dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "faceinpaint.data.datamodule: building cache" in result.stderr
+
+
+def test_slurm_script_requeues_and_matches_its_overlay(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = (REPO / "configs/ddp/slurm-2x4.sbatch").read_text()
+    directives = dict(
+        line.removeprefix("#SBATCH --").split("=", 1)
+        for line in script.splitlines()
+        if line.startswith("#SBATCH --") and "=" in line
+    )
+    assert directives["signal"].startswith("SIGUSR1@")  # Lightning's automatic requeue
+    overlay = yaml.safe_load((REPO / "configs/ddp/slurm-2x4.yaml").read_text())["trainer"]
+    assert int(directives["ntasks-per-node"]) == overlay["devices"]
+    assert int(directives["gpus-per-node"]) == overlay["devices"]
+    assert int(directives["nodes"]) == overlay["num_nodes"]
+    command = script.split("srun ", 1)[1].replace("\\\n", " ").split()
+    assert command[:2] == ["faceinpaint", "fit"]
+    configs = [command[i + 1] for i, word in enumerate(command) if word == "--config"]
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", *(arg for c in configs for arg in ("--config", c)), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert yaml.safe_load(capsys.readouterr().out)["trainer"]["num_nodes"] == 2

@@ -13,7 +13,7 @@ from faceinpaint.eval.baselines import (
     nearest_neighbour_fill,
     opencv_fill,
 )
-from faceinpaint.eval.metrics import hole_psnr_per_sample
+from faceinpaint.metrics import hole_psnr_per_sample
 
 CELEBA = Path(__file__).resolve().parents[2].parent / "shared/data/celeba-half"
 SIZE = 32

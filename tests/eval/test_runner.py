@@ -133,7 +133,8 @@ def test_eval_writes_rows_table_and_grids_with_one_mask_hash_per_task(
     assert rows[4]["config"]["method"]["bank_size"] == 8
 
     table = (out / "tiny.md").read_text()
-    assert "| hole PSNR (dB) | hole SSIM | s / face |" in table and "Revision:" in table
+    assert "| hole SSIM | SSIM (torchmetrics default) | s / face |" in table
+    assert "Revision:" in table
     assert sum(line.startswith("| center |") for line in table.splitlines()) == 5
     mean = rows[2]["metrics"]["psnr_hole"]
     assert f"{mean['mean']:.2f} ± {mean['ci95']:.2f} ({mean['max']:.2f})" in table
@@ -142,6 +143,10 @@ def test_eval_writes_rows_table_and_grids_with_one_mask_hash_per_task(
         with Image.open(out / f"tiny-{mask}.png") as grid:
             # original, masked, 5 methods; 3 faces; 2 px padding; 96 px labels
             assert grid.size == (96 + 3 * (SIZE + 2) + 2, 7 * (SIZE + 2) + 2)
+        with Image.open(out / f"tiny-{mask}-search.png") as search_plot:  # the DCGAN's loss
+            assert search_plot.size[0] > 200
+    with Image.open(out / "tiny.png") as bars:  # bar chart: hole PSNR and SSIM per mask
+        assert bars.size[0] > 400
 
 
 def test_rows_append_and_a_changed_mask_hash_is_refused(
@@ -306,36 +311,57 @@ def test_oracle_rows_see_the_original_and_bound_the_methods(
     assert rows[1]["metrics"]["psnr_hole"]["mean"] == pytest.approx(float(psnr.mean()), rel=1e-4)
 
 
-class _FakeRun:
-    def __init__(self, offline: bool) -> None:
-        self.offline = offline
-        self.logged: list[dict] = []
+def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
+    tmp_path: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint trained under wandb (its run recorded by the CLI's config callback) makes
+    eval open a run of its own: job_type eval, the training run's group, table and metrics."""
 
-    def log(self, values: dict) -> None:
-        self.logged.append(values)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    checkpoint = torch.load(checkpoints["vaegan"], weights_only=False)
+    checkpoint["wandb_run"] = {"project": "faceinpaint-test", "id": "train123", "name": "vaegan-smoke", "group": None}  # fmt: skip
+    trained = tmp_path / "trained.ckpt"
+    torch.save(checkpoint, trained)
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    common = {"data": embedded(tmp_path), "protocol": protocol, "baselines": ["mean"], "device": "cpu"}  # fmt: skip
+
+    evaluate(vaegan=str(checkpoints["vaegan"]), out=str(tmp_path / "plain"), **common)
+    assert not (tmp_path / "plain" / "wandb").exists()  # no wandb training run, no --wandb
+
+    evaluate(vaegan=str(trained), out=str(tmp_path / "out"), **common)
+    (run_dir,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
+    media = run_dir / "files" / "media"
+    assert [p.name.split("_")[0] for p in (media / "table" / "eval").iterdir()] == ["tiny"]
+    assert sorted(p.name.split("_")[0] for p in (media / "images").iterdir()) == [
+        "tiny", "tiny-center"
+    ]  # fmt: skip
 
 
-def test_wandb_table_only_for_an_online_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-    import types
+def test_eval_run_is_grouped_with_training_and_holds_the_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceinpaint.eval.dashboard import log_eval, open_eval_run
 
-    from faceinpaint.eval.report import log_wandb_table
-
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    trained_by = [{"project": "faceinpaint-test", "id": "train123", "name": "vaegan-smoke", "group": None}]  # fmt: skip
     row = {"protocol": "p", "mask": "center", "method": "mean", "checkpoint": None, "n": 2,
-           "mask_hash": "ab", "metrics": {"psnr": {"mean": 20.0, "ci95": 1.0, "max": 22.0}}}  # fmt: skip
-    fake = types.ModuleType("wandb")
-    fake.Table = lambda columns, data: {"columns": columns, "data": data}
-    monkeypatch.setitem(sys.modules, "wandb", fake)
-    fake.run = None
-    assert not log_wandb_table([row])
-    fake.run = _FakeRun(offline=True)
-    assert not log_wandb_table([row]) and fake.run.logged == []
-    fake.run = _FakeRun(offline=False)
-    assert log_wandb_table([row, row], key="eval/p")
-    (logged,) = fake.run.logged
-    table = logged["eval/p"]
-    assert len(table["data"]) == 2
-    assert table["data"][0][table["columns"].index("psnr_mean")] == 20.0
+           "mask_hash": "ab", "metrics": {"psnr": {"mean": 20.0, "ci95": 1.0, "max": 22.0},
+                                          "fid": {"value": 3.5, "n": 2}}}  # fmt: skip
+    run = open_eval_run("p", tmp_path, trained_by, {"date": "today"})
+    try:
+        assert (run.job_type, run.group, run.project) == (
+            "eval",
+            "vaegan-smoke",
+            "faceinpaint-test",
+        )
+        assert run.config["training_runs"] == ["train123"] and run.config["date"] == "today"
+        log_eval(run, "p", [row], {})
+        assert run.summary["p/center/mean/psnr"] == 20.0
+        assert run.summary["p/center/mean/fid"] == 3.5
+    finally:
+        run.finish()
 
 
 def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
@@ -373,3 +399,32 @@ def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
     for metric in ("psnr_hole", "ssim_hole", "psnr"):
         assert scores[1][metric]["mean"] == pytest.approx(scores[16][metric]["mean"], rel=1e-5)
         assert scores[16][metric]["mean"] == pytest.approx(tested[f"test/{metric}"], rel=1e-5)
+
+
+def test_lpips_and_fid_reach_the_rows_through_injected_networks(tmp_path: Path) -> None:
+    """The plumbing of the optional metrics, with stand-ins for the pretrained networks."""
+    from faceinpaint.eval.runner import baseline_method, run_task, task_datamodule
+    from faceinpaint.metrics import PerceptualNetworks
+
+    class MeanAbsoluteDistance(torch.nn.Module):
+        def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return (first - second).abs().mean((1, 2, 3))
+
+    class ChannelMeans(torch.nn.Module):
+        num_features = 3
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return images.float().mean((2, 3))
+
+    networks = PerceptualNetworks(lpips=MeanAbsoluteDistance(), fid=ChannelMeans())
+    (task,) = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,)).tasks()
+    datamodule = task_datamodule(embedded(tmp_path), task)
+    methods = [baseline_method("mean"), baseline_method("harmonic")]
+    device = torch.device("cpu")
+    result = run_task(task, datamodule, methods, device, 4, 3, 0, None, networks)
+    for method in methods:
+        metrics = result.metrics[method.name]
+        assert metrics["lpips"]["n"] == 4 and metrics["lpips"]["mean"] > 0
+        assert metrics["fid"]["n"] == 4 and metrics["fid"]["value"] > 0
+    plain = run_task(task, datamodule, methods[:1], device, 4, 3, 0, None)
+    assert "lpips" not in plain.metrics["mean"] and "fid" not in plain.metrics["mean"]

@@ -6,8 +6,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
-from faceinpaint.eval.metrics import hole_psnr_per_sample
 from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANInpainting
+from faceinpaint.metrics import hole_psnr_per_sample
 
 SIZE = 32
 

@@ -5,12 +5,13 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from faceinpaint.batch import to_unit
-from faceinpaint.eval.metrics import (
+from faceinpaint.metrics import (
     InpaintingMetrics,
-    gaussian_window,
+    gaussian_kernel_size,
     hole_boxes,
     hole_ssim_per_sample,
     ssim_per_sample,
+    ssim_valid_and_padded,
 )
 
 
@@ -70,12 +71,31 @@ def test_ssim_equals_torchmetrics_map_over_valid_window_positions():
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0)
 
 
-def test_ssim_window_is_scipys_11_tap_gaussian():
-    # scipy.ndimage.gaussian_filter(sigma=1.5, truncate=3.5) weights, as scikit-image's SSIM uses.
-    scipy_weights = [0.00102838, 0.00759876, 0.03600077, 0.10936069, 0.21300554, 0.26601172]
-    expected = torch.tensor(scipy_weights + scipy_weights[-2::-1], dtype=torch.float64)
-    window = gaussian_window(11, 1.5, torch.device("cpu"), torch.float64)
-    torch.testing.assert_close(window, expected, atol=1e-8, rtol=0)
+def test_ssim_window_is_11_px_for_sigma_1_5():
+    # scikit-image's gaussian_weights=True truncates at 3.5 sigma too: 11 taps for sigma 1.5
+    assert gaussian_kernel_size(1.5) == 11
+
+
+def test_torchmetrics_default_column_is_torchmetrics_default_ssim():
+    image, result = _random_pair()
+    preds, target = to_unit(result), to_unit(image)
+    expected = structural_similarity_index_measure(preds, target, data_range=1.0, reduction="none")
+    torch.testing.assert_close(ssim_valid_and_padded(preds, target)[1], expected)
+    metric = InpaintingMetrics()
+    metric.update(result, image, _box_mask(3, 32, 8, 24, 8, 24))
+    torch.testing.assert_close(metric.per_sample()["ssim_torchmetrics"], expected)
+
+
+def test_torchmetrics_default_reads_higher_on_inpainting_results():
+    """Composited results keep the original's border: the padded border windows of torchmetrics'
+    default are perfect matches that the valid positions leave out."""
+    image, noisy = _random_pair(size=48)
+    mask = _box_mask(3, 48, 12, 36, 12, 36)
+    result = noisy * mask + image * (1 - mask)
+    metric = InpaintingMetrics()
+    metric.update(result, image, mask)
+    values = metric.per_sample()
+    assert (values["ssim_torchmetrics"] > values["ssim"] + 0.01).all(), values
 
 
 def test_ssim_matches_scikit_image():
@@ -197,15 +217,13 @@ def test_merged_states_equal_one_metric_over_both_batches():
         torch.testing.assert_close(merged_values.sort().values, values.sort().values, msg=name)
 
 
-def test_even_ssim_kernel_is_rejected():
-    with pytest.raises(ValueError, match="odd"):
-        InpaintingMetrics(ssim_kernel=10)
+def test_nonpositive_ssim_sigma_is_rejected():
+    with pytest.raises(ValueError, match="ssim_sigma must be positive"):
+        InpaintingMetrics(ssim_sigma=0.0)
 
 
 def test_batched_hole_ssim_matches_cropping_each_box() -> None:
     """Reference: crop each (grown) bounding box and run whole-image SSIM on the crop."""
-    from faceinpaint.eval.metrics import hole_boxes, hole_ssim_per_sample, ssim_per_sample
-
     gen = torch.Generator().manual_seed(3)
     b, size, k = 12, 40, 11
     preds = torch.rand(b, 3, size, size, generator=gen)
@@ -232,8 +250,6 @@ def test_batched_hole_ssim_matches_cropping_each_box() -> None:
 
 
 def test_ssim_in_cpu_chunks_equals_one_sample_at_a_time() -> None:
-    from faceinpaint.eval.metrics import ssim_per_sample
-
     gen = torch.Generator().manual_seed(4)
     preds = torch.rand(19, 3, 24, 24, generator=gen)
     target = torch.rand(19, 3, 24, 24, generator=gen)

@@ -1,0 +1,80 @@
+"""``faceinpaint eval`` on a Weights & Biases dashboard: its own run, grouped with training.
+
+The run is opened by :func:`open_eval_run` (``job_type="eval"``; offline unless the user
+logged in, synced later with ``wandb sync``) and receives the results table, the per-mask
+metrics, the image grids and the bar charts through :func:`log_eval`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from faceinpaint.eval.report import OPTIONAL_COLUMNS, TABLE_COLUMNS
+from faceinpaint.lit.wandb_run import CHECKPOINT_KEY, wandb_offline_unless_logged_in
+
+DEFAULT_PROJECT = "faceinpaint"
+
+
+def training_runs(checkpoints: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The wandb runs that trained the given checkpoint dicts (those that logged to wandb)."""
+    runs = [checkpoint.get(CHECKPOINT_KEY) for checkpoint in checkpoints]
+    return [run for run in runs if run]
+
+
+def open_eval_run(
+    protocol: str, out: str | Path, trained_by: Sequence[Mapping[str, Any]], config: dict[str, Any]
+) -> Any:
+    """A new wandb run for one evaluation: ``job_type="eval"``, in the project of the first
+    training run (else ``faceinpaint``) and grouped with it (its group, else its name), with
+    ``config`` and the training runs' ids in ``wandb.config``. Files go under ``out``."""
+    import wandb
+
+    wandb_offline_unless_logged_in()
+    first = trained_by[0] if trained_by else {}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=first.get("project") or DEFAULT_PROJECT,
+        group=first.get("group") or first.get("name"),
+        job_type="eval",
+        name=f"eval-{protocol}",
+        dir=str(out),
+        config={**config, "training_runs": [run.get("id") for run in trained_by]},
+        reinit="create_new",
+    )
+
+
+def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Metric keys present in ``rows``, in table order."""
+    keys = [key for key, _, _ in (*TABLE_COLUMNS, *OPTIONAL_COLUMNS)]
+    return [key for key in keys if any(key in row["metrics"] for row in rows)]
+
+
+def log_eval(
+    run: Any,
+    protocol: str,
+    rows: Sequence[Mapping[str, Any]],
+    images: Mapping[str, str | Path],
+) -> None:
+    """Log the rows as a ``wandb.Table`` (``eval/<protocol>``), each row's metric means as
+    ``<protocol>/<mask>/<method>/<metric>`` in the run summary, and ``images`` (key -> PNG)."""
+    import wandb
+
+    keys = table_columns(rows)
+    columns = ["protocol", "mask", "method", "checkpoint", "n", "mask_hash"]
+    columns += [f"{key}_{part}" for key in keys for part in ("mean", "ci95", "max")]
+    data = []
+    for row in rows:
+        values = [row["protocol"], row["mask"], row["method"], row.get("checkpoint"), row["n"]]
+        values.append(row["mask_hash"])
+        for key in keys:
+            stat = row["metrics"].get(key, {})
+            values += [stat.get("mean", stat.get("value")), stat.get("ci95"), stat.get("max")]
+        data.append(values)
+    run.log({f"eval/{protocol}": wandb.Table(columns=columns, data=data)})
+    for row in rows:
+        for key, stat in row["metrics"].items():
+            name = f"{protocol}/{row['mask']}/{row['method']}/{key}"
+            run.summary[name] = stat.get("mean", stat.get("value"))
+    run.log({key: wandb.Image(str(path)) for key, path in images.items()})
