@@ -143,17 +143,23 @@ CELEBA_HOWTO = (
 )
 
 
+CELEBA_IMAGE_FOLDERS = {"celeba": "img_align_celeba", "celeba-wild": "img_celeba"}
+
+
 def require_celeba_root(data: Any) -> None:
-    """``SystemExit`` when ``data.layout`` is ``celeba`` but ``data.root`` is not a CelebA folder:
-    without a root the DataModule would serve the procedural faces instead."""
-    if data is None or data.get("layout") != "celeba":
+    """``SystemExit`` when ``data.layout`` is a CelebA layout (``celeba``, ``celeba-wild``) but
+    ``data.root`` lacks its image folder: without a root the DataModule would serve the
+    procedural faces instead."""
+    layout = None if data is None else data.get("layout")
+    images = CELEBA_IMAGE_FOLDERS.get(layout)
+    if images is None:
         return
     root = data.get("root")
-    if root is not None and (Path(root) / "img_align_celeba").is_dir():
+    if root is not None and (Path(root) / images).is_dir():
         return
-    found = "not set" if root is None else f"{root!r}, which holds no img_align_celeba/"
+    found = "not set" if root is None else f"{root!r}, which holds no {images}/"
     raise SystemExit(
-        f"faceinpaint: this config needs CelebA (data.layout: celeba); data.root is {found}. {CELEBA_HOWTO}"
+        f"faceinpaint: this config needs CelebA (data.layout: {layout}); data.root is {found}. {CELEBA_HOWTO}"
     )
 
 

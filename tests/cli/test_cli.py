@@ -262,7 +262,14 @@ def test_a_model_image_size_other_than_the_datas_is_refused_not_dropped(tmp_path
 
 
 @pytest.mark.parametrize(
-    "config", ["dcgan/celeba64.yaml", "vaegan/paper.yaml", "data/celeba-64.yaml"]
+    "config",
+    [
+        "dcgan/celeba64.yaml",
+        "vaegan/paper.yaml",
+        "vaegan/paper-aligned.yaml",
+        "data/celeba-64.yaml",
+        "data/celeba-wild-128.yaml",
+    ],
 )
 def test_celeba_configs_need_a_celeba_root(config: str, tmp_path: Path) -> None:
     command = "prepare" if config.startswith("data/") else "fit"
