@@ -35,7 +35,6 @@ from torch import Tensor
 
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.eval.report import save_image_atomic
 from faceinpaint.eval.runner import (
     expect_kind,
     load_dcgan,
@@ -43,6 +42,7 @@ from faceinpaint.eval.runner import (
     read_checkpoint,
     resolve_device,
 )
+from faceinpaint.io import save_image
 
 log = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ def inpaint(
             failures.append(f"{name}: {err}")
             log.error("%s: %s", name, err)
             continue
-        written.append(save_image_atomic(result, out_path))
+        written.append(save_image(result, out_path))
         log.info("wrote %s", out_path)
     if failures:
         raise InpaintError(

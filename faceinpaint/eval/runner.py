@@ -52,11 +52,8 @@ from faceinpaint.eval.report import (
     grid_image,
     log_wandb_table,
     markdown_report,
-    read_jsonl,
-    save_image_atomic,
-    write_jsonl_atomic,
-    write_text_atomic,
 )
+from faceinpaint.io import read_jsonl, save_image, write_jsonl, write_text
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -681,10 +678,10 @@ def evaluate(
                 }
             )
         grid = grid_image(grid_labels(result.grid))
-        save_image_atomic(grid, out_dir / f"{protocol.name}-{task.mask}.png")
+        save_image(grid, out_dir / f"{protocol.name}-{task.mask}.png")
 
     check_mask_hashes(previous + rows)
-    write_jsonl_atomic(previous + rows, results_path)
+    write_jsonl(previous + rows, results_path)
     provenance = {
         "command": command_line(),
         "data": data_description(rows, protocol),
@@ -699,7 +696,7 @@ def evaluate(
         provenance,
         notes,
     )
-    write_text_atomic(report, out_dir / f"{protocol.name}.md")
+    write_text(report, out_dir / f"{protocol.name}.md")
     log_wandb_table(rows, key=f"eval/{protocol.name}")
     print(report)
     return rows

@@ -27,6 +27,7 @@ from torchvision.utils import make_grid, save_image
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
 from faceinpaint.eval.metrics import InpaintingMetrics
+from faceinpaint.io import atomic_write
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import (
@@ -445,5 +446,5 @@ class VAEGANInpainting(pl.LightningModule):
                 logger.experiment.add_image(tag, grid, global_step=step)
             elif isinstance(logger, CSVLogger):
                 path = Path(logger.log_dir) / "images" / f"{tag.replace('/', '_')}_{step:06d}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_image(grid, path)
+                with atomic_write(path, "wb") as handle:
+                    save_image(grid, handle, format="PNG")
