@@ -8,19 +8,24 @@ jsonargparse; each accepts the same ``--config`` YAML and reads its ``data:`` se
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import netrc
 import os
+import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.lit.checkpoint import check_resume, read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -47,8 +52,74 @@ _TRAINING_SECTIONS = (
 )
 
 
+# Errors that mean bad input (arguments, config, files): one line and exit status 2.
+INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+
+@contextlib.contextmanager
+def one_line_input_errors(command: str) -> Iterator[None]:
+    """Bad input ends with ``faceinpaint <command>: error: <message>`` and exit status 2."""
+    try:
+        yield
+    except INPUT_ERRORS as err:
+        print(f"faceinpaint {command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def apply_resume_rules(cli: LightningCLI) -> bool:
+    """With ``--ckpt_path FILE`` and a model in the config, check the config against the
+    checkpoint (``faceinpaint.lit.checkpoint.check_resume``) and keep the config's settings;
+    False where Lightning's own handling applies (no model given: it comes from the checkpoint)."""
+    subcommand = cli.config.get("subcommand")
+    config = cli.config[subcommand] if subcommand else None
+    ckpt_path = config.get("ckpt_path") if config else None
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return False  # "last", "best", "hpc" or a missing file: Lightning resolves or reports it
+    checkpoint = read_checkpoint(ckpt_path)
+    model = config.get("model")
+    class_path = getattr(model, "class_path", None)
+    if class_path is None:
+        return False
+    settings = model.init_args.as_dict() if model.get("init_args") is not None else {}
+    check_resume(class_path, settings, checkpoint, str(ckpt_path), fit=subcommand == "fit")
+    return True
+
+
+def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
+    """Exit with status 128 + SIGTERM, saying where the run's newest state is."""
+    last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    where = f"; resume with --ckpt_path {last}" if subcommand == "fit" and last else ""
+    if trainer.is_global_zero:
+        print(
+            f"faceinpaint {subcommand}: stopped by SIGTERM at global step {trainer.global_step}"
+            f"{where}",
+            file=sys.stderr,
+        )
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 class FaceInpaintCLI(LightningCLI):
-    """LightningCLI with the project's DataModule; configs name the model by ``class_path``."""
+    """LightningCLI with the project's DataModule; configs name the model by ``class_path``.
+
+    Resuming checks the config against the checkpoint (``apply_resume_rules``) instead of
+    replacing the config's model settings by the checkpoint's; bad arguments end in one line
+    (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
+    """
+
+    def _parse_ckpt_path(self) -> None:
+        with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
+            if not apply_resume_rules(self):
+                super()._parse_ckpt_path()
+
+    def instantiate_classes(self) -> None:
+        with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
+            super().instantiate_classes()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except SIGTERMException:
+            exit_after_sigterm(self.trainer, subcommand)
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -146,15 +217,13 @@ def cli_main(args: list[str] | None = None) -> Any:
 def main() -> None:
     """Console-script entry point.
 
-    Bad input to an extra command (``inpaint``, ``eval``, ...) ends with its one-line message and
-    exit status 2; training commands keep Lightning's full tracebacks.
+    Bad input to an extra command (``inpaint``, ``eval``, ...), and bad arguments or configs of
+    a training command, end with a one-line message and exit status 2; errors while a training
+    command runs keep Lightning's full tracebacks.
     """
     words = _extra_command(sys.argv[1:])
     if words is None:
         cli_main()
         return
-    try:
+    with one_line_input_errors(" ".join(words)):
         cli_main()
-    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError) as err:
-        print(f"faceinpaint {' '.join(words)}: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
