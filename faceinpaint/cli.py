@@ -62,8 +62,20 @@ def one_line_input_errors(command: str) -> Iterator[None]:
     try:
         yield
     except INPUT_ERRORS as err:
-        print(f"faceinpaint {command}: error: {err}", file=sys.stderr)
+        print(f"faceinpaint {command}: error: {essential_line(str(err))}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def essential_line(message: str) -> str:
+    """The constructor's own message out of jsonargparse's multi-line report of a class that
+    failed to instantiate (the lines ``  - <message>``, less the ``Expected a NoneType`` ones)."""
+    lines = message.strip().splitlines()
+    bullets = [
+        line.strip()[2:]
+        for line in lines
+        if line.strip().startswith("- ") and not line.strip().startswith("- Expected a ")
+    ]
+    return bullets[0] if len(lines) > 1 and bullets else " ".join(lines)
 
 
 def apply_resume_rules(cli: LightningCLI) -> bool:

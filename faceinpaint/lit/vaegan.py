@@ -156,6 +156,10 @@ class VAEGANInpainting(pl.LightningModule):
                 "a gradient penalty needs per-sample critic outputs: set critic_norm to "
                 "'instance' or 'none' (got 'batch') or gp_weight: 0"
             )
+        if image_size < 1 or local_size < 1:
+            raise ValueError(
+                f"image_size and local_size must be positive, got {image_size}, {local_size}"
+            )
         if local_size > image_size:
             raise ValueError(f"local_size {local_size} exceeds image_size {image_size}")
         self.generator = InpaintingVAE(
