@@ -13,6 +13,7 @@ import importlib
 import inspect
 import netrc
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -187,10 +188,28 @@ def extra_parser(words: tuple[str, ...], func: Callable[..., Any]) -> ArgumentPa
     return parser
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--box -50,-50,20,20`` as ``--box=-50,-50,20,20``: argparse would read a value that
+    starts with ``-`` and is not a plain number as the next option ("expected one argument")."""
+    joined: list[str] = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        if (
+            re.match(r"-\d", token)
+            and previous.startswith("--")
+            and "=" not in previous
+            and previous != "--"
+        ):
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def run_extra(words: tuple[str, ...], argv: list[str]) -> Any:
     func = _load(EXTRA_COMMANDS[words])
     parser = extra_parser(words, func)
-    cfg = parser.parse_args(argv)
+    cfg = parser.parse_args(join_negative_values(argv))
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
     init = instantiate(cfg)
     kwargs = {name: init[name] for name in inspect.signature(func).parameters if name in init}
