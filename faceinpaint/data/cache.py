@@ -50,6 +50,7 @@ class Crop:
     center_x: float = 0.5
     center_y: float = 0.5
     size: float = 1.0
+    min_side: float = 0.0  # a crop with a smaller side, source pixels, is an ImageError
 
     def box(self, width: int, height: int) -> tuple[float, float, float, float]:
         side = self.size * width
@@ -79,6 +80,14 @@ def load_crop(path: Path, crop: Crop, size: int) -> np.ndarray:
             f"(box {x0:.1f},{y0:.1f},{x1:.1f},{y1:.1f}); lower crop_size or move crop_center"
         )
     box = (max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height))
+    side = min(box[2] - box[0], box[3] - box[1])
+    minimum = getattr(crop, "min_side", 0.0)
+    if side < minimum:
+        raise ImageError(
+            f"image {path} ({width}x{height}) gives a {side:.0f} px crop, below the "
+            f"{minimum:.0f} px minimum (min_crop_side): it would be upscaled {size / side:.0f}x "
+            f"to {size} px"
+        )
     return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
 
 

@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceinpaint.data.cache import LOCK_FILE, build_from_arrays, remove_stale_temporaries
+from faceinpaint.data.cache import (
+    LOCK_FILE,
+    ImageError,
+    build_from_arrays,
+    remove_stale_temporaries,
+)
 from faceinpaint.data.datamodule import FaceDataModule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,3 +100,15 @@ def test_sigterm_during_prepare_removes_the_temporary_folder_and_exits_nonzero(
     _, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
     assert not list((tmp_path / "cache").rglob("*.tmp*"))
+
+
+def test_a_tiny_image_is_refused_unless_the_minimum_is_lowered(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    write_images(folder, ["000001.jpg", "000002.jpg"])
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(folder / "000003.png")
+    options = dict(root=str(folder), splits={"train": "all"}, image_size=64, cache_workers=1)
+    dm = FaceDataModule(**options, cache_dir=str(tmp_path / "c1"))
+    with pytest.raises(ImageError, match=r"000003.png \(2x2\) gives a 1 px crop, below the 16 px"):
+        dm.prepare_data()
+    lowered = FaceDataModule(**options, cache_dir=str(tmp_path / "c2"), min_crop_side=0)
+    assert len(lowered.cached_split("train")) == 3
