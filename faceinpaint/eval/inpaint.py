@@ -40,10 +40,10 @@ from faceinpaint.eval.runner import (
     expect_kind,
     load_dcgan,
     load_vaegan,
-    read_checkpoint,
     resolve_device,
 )
 from faceinpaint.io import save_image
+from faceinpaint.lit.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 

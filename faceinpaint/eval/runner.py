@@ -54,6 +54,7 @@ from faceinpaint.eval.report import (
     markdown_report,
 )
 from faceinpaint.io import read_jsonl, save_image, write_jsonl, write_text
+from faceinpaint.lit.checkpoint import read_checkpoint
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -69,26 +70,6 @@ KIND_NAMES = {"vaegan": "VAE-GAN", "dcgan": "DCGAN latent-search"}
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint file as a dict on the CPU; a clear error when it is missing or not one.
-
-    Lightning checkpoints pickle their hyperparameters, so this loads them in full, as
-    ``load_from_checkpoint`` does: only open checkpoints you trust.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several unrelated types for a non-checkpoint file
-        raise ValueError(f"{str(path)!r} is not a readable PyTorch checkpoint: {err}") from err
-    if not isinstance(checkpoint, dict):
-        raise ValueError(
-            f"{str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict"
-        )
-    return checkpoint
-
-
 def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
     """``"vaegan"``, ``"dcgan"``, ``"landmarks"`` or the class path (or ``"unknown"``) it holds.
 

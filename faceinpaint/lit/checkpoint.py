@@ -27,7 +27,9 @@ checkpoint beside it.
 from __future__ import annotations
 
 import json
+import logging
 import pickle
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,11 +44,17 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
 from faceinpaint.data.masks import MaskSpec
-from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write
+from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
+from faceinpaint.lit.run_dir import run_directory
+
+log = logging.getLogger(__name__)
 
 # Classes besides tensors and plain Python values that faceinpaint's checkpoints hold: the masks
 # of a DataModule built in Python (the CLI saves them as dicts).
 SAFE_GLOBALS: tuple[type, ...] = (MaskSpec,)
+# Registered for the whole process, so that Lightning's own weights_only loads (resuming,
+# load_from_checkpoint) accept them as well.
+torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
 
 TRUST_NOTE = (
     "a checkpoint is a pickle: faceinpaint loads it with torch.load(weights_only=True), which "
@@ -55,8 +63,7 @@ TRUST_NOTE = (
 
 
 def _load(path: Path, map_location: Any) -> dict[str, Any]:
-    with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def newest_readable_checkpoint(folder: Path, besides: Path) -> Path | None:
@@ -84,12 +91,11 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         checkpoint = _load(path, map_location)
     except pickle.UnpicklingError as err:
-        if "weights only" not in str(err).lower():
+        if "Unsupported global" not in str(err):
             raise _unreadable(path, err) from err
-        first = str(err).strip().splitlines()[0]
         raise ValueError(
             f"checkpoint {str(path)!r} holds objects other than tensors and plain values "
-            f"({first}); {TRUST_NOTE}"
+            f"({_reason(err)}); {TRUST_NOTE}"
         ) from err
     except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
         raise _unreadable(path, err) from err
@@ -100,6 +106,15 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return checkpoint
 
 
+def _reason(err: BaseException) -> str:
+    """The part of torch's (long) load error that says what went wrong."""
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
+    if found:
+        return found.group(1).strip()
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def _unreadable(path: Path, err: BaseException) -> ValueError:
     good = newest_readable_checkpoint(path.parent, path)
     hint = (
@@ -107,9 +122,9 @@ def _unreadable(path: Path, err: BaseException) -> ValueError:
         if good is not None
         else f"no other readable checkpoint in {str(path.parent)!r}"
     )
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return ValueError(
-        f"checkpoint {str(path)!r} cannot be read ({reason}; {path.stat().st_size} bytes); {hint}"
+        f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}; "
+        f"{path.stat().st_size} bytes); {hint}"
     )
 
 
@@ -191,6 +206,12 @@ class ModelCheckpoint(LightningModelCheckpoint):
         self._save_newest(trainer)
 
     @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if trainer.ckpt_path and trainer.is_global_zero:
+            note_resume(trainer)
+
+    @override
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
@@ -198,6 +219,29 @@ class ModelCheckpoint(LightningModelCheckpoint):
         # (every rank at once under DDP): the state is that of a finished step.
         if isinstance(exception, SIGTERMException):
             self._save_newest(trainer)
+
+
+RESUME_NOTE = "resumed_from.json"
+
+
+def note_resume(trainer: pl.Trainer) -> Path:
+    """Write ``resumed_from.json`` (checkpoint, global step) into the resumed run's folder.
+
+    The run that was interrupted logged past its last checkpoint; this run logs those steps
+    again. Its metrics supersede the earlier run's from ``global_step`` on: read the earlier
+    run's rows up to that step and this run's after it.
+    """
+    step = trainer.global_step
+    path = run_directory(trainer) / RESUME_NOTE
+    write_text(json.dumps({"checkpoint": str(trainer.ckpt_path), "global_step": step}), path)
+    log.warning(
+        "resumed from %s at global step %d: the earlier run's metrics after this step are "
+        "superseded by this run's (noted in %s)",
+        trainer.ckpt_path,
+        step,
+        path,
+    )
+    return path
 
 
 # ----------------------------------------------------------------------------- resume rules

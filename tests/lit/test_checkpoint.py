@@ -184,7 +184,7 @@ def test_an_unreadable_checkpoint_names_itself_and_the_previous_good_one(tmp_pat
 
     fit(BoringModel(), ModelCheckpoint(dirpath=tmp_path, save_last=True), max_epochs=1)
     (tmp_path / "last.ckpt").write_bytes(b"")  # what a kill during Lightning's copy left
-    message = r"last.ckpt' cannot be read .*0 bytes.*epoch=0-step=4.ckpt"
+    message = r"last.ckpt' is not a readable PyTorch checkpoint .*0 bytes.*epoch=0-step=4.ckpt"
     with pytest.raises(ValueError, match=message):
         read_checkpoint(tmp_path / "last.ckpt")
     trainer = pl.Trainer(

@@ -116,11 +116,14 @@ def test_resume_continues_from_that_step_and_stage_with_an_extended_curriculum(
         ]
     )
     starts = [line for line in capsys.readouterr().out.splitlines() if line.startswith("start")]
-    assert position(starts[0]) == terminated["last"]
+    start = position(starts[0])
+    assert start == terminated["last"]
     assert saved(folder / "runs" / "vaegan-smoke" / "last.ckpt")["updates"] == end
     configs = sorted((folder / "runs" / "vaegan-smoke").glob("version_*/config.yaml"))
     resumed_config = yaml.safe_load(configs[-1].read_text())
     assert resumed_config["model"]["init_args"]["stage_boundaries"] == [4, 8, end]
+    note = yaml.safe_load((configs[-1].parent / "resumed_from.json").read_text())
+    assert note == {"checkpoint": "runs/vaegan-smoke/last.ckpt", "global_step": start["step"]}
 
 
 def resume_error(folder: Path, monkeypatch, capsys, config: Path, *args: str) -> str:
