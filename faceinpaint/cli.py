@@ -26,6 +26,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.io import write_text
 from faceinpaint.lit.checkpoint import check_resume, read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 
@@ -151,8 +152,8 @@ class RunConfigCallback(SaveConfigCallback):
                 f"{path} holds another run's config; give this run its own logger version or "
                 "save_dir rather than overwrite it"
             )
-        directory.mkdir(parents=True, exist_ok=True)
-        self.parser.save(self.config, str(path), skip_none=False, multifile=self.multifile)
+        text = self.parser.dump(self.config, skip_none=False)
+        write_text(text, path)
 
 
 def wandb_offline_unless_logged_in() -> None:

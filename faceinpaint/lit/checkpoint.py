@@ -17,8 +17,9 @@ version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any co
 It also makes the trainer write every checkpoint through ``faceinpaint.io.atomic_write``
 (a temporary file in the destination folder, fsync, rename): Lightning's own writer stages the
 file in ``$TMPDIR`` and moves it, which on another filesystem is a copy over ``last.ckpt`` that a
-kill leaves empty. Checkpoints are read with ``torch.load(weights_only=True)`` and an allow-list
-(``SAFE_GLOBALS``); one that cannot be read is an error naming it and the newest readable
+kill leaves empty. Checkpoints are read with ``torch.load(weights_only=True)``: tensors, plain
+values and the classes registered with ``torch.serialization.add_safe_globals`` (``MaskSpec``,
+in ``faceinpaint.data.masks``); one that cannot be read is an error naming it and the newest readable
 checkpoint beside it.
 
 ``check_resume``: which model settings may differ from the checkpoint's when a run resumes.
@@ -43,18 +44,12 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
-from faceinpaint.data.masks import MaskSpec
+import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
 from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
 from faceinpaint.lit.run_dir import run_directory
 
 log = logging.getLogger(__name__)
 
-# Classes besides tensors and plain Python values that faceinpaint's checkpoints hold: the masks
-# of a DataModule built in Python (the CLI saves them as dicts).
-SAFE_GLOBALS: tuple[type, ...] = (MaskSpec,)
-# Registered for the whole process, so that Lightning's own weights_only loads (resuming,
-# load_from_checkpoint) accept them as well.
-torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
 
 TRUST_NOTE = (
     "a checkpoint is a pickle: faceinpaint loads it with torch.load(weights_only=True), which "
