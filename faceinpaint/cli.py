@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
@@ -69,15 +69,20 @@ def one_line_input_errors(command: str) -> Iterator[None]:
 
 
 def essential_line(message: str) -> str:
-    """The constructor's own message out of jsonargparse's multi-line report of a class that
-    failed to instantiate (the lines ``  - <message>``, less the ``Expected a NoneType`` ones)."""
+    """One line out of jsonargparse's multi-line report of a value that failed (its first
+    ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under it)."""
     lines = message.strip().splitlines()
-    bullets = [
-        line.strip()[2:]
-        for line in lines
-        if line.strip().startswith("- ") and not line.strip().startswith("- Expected a ")
-    ]
-    return bullets[0] if len(lines) > 1 and bullets else " ".join(lines)
+    for number, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("- ") and not text.startswith("- Expected a "):
+            indent = len(line) - len(line.lstrip())
+            nested = []
+            for below in lines[number + 1 :]:
+                if len(below) - len(below.lstrip()) <= indent:
+                    break
+                nested.append(below.strip())
+            return " ".join([text[2:], *nested])
+    return " ".join(line.strip() for line in lines)
 
 
 def apply_resume_rules(cli: LightningCLI) -> bool:
@@ -112,6 +117,17 @@ def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
     raise SystemExit(128 + signal.SIGTERM)
 
 
+class OneLineErrorParser(LightningArgumentParser):
+    """A parse error (bad type, unknown option) in one line and exit status 2, not the usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG"):
+            super().error(message, ex)
+        command = " ".join(["faceinpaint", *self.prog.replace(" [options]", "").split()[1:]])
+        print(f"{command}: error: {essential_line(message)} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 class FaceInpaintCLI(LightningCLI):
     """LightningCLI with the project's DataModule; configs name the model by ``class_path``.
 
@@ -119,6 +135,10 @@ class FaceInpaintCLI(LightningCLI):
     replacing the config's model settings by the checkpoint's; bad arguments end in one line
     (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parser_class", OneLineErrorParser)
+        super().__init__(*args, **kwargs)
 
     def _parse_ckpt_path(self) -> None:
         with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):

@@ -1,4 +1,5 @@
-"""Bad arguments to a training command end in one line naming the value, exit status 2."""
+"""Bad arguments to a training command (constructor checks, types, unknown options) end in one
+line naming the value, exit status 2."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ SMOKE = Path(__file__).resolve().parents[2] / "configs" / "vaegan" / "smoke.yaml
         ("--model.init_args.stage_boundaries=[8,4,12]", "non-decreasing .* got \\(8, 4, 12\\)"),
         ("--data.image_size=-64", "image_size must be at least 8, got -64"),
         ("--data.train_mask.max_side=-0.5", "max_side must lie in \\(0, 1\\], got -0.5"),
+        (
+            "--model.init_args.latent_dim=abc",
+            "latent_dim.*Expected a <class 'int'>. Got value: abc",
+        ),
+        ("--trainer.max_stepz=3", "unrecognized arguments: --trainer.max_stepz=3"),
     ],
 )
 def test_a_bad_constructor_argument_is_one_line_and_exit_2(
