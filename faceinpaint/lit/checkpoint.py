@@ -219,22 +219,25 @@ class ModelCheckpoint(LightningModelCheckpoint):
 RESUME_NOTE = "resumed_from.json"
 
 
-def note_resume(trainer: pl.Trainer) -> Path:
-    """Write ``resumed_from.json`` (checkpoint, global step) into the resumed run's folder.
+def note_resume(trainer: pl.Trainer) -> Path | None:
+    """Write ``resumed_from.json`` (checkpoint, global step) into the resumed run's folder (a run
+    with a logger; without one, only the warning).
 
     The run that was interrupted logged past its last checkpoint; this run logs those steps
     again. Its metrics supersede the earlier run's from ``global_step`` on: read the earlier
     run's rows up to that step and this run's after it.
     """
     step = trainer.global_step
-    path = run_directory(trainer) / RESUME_NOTE
-    write_text(json.dumps({"checkpoint": str(trainer.ckpt_path), "global_step": step}), path)
+    path = None
+    if trainer.logger is not None:
+        path = run_directory(trainer) / RESUME_NOTE
+        write_text(json.dumps({"checkpoint": str(trainer.ckpt_path), "global_step": step}), path)
     log.warning(
         "resumed from %s at global step %d: the earlier run's metrics after this step are "
-        "superseded by this run's (noted in %s)",
+        "superseded by this run's%s",
         trainer.ckpt_path,
         step,
-        path,
+        f" (noted in {path})" if path else "",
     )
     return path
 
