@@ -4,24 +4,33 @@ A cache entry is a folder named by a hash of everything that determines its
 pixels (the source files and their sizes and times, the crop and the output size).
 Change any of them and a new entry is built; an entry is written to a temporary
 folder and renamed into place only when complete, so a crash never leaves a
-half-written cache behind.
+half-written cache behind. A build holds a lock on ``<temporary folder>/.lock`` while it
+runs and removes its folder when it fails or receives SIGTERM; the next build removes the
+temporary folders whose lock nobody holds (builds killed by SIGKILL or a power cut), never
+one whose build is still running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from faceinpaint.io import atomic_write, umask_mode
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,8 @@ IMAGES_FILE = "images.npy"
 NAMES_FILE = "names.txt"
 META_FILE = "meta.json"
 LANDMARKS_FILE = "landmarks.npz"
+LOCK_FILE = ".lock"  # in a temporary entry folder: locked by the build that writes it
+TEMPORARY_MARK = ".tmp"  # temporary entry folders are named <entry>.tmp<random>
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Crop:
     center_x: float = 0.5
     center_y: float = 0.5
     size: float = 1.0
+    min_side: float = 0.0  # a crop with a smaller side, source pixels, is an ImageError
 
     def box(self, width: int, height: int) -> tuple[float, float, float, float]:
         side = self.size * width
@@ -68,6 +80,14 @@ def load_crop(path: Path, crop: Crop, size: int) -> np.ndarray:
             f"(box {x0:.1f},{y0:.1f},{x1:.1f},{y1:.1f}); lower crop_size or move crop_center"
         )
     box = (max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height))
+    side = min(box[2] - box[0], box[3] - box[1])
+    minimum = getattr(crop, "min_side", 0.0)
+    if side < minimum:
+        raise ImageError(
+            f"image {path} ({width}x{height}) gives a {side:.0f} px crop, below the "
+            f"{minimum:.0f} px minimum (min_crop_side): it would be upscaled {size / side:.0f}x "
+            f"to {size} px"
+        )
     return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
 
 
@@ -144,15 +164,8 @@ class CachedSplit:
                 f"expected landmarks ({len(self)},68,2) and found ({len(self)},), "
                 f"got {landmarks.shape} and {found.shape}"
             )
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".npz")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, landmarks=landmarks.astype(np.float32), found=found.astype(bool))
-            os.replace(tmp, self.landmarks_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(self.landmarks_path, "wb") as handle:
+            np.savez(handle, landmarks=landmarks.astype(np.float32), found=found.astype(bool))
 
 
 def open_entry(directory: Path) -> CachedSplit | None:
@@ -165,15 +178,78 @@ def open_entry(directory: Path) -> CachedSplit | None:
     return CachedSplit(directory, names, meta)
 
 
+def remove_stale_temporaries(parent: Path) -> list[Path]:
+    """Remove the temporary entry folders under ``parent`` whose build is dead (their lock is
+    free); folders of running builds, and folders without a lock file, are left alone."""
+    removed = []
+    for folder in sorted(parent.glob(f"*{TEMPORARY_MARK}*")):
+        try:
+            fd = os.open(folder / LOCK_FILE, os.O_RDWR)
+        except OSError:
+            continue  # no lock (yet, or an older version's folder): not ours to judge
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a build in progress
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("removed %d temporary cache folder(s) of dead builds: %s", len(removed), removed)
+    unlocked = [
+        f for f in parent.glob(f"*{TEMPORARY_MARK}*") if f.is_dir() and not (f / LOCK_FILE).exists()
+    ]
+    if unlocked:
+        log.warning(
+            "temporary cache folder(s) without a build lock (left by an older version?): %s; "
+            "delete them by hand if no faceinpaint prepare is running",
+            [str(f) for f in unlocked],
+        )
+    return removed
+
+
+def _sigterm_raises(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _temporary_entry(directory: Path) -> Iterator[Path]:
+    """A locked temporary folder beside ``directory``, removed on any failure or on SIGTERM."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=directory.name + TEMPORARY_MARK, dir=directory.parent))
+    # The lock file appears already locked: created under another name, locked, then renamed.
+    fd = os.open(tmp / (LOCK_FILE + ".new"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(tmp / (LOCK_FILE + ".new"), tmp / LOCK_FILE)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _sigterm_raises)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        os.close(fd)
+
+
 def _commit_entry(tmp: Path, final: Path, names: list[str], meta: dict) -> CachedSplit:
     """Write the names and metadata last, then rename the finished entry into place."""
     (tmp / NAMES_FILE).write_text("\n".join(names) + "\n")
     (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+    os.chmod(tmp, umask_mode(directory=True))
     try:
         os.replace(tmp, final)
     except OSError:
         # Another process finished the same entry first: keep theirs.
         shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        (final / LOCK_FILE).unlink()
     entry = open_entry(final)
     assert entry is not None
     return entry
@@ -193,9 +269,7 @@ def build_from_files(
     one per path (anything with ``Crop.box``'s signature, e.g. a crop around a face box)."""
     if not paths:
         raise ValueError(f"no images to cache for {meta.get('split', '?')} split")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp", dir=directory.parent))
-    try:
+    with _temporary_entry(directory) as tmp:
         images = np.lib.format.open_memmap(
             tmp / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3)
         )
@@ -250,9 +324,6 @@ def build_from_files(
         del images
         meta = {**meta, "count": len(kept), "skipped": errors}
         return _commit_entry(tmp, directory, kept, meta)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def build_from_arrays(
@@ -262,9 +333,7 @@ def build_from_arrays(
     meta: dict,
 ) -> CachedSplit:
     """A cache entry from images made in memory (the embedded set), with exact landmarks if given."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp", dir=directory.parent))
-    try:
+    with _temporary_entry(directory) as tmp:
         images, landmarks = produce()
         np.save(tmp / IMAGES_FILE, images)
         if landmarks is not None:
@@ -274,9 +343,6 @@ def build_from_arrays(
                 found=np.ones(len(images), dtype=bool),
             )
         return _commit_entry(tmp, directory, names, {**meta, "count": len(images)})
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class _NoBar:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,6 +11,7 @@ from torchvision.utils import save_image
 from faceinpaint.batch import IMAGE, INDEX, fill_hole, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import MaskSpec, make_masks
+from faceinpaint.io import atomic_write
 
 PREVIEW_MASKS: tuple[tuple[str, MaskSpec], ...] = (
     ("center", MaskSpec(kind="center")),
@@ -36,15 +35,8 @@ def prepare(data: FaceDataModule) -> dict:
 
 def save_grid_atomic(images: torch.Tensor, out: Path, nrow: int) -> None:
     """Save (N,3,H,W) [0,1] images as a PNG grid through a temporary file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".png")
-    os.close(fd)
-    try:
-        save_image(images, tmp, nrow=nrow, padding=2, pad_value=1.0)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(out, "wb") as handle:
+        save_image(images, handle, format="PNG", nrow=nrow, padding=2, pad_value=1.0)
 
 
 def preview(

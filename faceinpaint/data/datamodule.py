@@ -117,6 +117,7 @@ class FaceDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         cache_workers: int = 2,
         skip_corrupt: bool = False,
+        min_crop_side: int = 16,
     ):
         """
         Args:
@@ -145,6 +146,8 @@ class FaceDataModule(pl.LightningDataModule):
             cache_dir: where decoded splits are cached (default ``$FACEINPAINT_CACHE`` or ~/.cache/faceinpaint).
             cache_workers: processes decoding images while a cache is built.
             skip_corrupt: skip unreadable images (counted in the log) instead of stopping.
+            min_crop_side: an image whose face crop is smaller than this many pixels (a 2x2
+                image blown up to 64 px) is an error when the cache is built; 0 = no check.
         """
         super().__init__()
         # saved as plain dicts: a checkpoint then loads with torch.load(weights_only=True), as
@@ -163,7 +166,9 @@ class FaceDataModule(pl.LightningDataModule):
         self.layout = layout
         self.split_rules = dict(splits) if splits else None
         self.image_size = image_size
-        self.crop = Crop(float(crop_center[0]), float(crop_center[1]), float(crop_size))
+        self.crop = Crop(
+            float(crop_center[0]), float(crop_center[1]), float(crop_size), float(min_crop_side)
+        )
         self.box_scale = float(box_scale)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

@@ -154,6 +154,11 @@ class MaskSpec:
             )
 
 
+# A DataModule built in Python saves its MaskSpecs in checkpoints: allow-listed for
+# torch.load(weights_only=True), which loads nothing else but tensors and plain values.
+torch.serialization.add_safe_globals([MaskSpec])
+
+
 def as_mask_spec(spec: MaskSpec | Mapping[str, object] | str) -> MaskSpec:
     """A ``MaskSpec`` from itself, a config dict of its fields, or a kind name."""
     if isinstance(spec, MaskSpec):

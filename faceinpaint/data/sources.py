@@ -8,6 +8,7 @@ Each returns, per split, a sorted list of image paths. The embedded procedural s
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ def celeba_splits(root: Path, images_folder: str = CELEBA_IMAGES) -> dict[str, l
             f"CelebA layout needs {partition} (the official partition file, 'name code' per line)"
         )
     splits: dict[str, list[Path]] = {"train": [], "val": [], "test": []}
+    present = set(os.listdir(images))  # one listing, not 200k stat calls
+    missing: list[tuple[int, str]] = []
     for line_no, line in enumerate(partition.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -58,11 +61,14 @@ def celeba_splits(root: Path, images_folder: str = CELEBA_IMAGES) -> dict[str, l
             raise ValueError(
                 f"{partition}:{line_no}: expected '<image name> <0|1|2>', got {line!r}"
             )
+        if parts[0] not in present:
+            missing.append((line_no, parts[0]))
         splits[CELEBA_SPLIT_CODES[parts[1]]].append(images / parts[0])
-    missing = [p for paths in splits.values() for p in paths[:1] + paths[-1:] if not p.is_file()]
     if missing:
+        line_no, name = missing[0]
         raise FileNotFoundError(
-            f"{partition} names images that are not in {images}, e.g. {missing[0].name}"
+            f"{partition}:{line_no} names {name}, which is not in {images} "
+            f"({len(missing)} listed image(s) missing in all)"
         )
     return {name: sorted(paths) for name, paths in splits.items()}
 

@@ -37,6 +37,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from faceinpaint.io import append_jsonl, write_text
+
 Benchmark = Literal["vaegan", "dcgan", "search", "landmarks", "data", "flops"]
 ALL_BENCHMARKS: tuple[Benchmark, ...] = ("flops", "vaegan", "dcgan", "search", "landmarks", "data")
 
@@ -900,9 +902,6 @@ def bench(
 
 def _write(out: Path, rows: Iterable[dict[str, Any]]) -> None:
     rows = list(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "bench.jsonl").open("a") as stream:
-        for row in rows:
-            stream.write(json.dumps(row, default=str) + "\n")
+    append_jsonl([json.loads(json.dumps(row, default=str)) for row in rows], out / "bench.jsonl")
     title = f"# faceinpaint bench\n\nCommand: `{rows[0]['command']}`\n\n" if rows else ""
-    (out / "bench.md").write_text(title + markdown_table(rows))
+    write_text(title + markdown_table(rows), out / "bench.md")

@@ -1,6 +1,7 @@
 """``faceinpaint inpaint``: fill a hole in any photo of a face with a trained checkpoint.
 
-1. dlib finds the face (the largest, when there are several) and its 68 landmarks.
+1. dlib finds the face (the one holding most of the hole, when there are several) and its 68
+   landmarks.
 2. A similarity transform (rotation, uniform scale, shift; least squares on the eye centres, nose
    tip and mouth corners) maps the photo into the model's frame: the crop that the model was
    trained on (its DataModule's ``crop_center`` / ``crop_size`` of a CelebA-aligned face, read
@@ -35,14 +36,14 @@ from torch import Tensor
 
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.eval.report import save_image_atomic
 from faceinpaint.eval.runner import (
     expect_kind,
     load_dcgan,
     load_vaegan,
-    read_checkpoint,
     resolve_device,
 )
+from faceinpaint.io import save_image
+from faceinpaint.lit.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,11 @@ class FaceAligner:
             log.warning("no landmark predictor (%s): aligning faces by the detector box", err)
             self._predictor = None
 
-    def locate(self, photo: np.ndarray, frame: Frame, name: str = "photo") -> Face:
-        """The largest face of an (H,W,3) uint8 photo, mapped onto ``frame``."""
+    def locate(
+        self, photo: np.ndarray, frame: Frame, name: str = "photo", hole: np.ndarray | None = None
+    ) -> Face:
+        """The face of an (H,W,3) uint8 photo, mapped onto ``frame``: of several, the one whose
+        detector box holds most of the (H,W) bool ``hole``, else the largest."""
         if self._detector is None:
             self._load()
         height, width = photo.shape[:2]
@@ -198,17 +202,22 @@ class FaceAligner:
                 f"no face found in {name} ({width}x{height}): the detector needs a frontal face "
                 "of at least ~40 px; crop the photo closer to the face or raise --upsample"
             )
-        chosen = max(detections, key=lambda r: r.area())
-        box = tuple(
-            round(v / scale)
-            for v in (chosen.left(), chosen.top(), chosen.right() + 1, chosen.bottom() + 1)
-        )
+        boxes = [
+            tuple(round(v / scale) for v in (d.left(), d.top(), d.right() + 1, d.bottom() + 1))
+            for d in detections
+        ]
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+        in_box = [0] * len(boxes) if hole is None else [hole_pixels_in(hole, b) for b in boxes]
+        chosen = max(range(len(boxes)), key=lambda i: (in_box[i], areas[i]))
+        box = boxes[chosen]
         if len(detections) > 1:
+            which = "the one holding the hole" if in_box[chosen] else "the largest"
             log.warning(
-                "%d faces found in %s; inpainting the largest, box (left, top, right, bottom) = "
+                "%d faces found in %s; inpainting %s, box (left, top, right, bottom) = "
                 "%s. Crop the photo to choose another.",
                 len(detections),
                 name,
+                which,
                 box,
             )
         if self._predictor is None:
@@ -362,6 +371,23 @@ class FrameInpainter:
 
 
 # ----------------------------------------------------------------------------- files
+def hole_pixels_in(hole: np.ndarray, box: tuple[int, ...]) -> int:
+    """Hole pixels of an (H,W) bool ``hole`` inside a (left, top, right, bottom) box."""
+    left, top, right, bottom = (max(0, v) for v in box)
+    return int(hole[top:bottom, left:right].sum())
+
+
+def polarity_hint(hole: np.ndarray) -> str:
+    """A hint that a mask may be inverted, when its hole is most of the photo ('' otherwise)."""
+    share = float(hole.mean())
+    if share <= 0.5:
+        return ""
+    return (
+        f" (the hole is {share:.0%} of the photo: is the mask inverted? white = hole to fill, "
+        "black = pixels to keep)"
+    )
+
+
 def read_photo(path: Path) -> np.ndarray:
     """(H,W,3) uint8 RGB, EXIF orientation applied; ``InpaintError`` when it is not an image."""
     try:
@@ -373,7 +399,8 @@ def read_photo(path: Path) -> np.ndarray:
 
 
 def read_mask(path: Path, photo_shape: tuple[int, int], photo_name: str) -> np.ndarray:
-    """(H,W) bool hole (white, >= 128 in grey levels) of a mask image of the photo's size."""
+    """(H,W) bool hole of a mask image of the photo's size: grey levels >= 128 (white) are the
+    hole, below 128 known (a grey or anti-aliased mask is thresholded at 128)."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -390,7 +417,7 @@ def read_mask(path: Path, photo_shape: tuple[int, int], photo_name: str) -> np.n
 
 
 def parse_box(box: str) -> tuple[int, int, int, int]:
-    """``"x,y,w,h"`` (pixels) -> ints, with w and h positive."""
+    """``"x,y,w,h"`` (pixels, x and y may be negative) -> ints, with w and h positive."""
     try:
         x, y, w, h = (int(round(float(v))) for v in box.split(","))
     except ValueError as err:
@@ -401,8 +428,14 @@ def parse_box(box: str) -> tuple[int, int, int, int]:
 
 
 def box_hole(box: tuple[int, int, int, int], photo_shape: tuple[int, int]) -> np.ndarray:
-    """(H,W) bool: the box's pixels that lie inside the photo."""
+    """(H,W) bool: the box's pixels that lie inside the photo (an error when there are none)."""
     x, y, w, h = box
+    height, width = photo_shape
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise InpaintError(
+            f"--box {x},{y},{w},{h} lies wholly outside the {width}x{height} photo: give x,y "
+            "(top-left corner) and w,h in the photo's pixels"
+        )
     hole = np.zeros(photo_shape, dtype=bool)
     hole[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
     return hole
@@ -414,6 +447,7 @@ def check_hole(hole: np.ndarray, name: str) -> None:
     if hole.all():
         raise InpaintError(
             f"the mask of {name} covers the whole photo: nothing is known to inpaint from"
+            f"{polarity_hint(hole)}"
         )
 
 
@@ -440,7 +474,7 @@ def inpaint_photo(
     """The photo with its hole filled: (H,W,3) uint8 and (H,W) bool -> (H,W,3) uint8."""
     check_hole(hole, name)
     frame = inpainter.frame
-    face = aligner.locate(photo, frame, name)
+    face = aligner.locate(photo, frame, name, hole)
     rows, cols = np.nonzero(hole)
     ones = np.ones_like(rows, dtype=np.float64)
     coords = face.matrix @ np.stack([cols.astype(np.float64), rows.astype(np.float64), ones])
@@ -458,12 +492,14 @@ def inpaint_photo(
             f"{outside_count} of the {rows.size} hole pixels of {name} lie outside the face crop "
             f"(the model sees only the face; the crop's corners in the photo are "
             f"{[tuple(int(round(v)) for v in c) for c in corners.T]}): shrink the hole to the face"
+            f"{polarity_hint(hole)}"
         )
     frame_image = warp_to_frame(photo.astype(np.float32), face.matrix, frame.size)
     frame_mask = frame_hole(hole, face.matrix, frame.size)
     if frame_mask.all():
         raise InpaintError(
             f"the hole of {name} covers the whole face crop: nothing is known to inpaint from"
+            f"{polarity_hint(hole)}"
         )
     filled = inpainter(frame_image, frame_mask)
     seam = default_feather(face.matrix) if feather is None else feather
@@ -501,9 +537,12 @@ def inpaint(
         image: a photo, or a folder of photos.
         out: the output image (PNG keeps every pixel outside the seam exact), or a folder
             (written as ``<name>.png``) when ``image`` is a folder.
-        mask: the hole as an image of the photo's size, white = hole; or, with a folder of
-            photos, a folder of masks with the photos' names (any image extension).
-        box: the hole as ``x,y,w,h`` in photo pixels, instead of ``mask``.
+        mask: the hole as an image of the photo's size, white = hole, black = keep (grey
+            levels >= 128 count as hole: a grey or anti-aliased mask is thresholded at 128);
+            or, with a folder of photos, a folder of masks with the photos' names.
+        box: the hole as ``x,y,w,h`` in photo pixels, instead of ``mask`` (x and y may be
+            negative: ``--box -50,-50,80,80``). With several faces in the photo, the one
+            holding the hole is inpainted.
         overwrite: replace existing outputs.
         feather: width of the soft seam outside the hole, photo pixels; default two frame
             pixels.
@@ -559,7 +598,7 @@ def inpaint(
             failures.append(f"{name}: {err}")
             log.error("%s: %s", name, err)
             continue
-        written.append(save_image_atomic(result, out_path))
+        written.append(save_image(result, out_path))
         log.info("wrote %s", out_path)
     if failures:
         raise InpaintError(

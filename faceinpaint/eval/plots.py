@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from faceinpaint.eval.report import TABLE_COLUMNS, write_bytes_atomic  # noqa: E402
+from faceinpaint.eval.report import TABLE_COLUMNS  # noqa: E402
+from faceinpaint.io import atomic_write  # noqa: E402
 
 Series = dict[str, tuple[list[int], list[float]]]  # metric -> (steps, values)
 BAR_METRICS = ("psnr_hole", "ssim_hole")
@@ -32,7 +33,9 @@ def save_figure(figure: plt.Figure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
-    return write_bytes_atomic(buffer.getvalue(), path)
+    with atomic_write(path, "wb") as file:
+        file.write(buffer.getvalue())
+    return Path(path)
 
 
 def read_csv_scalars(path: Path) -> Series:

@@ -1,15 +1,12 @@
 """What an evaluation leaves behind: JSON lines, a markdown table, labelled image grids.
 
-Every file is written to a temporary name beside its target and renamed into place
-(``os.replace``), so a crash never leaves half a file and a reader never sees one.
+Every file is written through ``faceinpaint.io`` (a temporary file beside its target, renamed into
+place), so a crash never leaves half a file and a reader never sees one.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,62 +52,6 @@ NME_DEFINITION = (
     "Landmark NME: mean distance between the landmark network's points on the result and on the "
     "original, over the original's outer-eye-corner distance."
 )
-
-
-def _temporary_beside(path: Path, suffix: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    return Path(name)
-
-
-def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    temporary = _temporary_beside(path, ".tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    return write_bytes_atomic(text.encode(), path)
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a JSON lines file; ``[]`` when it does not exist."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number} is not a JSON line: {err}") from err
-    return rows
-
-
-def write_jsonl_atomic(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
-    """Rewrite ``path`` with one JSON object per line."""
-    return write_text_atomic("".join(json.dumps(row) + "\n" for row in rows), path)
-
-
-def save_image_atomic(array: np.ndarray, path: str | Path) -> Path:
-    """(H,W,3) or (H,W) uint8 to an image file whose format follows the suffix (PNG, JPEG, ...)."""
-    path = Path(path)
-    temporary = _temporary_beside(path, path.suffix)
-    try:
-        Image.fromarray(array).save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 # ----------------------------------------------------------------------------- table

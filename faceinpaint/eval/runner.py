@@ -60,11 +60,9 @@ from faceinpaint.eval.protocols import (
 from faceinpaint.eval.report import (
     grid_image,
     markdown_report,
-    read_jsonl,
-    save_image_atomic,
-    write_jsonl_atomic,
-    write_text_atomic,
 )
+from faceinpaint.io import read_jsonl, save_image, write_jsonl, write_text
+from faceinpaint.lit.checkpoint import read_checkpoint
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.losses.landmark import landmark_nme
@@ -83,26 +81,6 @@ KIND_NAMES = {"vaegan": "VAE-GAN", "dcgan": "DCGAN latent-search"}
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint file as a dict on the CPU; a clear error when it is missing or not one.
-
-    Lightning checkpoints pickle their hyperparameters, so this loads them in full, as
-    ``load_from_checkpoint`` does: only open checkpoints you trust.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several unrelated types for a non-checkpoint file
-        raise ValueError(f"{str(path)!r} is not a readable PyTorch checkpoint: {err}") from err
-    if not isinstance(checkpoint, dict):
-        raise ValueError(
-            f"{str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict"
-        )
-    return checkpoint
-
-
 def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
     """``"vaegan"``, ``"dcgan"``, ``"landmarks"`` or the class path (or ``"unknown"``) it holds.
 
@@ -155,7 +133,6 @@ def load_vaegan(path: str | Path, checkpoint: dict[str, Any]) -> pl.LightningMod
         path,
         map_location="cpu",
         strict=False,
-        weights_only=False,  # its DataModule settings pickle MaskSpec objects (trusted, see above)
         feat_weight=0.0,
         landmark_weight=0.0,
     )
@@ -173,9 +150,7 @@ def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
     """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
     from faceinpaint.lit.dcgan import DCGANInpainter
 
-    return DCGANInpainter.load_from_checkpoint(
-        path, map_location="cpu", weights_only=False, **overrides
-    ).eval()
+    return DCGANInpainter.load_from_checkpoint(path, map_location="cpu", **overrides).eval()
 
 
 # ----------------------------------------------------------------------------- methods
@@ -849,8 +824,7 @@ def evaluate(
                 }
             )
         grid = grid_image(grid_labels(result.grid))
-        images[f"{protocol.name}-{task.mask}"] = out_dir / f"{protocol.name}-{task.mask}.png"
-        save_image_atomic(grid, images[f"{protocol.name}-{task.mask}"])
+        save_image(grid, out_dir / f"{protocol.name}-{task.mask}.png")
         searched = [method for method in task_methods if method.history]
         for number, method in enumerate(searched, start=1):
             suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of --dcgan
@@ -860,7 +834,7 @@ def evaluate(
             images[path.stem] = save_figure(plot_search_history(method.history[0], title), path)
 
     check_mask_hashes(previous + rows)
-    write_jsonl_atomic(previous + rows, results_path)
+    write_jsonl(previous + rows, results_path)
     provenance = {
         "command": command_line(),
         "data": data_description(rows, protocol),
@@ -875,7 +849,7 @@ def evaluate(
         provenance,
         notes,
     )
-    write_text_atomic(report, out_dir / f"{protocol.name}.md")
+    write_text(report, out_dir / f"{protocol.name}.md")
     images[protocol.name] = save_figure(
         plot_eval_bars(rows, report.splitlines()[0].lstrip("# ")), out_dir / f"{protocol.name}.png"
     )

@@ -6,7 +6,6 @@ use it, frozen, inside their losses.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from faceinpaint.io import atomic_write
 from faceinpaint.landmarks.heatmaps import soft_argmax
 from faceinpaint.landmarks.ibug import NUM_POINTS
 
@@ -106,12 +106,9 @@ class LandmarkNet(nn.Module):
         cls, path: str | Path, map_location: str | torch.device = "cpu"
     ) -> LandmarkNet:
         """The network from a Lightning checkpoint of ``LitLandmarks`` or a file from ``save``, in eval mode."""
-        try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError:
-            # A Lightning checkpoint also pickles hyperparameters and loop state; as Lightning does,
-            # load it in full (only open checkpoints you trust).
-            checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only: runs no code (MaskSpec, which a Lightning checkpoint's DataModule
+        # settings may hold, is allow-listed in faceinpaint.data.masks)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
         if CHECKPOINT_KEY not in checkpoint:
             raise KeyError(
                 f"{str(path)!r} holds no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "
@@ -124,4 +121,5 @@ class LandmarkNet(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Write the network alone, loadable with ``from_checkpoint``."""
-        torch.save({CHECKPOINT_KEY: self.checkpoint_entry()}, path)
+        with atomic_write(path, "wb") as handle:
+            torch.save({CHECKPOINT_KEY: self.checkpoint_entry()}, handle)

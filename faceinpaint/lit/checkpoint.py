@@ -1,27 +1,180 @@
-"""A ``ModelCheckpoint`` whose ``last.ckpt`` always holds the newest state of the run.
+"""Checkpoints that survive clusters: written atomically, read safely, saved on SIGTERM, resumed by rules.
 
-Lightning 2.x writes ``last.ckpt`` (``save_last: true``) only when it also writes a top-k file.
-Under a monitored metric that did not improve at the last validation, ``last.ckpt`` then stays
-at the best step: the weights a run ends with are never written, and a job resumed from
-``last.ckpt`` after preemption silently repeats training. The VAE-GAN makes this likely: its
-curriculum stops the run at the last stage boundary, and the adversarial stages can lower the
-validation PSNR that the checkpoint monitors.
+``ModelCheckpoint``: Lightning 2.x writes ``last.ckpt`` (``save_last: true``) only when it also
+writes a top-k file. Under a monitored metric that did not improve at the last validation,
+``last.ckpt`` then stays at the best step: the weights a run ends with are never written, and a
+job resumed from ``last.ckpt`` after preemption silently repeats training. The VAE-GAN makes this
+likely: its curriculum stops the run at the last stage boundary, and the adversarial stages can
+lower the validation PSNR that the checkpoint monitors. This subclass keeps Lightning's top-k
+selection and file names as they are and, after each validation, each training epoch that saves,
+at the end of training and when the job receives SIGTERM (SLURM, Kubernetes, ``timeout``),
+writes ``last.ckpt`` again whenever the newest global step is not on disk yet. Configs name it
+instead of Lightning's class: ``class_path: faceinpaint.lit.checkpoint.ModelCheckpoint``.
 
-This subclass keeps Lightning's top-k selection and file names as they are and, after each
-validation, each training epoch that saves, and at the end of training, writes ``last.ckpt``
-again whenever the newest global step is not on disk yet. Configs name it instead of Lightning's
-class: ``class_path: faceinpaint.lit.checkpoint.ModelCheckpoint``.
+Without a ``dirpath`` its folder is ``<logger save_dir>/<logger name>`` (``runs/<name>``), with no
+version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any config's run.
+
+It also makes the trainer write every checkpoint through ``faceinpaint.io.atomic_write``
+(a temporary file in the destination folder, fsync, rename): Lightning's own writer stages the
+file in ``$TMPDIR`` and moves it, which on another filesystem is a copy over ``last.ckpt`` that a
+kill leaves empty. Checkpoints are read with ``torch.load(weights_only=True)``: tensors, plain
+values and the classes registered with ``torch.serialization.add_safe_globals`` (``MaskSpec``,
+in ``faceinpaint.data.masks``); one that cannot be read is an error naming it and the newest readable
+checkpoint beside it.
+
+``check_resume``: which model settings may differ from the checkpoint's when a run resumes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import pickle
+import re
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
 import lightning.pytorch as pl
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
+
+import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
+from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
+from faceinpaint.lit.run_dir import run_directory
+
+log = logging.getLogger(__name__)
+
+
+TRUST_NOTE = (
+    "a checkpoint is a pickle: faceinpaint loads it with torch.load(weights_only=True), which "
+    "runs no code; open a checkpoint from elsewhere in full only if you trust its source"
+)
+
+
+def _load(path: Path, map_location: Any) -> dict[str, Any]:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def newest_readable_checkpoint(folder: Path, besides: Path) -> Path | None:
+    """The most recently written ``*.ckpt`` in ``folder`` other than ``besides`` that loads."""
+    candidates = sorted(
+        (p for p in folder.glob("*.ckpt") if p.resolve() != besides.resolve() and p.is_file()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for candidate in candidates:
+        try:
+            _load(candidate, "cpu")
+        except Exception:  # noqa: BLE001 (any failure means: not a good checkpoint)
+            continue
+        return candidate
+    return None
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint file as a dict, loaded without running code; clear errors for a missing,
+    unreadable (empty, truncated) or untrusted file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        checkpoint = _load(path, map_location)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):
+            raise _unreadable(path, err) from err
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds objects other than tensors and plain values "
+            f"({_reason(err)}); {TRUST_NOTE}"
+        ) from err
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
+        raise _unreadable(path, err) from err
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"{str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict"
+        )
+    return checkpoint
+
+
+def _reason(err: BaseException) -> str:
+    """The part of torch's (long) load error that says what went wrong."""
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
+    if found:
+        return found.group(1).strip()
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _unreadable(path: Path, err: BaseException) -> ValueError:
+    good = newest_readable_checkpoint(path.parent, path)
+    hint = (
+        f"the newest readable checkpoint beside it is {str(good)!r} (resume with --ckpt_path {good})"
+        if good is not None
+        else f"no other readable checkpoint in {str(path.parent)!r}"
+    )
+    return ValueError(
+        f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}; "
+        f"{path.stat().st_size} bytes); {hint}"
+    )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` that writes through ``atomic_write`` and reads with ``read_checkpoint``."""
+
+    @override
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(
+                f"{type(self).__name__} takes no storage_options, got {storage_options!r}"
+            )
+        with atomic_write(path, "wb") as handle:
+            torch.save(checkpoint, handle)
+
+    @override
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        if weights_only is False:
+            return super().load_checkpoint(path, map_location, weights_only=False)
+        return read_checkpoint(path, map_location)
 
 
 class ModelCheckpoint(LightningModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step."""
+    """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step, saved on
+    SIGTERM, and every checkpoint of the trainer written atomically."""
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.dirpath is None and trainer.loggers:
+            # runs/<name>, not Lightning's runs/<name>/version_N/checkpoints (or the wandb run
+            # id): the resume command is then `--ckpt_path runs/<name>/last.ckpt` for any run.
+            logger = trainer.loggers[0]
+            # WandbLogger.name is the project; the run's name is the experiment's (rank 0's
+            # value is broadcast by Lightning's setup).
+            name = logger.experiment.name if isinstance(logger, WandbLogger) else logger.name
+            self.dirpath = str(Path(logger.save_dir or trainer.default_root_dir) / str(name))
+        super().setup(trainer, pl_module, stage)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero and stage == "fit" and Path(self.dirpath).is_dir():
+            for partial in Path(self.dirpath).glob(f".*{self.FILE_EXTENSION}.*{TEMPORARY_SUFFIX}"):
+                partial.unlink(missing_ok=True)  # a save killed before its rename
+
+    @override
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        if self.save_last and not self.last_model_path:
+            # A new run in a folder with a last.ckpt replaces it (Lightning would write
+            # last-v1.ckpt): runs/<name>/last.ckpt is always the newest run's newest state.
+            name = self.CHECKPOINT_NAME_LAST
+            self.last_model_path = self.format_checkpoint_name(monitor_candidates, name)
+        super()._save_last_checkpoint(trainer, monitor_candidates)
 
     def _save_newest(self, trainer: pl.Trainer) -> None:
         if not self.save_last or self._should_skip_saving_checkpoint(trainer):
@@ -46,3 +199,137 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self._save_newest(trainer)
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if trainer.ckpt_path and trainer.is_global_zero:
+            note_resume(trainer)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning turns SIGTERM into SIGTERMException at the end of the current training batch
+        # (every rank at once under DDP): the state is that of a finished step.
+        if isinstance(exception, SIGTERMException):
+            self._save_newest(trainer)
+
+
+RESUME_NOTE = "resumed_from.json"
+
+
+def note_resume(trainer: pl.Trainer) -> Path | None:
+    """Write ``resumed_from.json`` (checkpoint, global step) into the resumed run's folder (a run
+    with a logger; without one, only the warning).
+
+    The run that was interrupted logged past its last checkpoint; this run logs those steps
+    again. Its metrics supersede the earlier run's from ``global_step`` on: read the earlier
+    run's rows up to that step and this run's after it.
+    """
+    step = trainer.global_step
+    path = None
+    if trainer.logger is not None:
+        path = run_directory(trainer) / RESUME_NOTE
+        write_text(json.dumps({"checkpoint": str(trainer.ckpt_path), "global_step": step}), path)
+    log.warning(
+        "resumed from %s at global step %d: the earlier run's metrics after this step are "
+        "superseded by this run's%s",
+        trainer.ckpt_path,
+        step,
+        f" (noted in {path})" if path else "",
+    )
+    return path
+
+
+# ----------------------------------------------------------------------------- resume rules
+VAEGAN = "faceinpaint.lit.vaegan.VAEGANInpainting"
+DCGAN = "faceinpaint.lit.dcgan.DCGANInpainter"
+LANDMARKS = "faceinpaint.lit.landmarks.LitLandmarks"
+
+# Settings that shape the weights: never different from the checkpoint's.
+ARCHITECTURE: dict[str, tuple[str, ...]] = {
+    VAEGAN: (
+        "image_size",
+        "latent_dim",
+        "base_channels",
+        "max_channels",
+        "num_layers",
+        "norm",
+        "critic_base_channels",
+        "critic_max_channels",
+        "critic_norm",
+        "local_size",
+    ),
+    DCGAN: ("latent_dim", "ngf", "ndf", "image_size", "latent_prior"),
+    LANDMARKS: ("widths", "heatmap_stride"),
+}
+# Settings that resuming training restores from the optimizer and scheduler state, so a new
+# value would be silently ignored: the same as the checkpoint's under ``fit``.
+OPTIMIZER: dict[str, tuple[str, ...]] = {
+    VAEGAN: ("generator_lr", "generator_betas", "critic_lr"),
+    DCGAN: ("lr", "betas"),
+    LANDMARKS: ("lr", "weight_decay"),
+}
+
+
+def _curriculum_rule(old: Any, new: Any, checkpoint: Mapping[str, Any]) -> str | None:
+    """Stage boundaries may move only where the checkpoint has not reached them yet."""
+    done = int(checkpoint.get("vaegan_curriculum", {}).get("generator_updates", 0))
+    for number, (before, after) in enumerate(zip(old[:2], new[:2], strict=True), start=1):
+        if min(before, done) != min(after, done):
+            return (
+                f"the checkpoint is at generator update {done}, past the end of stage {number} "
+                f"({before}); only boundaries it has not reached may move"
+            )
+    return None
+
+
+# Settings that may change under fit only within a rule: (old, new, checkpoint) -> error or None.
+FIT_RULES: dict[str, dict[str, Callable[[Any, Any, Mapping[str, Any]], str | None]]] = {
+    VAEGAN: {"stage_boundaries": _curriculum_rule},
+}
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so that a YAML list equals the tuple saved in a checkpoint."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def check_resume(
+    class_path: str,
+    settings: Mapping[str, Any],
+    checkpoint: Mapping[str, Any],
+    path: str,
+    fit: bool,
+) -> None:
+    """Raise ``ValueError`` naming the setting when ``settings`` (the config's model arguments)
+    may not differ from the checkpoint's under this subcommand.
+
+    Every subcommand: the checkpoint holds the config's model class, and the architecture is the
+    checkpoint's. ``fit`` also: optimizer settings are the checkpoint's (its optimizer state would
+    override them), and the VAE-GAN's stage boundaries move only where not reached yet. Any other
+    setting takes the config's value from the resumed step on (or for the whole of ``test``).
+    """
+    saved = dict(checkpoint.get("hyper_parameters") or {})
+    saved_class = saved.pop("_class_path", None)
+    if saved_class is not None and saved_class != class_path:
+        raise ValueError(
+            f"checkpoint {path!r} holds a {saved_class}, but the config's model is {class_path}: "
+            "use the config the checkpoint was trained with"
+        )
+    fixed = ARCHITECTURE.get(class_path, ()) + (OPTIMIZER.get(class_path, ()) if fit else ())
+    for name in fixed:
+        if name in saved and name in settings and _plain(saved[name]) != _plain(settings[name]):
+            kind = "the architecture" if name in ARCHITECTURE[class_path] else "the optimizer state"
+            raise ValueError(
+                f"{name}: checkpoint {path!r} has {_plain(saved[name])}, the config "
+                f"{_plain(settings[name])}; {name} is part of {kind} and cannot change on "
+                f"resume (pass --model.init_args.{name} {json.dumps(_plain(saved[name]))}, or "
+                "start a new run)"
+            )
+    for name, rule in (FIT_RULES.get(class_path, {}) if fit else {}).items():
+        if name in saved and name in settings:
+            old, new = _plain(saved[name]), _plain(settings[name])
+            if old != new and (problem := rule(old, new, checkpoint)):
+                raise ValueError(f"{name}: {old} -> {new} cannot apply on resume: {problem}")

@@ -16,7 +16,6 @@ under inference mode.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -26,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
 from faceinpaint.eval.baselines import BASELINES
+from faceinpaint.io import save_image, write_text
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.search import LatentSearch, SearchResult
@@ -46,17 +45,7 @@ def save_png(image: Tensor, path: Path) -> None:
     """Write a (C,H,W) tensor in [0, 1] (C = 1 or 3) as an 8-bit PNG, atomically."""
     array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(array).save(temporary, format="PNG")
-    os.replace(temporary, path)
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    save_image(array, path)
 
 
 class DCGANInpainter(pl.LightningModule):
@@ -355,7 +344,7 @@ class DCGANInpainter(pl.LightningModule):
             )
         name = "results.jsonl" if world == 1 else f"results.rank{rank}.jsonl"
         text = "".join(json.dumps(row) + "\n" for row in self._rows)
-        write_text_atomic(text, directory / name)
+        write_text(text, directory / name)
 
     def _mask_spec(self, stage: Stage) -> dict[str, Any] | None:
         datamodule = getattr(self._trainer, "datamodule", None)

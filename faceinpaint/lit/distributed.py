@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from faceinpaint.batch import INDEX
+from faceinpaint.io import write_jsonl
 
 RESULTS_FILE = "results.jsonl"
 
@@ -105,10 +106,7 @@ def merge_rank_results(
             f"{missing[:20]}, rows never searched {extra[:20]}, no image for {no_image[:20]}"
         )
     merged = [rows[i] for i in sorted(rows)]
-    directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{RESULTS_FILE}.{os.getpid()}.tmp"
-    temporary.write_text("".join(json.dumps(row) + "\n" for row in merged))
-    os.replace(temporary, directory / RESULTS_FILE)
+    write_jsonl(merged, directory / RESULTS_FILE)
     if world_size > 1 and not keep_rank_files:
         for rank in range(world_size):
             rank_file(directory, rank, world_size).unlink(missing_ok=True)

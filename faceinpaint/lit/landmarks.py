@@ -9,7 +9,6 @@ landmarks on clean faces, under a center square and under the batch's ``val_mask
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,6 +21,7 @@ from faceinpaint.data.masks import MaskSpec, make_masks
 from faceinpaint.data.provenance import FaceFrame, checkpoint_frame
 from faceinpaint.landmarks.heatmaps import render_heatmaps
 from faceinpaint.landmarks.network import CHECKPOINT_KEY, LandmarkNet
+from faceinpaint.lit.checkpoint import read_checkpoint
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,7 @@ log = logging.getLogger(__name__)
 def landmark_frame(checkpoint: str | Path) -> FaceFrame | None:
     """The frame a landmark checkpoint learned (from its saved DataModule settings), or None for
     a file without them (``LandmarkNet.save``)."""
-    try:
-        contents = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError
-    ):  # a Lightning checkpoint: trusted, loaded in full as Lightning does
-        contents = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    contents = read_checkpoint(checkpoint)
     return checkpoint_frame(contents)
 
 

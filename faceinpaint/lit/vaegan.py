@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
+from faceinpaint.io import atomic_write
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.progress import curriculum_progress_bar
@@ -156,6 +157,10 @@ class VAEGANInpainting(pl.LightningModule):
             raise ValueError(
                 "a gradient penalty needs per-sample critic outputs: set critic_norm to "
                 "'instance' or 'none' (got 'batch') or gp_weight: 0"
+            )
+        if image_size < 1 or local_size < 1:
+            raise ValueError(
+                f"image_size and local_size must be positive, got {image_size}, {local_size}"
             )
         if local_size > image_size:
             raise ValueError(f"local_size {local_size} exceeds image_size {image_size}")
@@ -455,5 +460,5 @@ class VAEGANInpainting(pl.LightningModule):
                 logger.experiment.add_image(tag, grid, global_step=step)
             elif isinstance(logger, CSVLogger):
                 path = Path(logger.log_dir) / "images" / f"{tag.replace('/', '_')}_{step:06d}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_image(grid, path)
+                with atomic_write(path, "wb") as handle:
+                    save_image(grid, handle, format="PNG")

@@ -122,7 +122,7 @@ def test_folder_mode_pairs_masks_by_name_and_reports_the_unpaired(
     assert sorted(p.name for p in out.iterdir()) == ["008001.png", "008003.png"]
 
 
-def test_several_faces_inpaints_the_largest_and_says_so(
+def test_several_faces_inpaints_the_one_holding_the_hole_and_says_so(
     celeba_half: Path, checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     big = Image.open(celeba_half / "images/008001.jpg").resize((178, 218), Image.Resampling.BICUBIC)
@@ -136,7 +136,7 @@ def test_several_faces_inpaints_the_largest_and_says_so(
     with caplog.at_level(logging.WARNING, logger="faceinpaint.eval.inpaint"):
         inpaint(str(checkpoint), str(tmp_path / "two.png"), str(out), box="60,90,60,40",
                 upsample=0, device="cpu")  # fmt: skip
-    assert "2 faces found" in caplog.text and "inpainting the largest" in caplog.text
+    assert "2 faces found" in caplog.text and "inpainting the one holding the hole" in caplog.text
     changed = (rgb(tmp_path / "two.png") != rgb(out)).any(axis=2)
     assert not changed[:, 178:].any()  # the small face is untouched
 

@@ -16,8 +16,8 @@ from faceinpaint.cli import cli_main
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import MaskSpec
 from faceinpaint.eval.protocols import Protocol, task_mask_hash
-from faceinpaint.eval.report import read_jsonl
 from faceinpaint.eval.runner import evaluate
+from faceinpaint.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32

@@ -65,3 +65,152 @@ def test_an_improving_run_keeps_lightnings_files(tmp_path):
     fit(Improving(), callback)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=2-step=12.ckpt", "last.ckpt"]
     assert global_step(tmp_path / "last.ckpt") == 12
+
+
+# ----------------------------------------------------------------------------- where, how written
+def test_checkpoints_go_to_runs_name_whatever_the_version(tmp_path):
+    """`--ckpt_path runs/<name>/last.ckpt` resumes any config's run (not version_N/checkpoints)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    for epochs in (1, 2):  # the second run is version_1 of the logger, same checkpoint folder
+        callback = ModelCheckpoint(save_last=True)
+        fit(BoringModel(), callback, max_epochs=epochs, logger=CSVLogger(tmp_path / "runs", "x"))
+        assert Path(callback.dirpath) == tmp_path / "runs" / "x"
+    assert global_step(tmp_path / "runs" / "x" / "last.ckpt") == 8  # the newest run's
+    assert sorted(p.name for p in (tmp_path / "runs" / "x").iterdir()) == [
+        "epoch=0-step=4.ckpt",
+        "epoch=1-step=8.ckpt",
+        "last.ckpt",
+        "version_0",
+        "version_1",
+    ]
+
+
+def test_wandb_runs_save_under_their_run_name(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    logger = WandbLogger(
+        name="vaegan-paper", project="faceinpaint-test", save_dir=tmp_path / "runs"
+    )
+    fit(BoringModel(), ModelCheckpoint(save_last=True), max_epochs=1, logger=logger)
+    assert global_step(tmp_path / "runs" / "vaegan-paper" / "last.ckpt") == 4
+
+
+def test_files_are_renamed_into_place_from_their_own_folder(tmp_path, monkeypatch):
+    """Lightning's writer stages checkpoints in $TMPDIR: a copy across filesystems."""
+    import os
+
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(a)), real_replace(a, b)))
+    fit(BoringModel(), ModelCheckpoint(dirpath=tmp_path, save_last=True), max_epochs=1)
+    assert renamed and {p.parent for p in renamed} == {tmp_path}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+FAULT_INJECTION = """
+import builtins, os, signal, sys
+import lightning.pytorch as pl
+from lightning.pytorch.demos.boring_classes import BoringModel
+from faceinpaint.lit.checkpoint import ModelCheckpoint
+
+folder = os.path.abspath(sys.argv[1])
+opened = []
+
+def in_folder_for_writing(path, writing):
+    if isinstance(path, int) or not writing:
+        return False
+    return os.path.dirname(os.path.abspath(os.fsdecode(path))) == folder
+
+def killed_after(opener, is_writing):
+    # SIGKILL right after the second checkpoint save opened (created or truncated) its file
+    def wrapped(path, *args, **kwargs):
+        result = opener(path, *args, **kwargs)
+        if in_folder_for_writing(path, is_writing(*args, **kwargs)):
+            opened.append(path)
+            if len(opened) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return wrapped
+
+builtins.open = killed_after(builtins.open, lambda mode="r", *a, **k: any(c in mode for c in "wax+"))
+os.open = killed_after(os.open, lambda flags, *a, **k: bool(flags & (os.O_WRONLY | os.O_RDWR)))
+callback = ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0, every_n_train_steps=2)
+pl.Trainer(
+    accelerator="cpu", max_steps=6, logger=False, enable_progress_bar=False,
+    enable_model_summary=False, callbacks=[callback],
+).fit(BoringModel())
+"""
+
+
+def test_a_kill_in_the_middle_of_a_save_leaves_the_last_good_checkpoint(tmp_path):
+    """Fault injection: SIGKILL while the second last.ckpt is written, $TMPDIR on another disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a $TMPDIR on another filesystem than the checkpoints (/dev/shm)")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "TMPDIR": str(shm)}
+    done = subprocess.run(
+        [sys.executable, "-c", FAULT_INJECTION, str(tmp_path / "ckpt")],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert global_step(tmp_path / "ckpt" / "last.ckpt") == 2  # the first save, whole
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, save_top_k=0)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=4,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[resumed],
+    )
+    trainer.fit(BoringModel(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert global_step(tmp_path / "ckpt" / "last.ckpt") == 4
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["last.ckpt"]
+
+
+def test_an_unreadable_checkpoint_names_itself_and_the_previous_good_one(tmp_path):
+    from faceinpaint.lit.checkpoint import read_checkpoint
+
+    fit(BoringModel(), ModelCheckpoint(dirpath=tmp_path, save_last=True), max_epochs=1)
+    (tmp_path / "last.ckpt").write_bytes(b"")  # what a kill during Lightning's copy left
+    message = r"last.ckpt' is not a readable PyTorch checkpoint .*0 bytes.*epoch=0-step=4.ckpt"
+    with pytest.raises(ValueError, match=message):
+        read_checkpoint(tmp_path / "last.ckpt")
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=8,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[ModelCheckpoint(dirpath=tmp_path / "new", save_last=True)],
+    )
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(BoringModel(), ckpt_path=tmp_path / "last.ckpt")
+
+
+def test_checkpoints_load_without_running_code(tmp_path):
+    """weights_only=True: a checkpoint holding an arbitrary object is refused, with the trust note."""
+    from faceinpaint.lit.checkpoint import read_checkpoint
+
+    torch.save({"state_dict": {}, "payload": Worsening}, tmp_path / "a.ckpt")
+    with pytest.raises(ValueError, match="holds objects other than tensors.*trust"):
+        read_checkpoint(tmp_path / "a.ckpt")
+
+
+def test_the_allow_list_covers_a_datamodule_built_in_python(tmp_path):
+    from faceinpaint.data.masks import MaskSpec
+    from faceinpaint.lit.checkpoint import read_checkpoint
+
+    hparams = {"train_mask": MaskSpec(kind="center")}
+    torch.save({"datamodule_hyper_parameters": hparams}, tmp_path / "a.ckpt")
+    assert read_checkpoint(tmp_path / "a.ckpt")["datamodule_hyper_parameters"] == hparams

@@ -267,7 +267,7 @@ def test_smoke_config_crosses_every_stage(tmp_path, monkeypatch):
     config = Path(__file__).resolve().parents[2] / "configs/vaegan/smoke.yaml"
     monkeypatch.chdir(tmp_path)
     cli_main(["fit", "--config", str(config), "--trainer.enable_progress_bar=false"])
-    (last,) = tmp_path.glob("runs/vaegan-smoke/version_0/checkpoints/last.ckpt")
+    (last,) = tmp_path.glob("runs/vaegan-smoke/last.ckpt")
     state = torch.load(last, weights_only=False)[CHECKPOINT_KEY]
     assert state == {"generator_updates": 12, "stage": 3, "boundaries": [4, 8, 12]}
     images = sorted(p.name for p in tmp_path.glob("runs/vaegan-smoke/version_0/images/*.png"))

@@ -1,0 +1,106 @@
+"""The one family of file writers: every file faceinpaint writes goes through ``atomic_write``.
+
+A file is written to a temporary name in its destination folder, flushed and ``fsync``-ed, given
+the mode the umask gives (as ``open()`` would), and renamed over the target. The rename is atomic
+on one filesystem, so a crash or a kill at any moment leaves either the old file or the new one,
+never half a file; the temporary file stays in the destination folder so that no copy across
+filesystems (a ``$TMPDIR`` on another disk) is ever made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode ``open()`` (0o666) or ``mkdir()`` (0o777) gives a new file under the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable (a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` (``mode`` ``"w"`` or ``"wb"``); on success it
+    replaces ``path``, on any exception it is removed and ``path`` is left as it was."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, umask_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Rewrite ``path`` atomically with one JSON object per line."""
+    return write_text("".join(json.dumps(row) + "\n" for row in rows), path)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSON lines file; ``[]`` when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number} is not a JSON line: {err}") from err
+    return rows
+
+
+def append_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Add ``rows`` after the lines already in ``path``, atomically (all of them or none)."""
+    return write_jsonl([*read_jsonl(path), *rows], path)
+
+
+def save_image(array: np.ndarray, path: str | Path) -> Path:
+    """(H,W,3) or (H,W) uint8 to an image file whose format follows the suffix (PNG, JPEG, ...)."""
+    path = Path(path)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"{path}: unknown image suffix {path.suffix!r}; use .png or .jpg")
+    with atomic_write(path, "wb") as handle:
+        Image.fromarray(array).save(handle, format=image_format)
+    return path

@@ -1,0 +1,166 @@
+"""Runs stopped by SIGTERM save their step and exit non-zero; resumed runs follow the resume rules."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from faceinpaint.cli import cli_main
+
+REPO = Path(__file__).resolve().parents[2]
+VAEGAN = REPO / "configs" / "vaegan" / "smoke.yaml"
+DCGAN = REPO / "configs" / "dcgan" / "smoke.yaml"
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+ANNOUNCE = '''
+import time
+import lightning.pytorch as pl
+
+def state(trainer, module):
+    return f"step {trainer.global_step} updates {module.generator_updates} stage {module.stage}"
+
+class Announce(pl.Callback):
+    """Prints the VAE-GAN's position after each training batch and at the start of training."""
+
+    def on_train_start(self, trainer, module):
+        print("start", state(trainer, module), flush=True)
+
+    def on_train_batch_end(self, trainer, module, *args):
+        print("batch", state(trainer, module), flush=True)
+        time.sleep(0.05)
+'''
+
+
+def position(line: str) -> dict[str, int]:
+    words = line.split()[1:]
+    return {key: int(value) for key, value in zip(words[::2], words[1::2], strict=True)}
+
+
+def saved(path: Path) -> dict[str, int]:
+    checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    return {
+        "step": checkpoint["global_step"],
+        "updates": checkpoint["vaegan_curriculum"]["generator_updates"],
+        "stage": checkpoint["vaegan_curriculum"]["stage"],
+    }
+
+
+@pytest.fixture(scope="module")
+def terminated(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A VAE-GAN smoke run (boundaries 4, 8, 1000) sent SIGTERM in stage 2, as SLURM would."""
+    folder = tmp_path_factory.mktemp("sigterm")
+    (folder / "announce.py").write_text(ANNOUNCE)
+    command = [
+        sys.executable,
+        "-m",
+        "faceinpaint",
+        "fit",
+        "--config",
+        str(VAEGAN),
+        "--model.init_args.stage_boundaries",
+        "[4, 8, 1000]",
+        "--trainer.callbacks+=announce.Announce",
+        *QUIET,
+    ]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{folder}", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line.strip())
+        if line.startswith("batch") and position(line)["updates"] >= 6:
+            process.send_signal(signal.SIGTERM)
+            break
+    out, err = process.communicate(timeout=300)
+    lines += [line.strip() for line in out.splitlines()]
+    last = [position(line) for line in lines if line.startswith("batch")][-1]
+    return {"folder": folder, "returncode": process.returncode, "stderr": err, "last": last}
+
+
+def test_sigterm_saves_the_current_step_and_exits_nonzero(terminated: dict) -> None:
+    assert terminated["returncode"] == 128 + signal.SIGTERM, terminated["stderr"][-3000:]
+    checkpoint = terminated["folder"] / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(checkpoint) == terminated["last"]  # the step the run had finished
+    assert terminated["last"]["stage"] == 2
+    assert "stopped by SIGTERM" in terminated["stderr"]
+    assert "--ckpt_path runs/vaegan-smoke/last.ckpt" in terminated["stderr"]
+
+
+def test_resume_continues_from_that_step_and_stage_with_an_extended_curriculum(
+    terminated: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    folder = terminated["folder"]
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    end = terminated["last"]["updates"] + 4  # past 8: stage 3 (and its landmark loss) stays
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(VAEGAN),
+            "--model.init_args.stage_boundaries",
+            f"[4, 8, {end}]",
+            "--trainer.callbacks+=announce.Announce",
+            "--ckpt_path",
+            "runs/vaegan-smoke/last.ckpt",
+            *QUIET,
+        ]
+    )
+    starts = [line for line in capsys.readouterr().out.splitlines() if line.startswith("start")]
+    start = position(starts[0])
+    assert start == terminated["last"]
+    assert saved(folder / "runs" / "vaegan-smoke" / "last.ckpt")["updates"] == end
+    configs = sorted((folder / "runs" / "vaegan-smoke").glob("version_*/config.yaml"))
+    resumed_config = yaml.safe_load(configs[-1].read_text())
+    assert resumed_config["model"]["init_args"]["stage_boundaries"] == [4, 8, end]
+    note = yaml.safe_load((configs[-1].parent / "resumed_from.json").read_text())
+    assert note == {"checkpoint": "runs/vaegan-smoke/last.ckpt", "global_step": start["step"]}
+
+
+def resume_error(folder: Path, monkeypatch, capsys, config: Path, *args: str) -> str:
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main([*args[:1], "--config", str(config), *args[1:], *QUIET])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("faceinpaint ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_changing_the_architecture_on_resume_names_the_setting(
+    terminated: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["fit", "--model.init_args.latent_dim", "64"]
+    err = resume_error(terminated["folder"], monkeypatch, capsys, VAEGAN, *args,
+                       "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
+    assert "latent_dim: checkpoint" in err and "has 32, the config 64" in err
+
+
+def test_a_boundary_already_passed_cannot_move(
+    terminated: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["fit", "--model.init_args.stage_boundaries", "[2, 8, 1000]"]
+    err = resume_error(terminated["folder"], monkeypatch, capsys, VAEGAN, *args,
+                       "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
+    assert re.search(r"stage_boundaries: \[4, 8, \d+\] -> \[2, 8, 1000\]", err), err
+    assert "past the end of stage 1" in err
+
+
+def test_a_checkpoint_of_another_kind_names_both(
+    terminated: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    err = resume_error(terminated["folder"], monkeypatch, capsys, DCGAN, "test",
+                       "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
+    assert "holds a faceinpaint.lit.vaegan.VAEGANInpainting" in err
+    assert "the config's model is faceinpaint.lit.dcgan.DCGANInpainter" in err

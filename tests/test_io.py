@@ -1,0 +1,81 @@
+"""faceinpaint.io: every file is written whole or not at all, in its own folder, with the umask's mode."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceinpaint import io
+
+
+@pytest.fixture
+def umask_027():
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_files_get_the_mode_the_umask_gives(tmp_path: Path, umask_027) -> None:
+    text = io.write_text("a", tmp_path / "a.txt")
+    image = io.save_image(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png")
+    with open(tmp_path / "plain.txt", "w") as handle:  # what open() gives
+        handle.write("a")
+    assert mode(text) == mode(image) == mode(tmp_path / "plain.txt") == 0o640
+
+
+def test_overwriting_a_file_does_not_narrow_its_mode(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        path = io.write_text("old", tmp_path / "table.md")
+        assert mode(path) == 0o644
+        io.write_text("new", path)
+        assert mode(path) == 0o644 and path.read_text() == "new"
+    finally:
+        os.umask(previous)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = io.write_text("good", tmp_path / "results.jsonl")
+    with pytest.raises(RuntimeError), io.atomic_write(path) as handle:
+        handle.write("half")
+        raise RuntimeError("killed")
+    assert path.read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+
+
+def test_the_temporary_file_is_in_the_destination_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A $TMPDIR on another filesystem would make the rename a copy over the target."""
+    elsewhere = tmp_path / "tmpdir"
+    elsewhere.mkdir()
+    monkeypatch.setenv("TMPDIR", str(elsewhere))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(a)), real_replace(a, b)))
+    target = tmp_path / "out" / "a.png"
+    io.save_image(np.zeros((4, 4), np.uint8), target)
+    assert [p.parent for p in renamed] == [target.parent]
+    assert Image.open(target).size == (4, 4)
+
+
+def test_append_jsonl_keeps_earlier_rows(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    io.append_jsonl([{"a": 1}], path)
+    io.append_jsonl([{"a": 2}, {"a": 3}], path)
+    assert io.read_jsonl(path) == [{"a": 1}, {"a": 2}, {"a": 3}]
+
+
+def test_unknown_image_suffix_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown image suffix '\.xyz'"):
+        io.save_image(np.zeros((2, 2), np.uint8), tmp_path / "a.xyz")
