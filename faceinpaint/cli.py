@@ -233,11 +233,13 @@ def refuse_conflicting_image_size(argv: list[str]) -> None:
         elif flag in _MODEL_IMAGE_SIZE_FLAGS and value:
             model_size = int(value)
         if model_size is not None and model_size != data_size:
-            raise SystemExit(
-                f"faceinpaint: {value if flag == '--config' else flag} gives the model image_size "
-                f"{model_size} but the data {data_size}; the model takes data.image_size "
-                "(linked): set data: image_size (or --data.image_size) alone"
+            print(
+                f"faceinpaint {argv[0]}: error: {value if flag == '--config' else flag} gives the "
+                f"model image_size {model_size} but the data {data_size}; the model takes "
+                "data.image_size (linked): set data: image_size (or --data.image_size) alone",
+                file=sys.stderr,
             )
+            raise SystemExit(2)
 
 
 CELEBA_HOWTO = (

@@ -16,9 +16,13 @@ SMOKE = Path(__file__).resolve().parents[2] / "configs" / "vaegan" / "smoke.yaml
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        ("--model.init_args.image_size=-64", "image_size and local_size must be positive, got -64"),
+        (
+            "--model.init_args.local_size=-8",
+            "image_size and local_size must be positive, got 64, -8",
+        ),
+        ("--model.init_args.image_size=32", "gives the model image_size 32 but the data 64"),
         ("--model.init_args.stage_boundaries=[8,4,12]", "non-decreasing .* got \\(8, 4, 12\\)"),
-        ("--data.image_size=-64", "image_size must be at least 8, got -64"),
+        ("--data.image_size=-64", "image_size .*must be .*, got -64"),  # the model sees it first
         ("--data.train_mask.max_side=-0.5", "max_side must lie in \\(0, 1\\], got -0.5"),
         (
             "--model.init_args.latent_dim=abc",

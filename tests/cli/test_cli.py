@@ -246,19 +246,25 @@ def test_landmark_model_without_image_size_still_parses() -> None:
     assert cli.datamodule.image_size == 32
 
 
-def test_a_model_image_size_other_than_the_datas_is_refused_not_dropped(tmp_path: Path) -> None:
+def test_a_model_image_size_other_than_the_datas_is_refused_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     smoke = str(REPO / "configs/dcgan/smoke.yaml")  # model and data both 64
-    with pytest.raises(
-        SystemExit,
-        match="--model.init_args.image_size gives the model image_size 32 but the data 64",
-    ):
+    with pytest.raises(SystemExit) as refused:
         cli_main(["fit", "--config", smoke, "--model.init_args.image_size", "32"])  # fmt: skip
+    assert refused.value.code == 2
+    assert (
+        "faceinpaint fit: error: --model.init_args.image_size gives the model image_size 32 "
+        "but the data 64" in capsys.readouterr().err
+    )
     config = yaml.safe_load((REPO / "configs/dcgan/smoke.yaml").read_text())
     config["data"]["image_size"] = 32  # edited in data: only
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(SystemExit, match=f"{path} gives the model image_size 64 but the data 32"):
+    with pytest.raises(SystemExit) as refused:
         cli_main(["fit", "--config", str(path)])
+    assert refused.value.code == 2
+    assert f"{path} gives the model image_size 64 but the data 32" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
