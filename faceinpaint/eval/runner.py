@@ -824,7 +824,8 @@ def evaluate(
                 }
             )
         grid = grid_image(grid_labels(result.grid))
-        save_image(grid, out_dir / f"{protocol.name}-{task.mask}.png")
+        images[f"{protocol.name}-{task.mask}"] = out_dir / f"{protocol.name}-{task.mask}.png"
+        save_image(grid, images[f"{protocol.name}-{task.mask}"])
         searched = [method for method in task_methods if method.history]
         for number, method in enumerate(searched, start=1):
             suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of --dcgan
