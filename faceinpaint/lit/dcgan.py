@@ -34,9 +34,19 @@ from faceinpaint.io import save_image, write_text
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.search import LatentSearch, SearchResult
-from faceinpaint.losses.latent_search import LandmarkTerm, build_landmark_term
+from faceinpaint.losses.latent_search import (
+    LandmarkCandidates,
+    LandmarkTerm,
+    build_landmark_term,
+)
 from faceinpaint.metrics import InpaintingMetrics
-from faceinpaint.models.dcgan import Discriminator, Generator, LatentPrior, sample_latent
+from faceinpaint.models.dcgan import (
+    Activation,
+    Discriminator,
+    Generator,
+    LatentPrior,
+    sample_latent,
+)
 
 Stage = Literal["test", "predict"]
 
@@ -55,6 +65,7 @@ class DCGANInpainter(pl.LightningModule):
         self,
         latent_dim: int = 100,
         ngf: int = 64,
+        generator_activation: Activation = "relu",
         ndf: int = 64,
         image_size: int = 64,
         latent_prior: LatentPrior = "uniform",
@@ -72,6 +83,7 @@ class DCGANInpainter(pl.LightningModule):
         landmark_weight: float = 0.0,
         landmark_loss: Literal["network", "dlib"] = "network",
         landmark_checkpoint: str | None = None,
+        landmark_candidates: LandmarkCandidates = "masked",
         poisson_iterations: int = 0,
         search_seed: int = 0,
         return_all: bool = False,
@@ -82,6 +94,9 @@ class DCGANInpainter(pl.LightningModule):
         Args:
             latent_dim: size of z (100 in DCGAN).
             ngf: generator width (channels of its last hidden layer).
+            generator_activation: the generator's hidden non-linearity, ``relu`` (DCGAN; what
+                checkpoints without this entry were trained with) or ``leaky_relu`` (0.2, the
+                thesis's "LeakyReLU in the nodes" of G as well).
             ndf: discriminator width (channels of its first layer).
             image_size: side of the faces in pixels, a power of two.
             latent_prior: the z prior of training, ``uniform`` in [-1, 1] or ``normal``; saved in
@@ -103,6 +118,9 @@ class DCGANInpainter(pl.LightningModule):
                 ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
                 gradient, so it only takes part in choosing the final candidate).
             landmark_checkpoint: landmark network checkpoint, needed by ``network``.
+            landmark_candidates: ``masked`` (the thesis: each candidate is scored with the
+                input's hole zeroed, like the damaged input it is compared with) or
+                ``unmasked`` (the whole G(z)).
             poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
                 this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
             search_seed: seed of the search's starting points (with each image's index).
@@ -115,7 +133,7 @@ class DCGANInpainter(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = Generator(latent_dim, ngf, image_size)
+        self.generator = Generator(latent_dim, ngf, image_size, activation=generator_activation)
         self.discriminator = Discriminator(ndf, image_size)
         fixed = sample_latent(
             latent_prior, num_samples, latent_dim, torch.Generator().manual_seed(sample_seed)
@@ -237,7 +255,9 @@ class DCGANInpainter(pl.LightningModule):
             return None
         if self._landmark_term is None:
             self._landmark_term = build_landmark_term(
-                self.hparams.landmark_loss, self.hparams.landmark_checkpoint
+                self.hparams.landmark_loss,
+                self.hparams.landmark_checkpoint,
+                candidates=self.hparams.landmark_candidates,
             )
         return self._landmark_term.to(self.device)
 

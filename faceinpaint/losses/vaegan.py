@@ -37,10 +37,10 @@ def feature_reconstruction_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Eqs. 4-5: ``sum_l w_l * 1/(2 C_l H_l W_l) * ||phi_l(x) - phi_l(x_hat)||^2``.
 
-    Our reading of the paper: the per-layer term L_l (eq. 4) is half the squared L2 distance
-    between the two feature maps divided by the map size C_l H_l W_l, per image, averaged over
-    the batch; eq. 5 sums the layers with weights ``w_l`` (the paper's 100 / C_l^2, see
-    :func:`feature_layer_weights`). Returns ``(total, {name: unweighted L_l})``.
+    Our reading of the paper: eq. 4 sums the layers with weights ``w_l`` (the paper's
+    100 / C_l^2, see :func:`feature_layer_weights`) over the per-layer term L_l of eq. 5, half
+    the squared L2 distance between the two feature maps divided by the map size C_l H_l W_l,
+    per image, averaged over the batch. Returns ``(total, {name: unweighted L_l})``.
     """
     if not (len(real_features) == len(fake_features) == len(layer_weights)):
         raise ValueError(
@@ -61,7 +61,7 @@ def feature_reconstruction_loss(
 
 
 def critic_loss(real_scores: Tensor, fake_scores: Tensor, label_scale: float = 1.0) -> Tensor:
-    """Eqs. 6 and 8, the critic's WGAN loss: ``label_scale * (E[D(fake)] - E[D(real)])``.
+    """Eqs. 6-7 (one per critic), the critic's WGAN loss ``label_scale * (E[D(fake)] - E[D(real)])``.
 
     ``label_scale`` is our reading of the paper's "-10 and 10 as labels": Keras-style WGAN code
     minimises ``mean(label * score)`` with labels -1 (real) and +1 (fake); labels -10 / +10
@@ -71,7 +71,7 @@ def critic_loss(real_scores: Tensor, fake_scores: Tensor, label_scale: float = 1
 
 
 def generator_adversarial_loss(fake_scores: Tensor, label_scale: float = 1.0) -> Tensor:
-    """Eqs. 7 and 9, the generator's WGAN loss: ``-label_scale * E[D(fake)]``."""
+    """Eqs. 8-9 (one per critic), the generator's WGAN loss ``-label_scale * E[D(fake)]``."""
     return -label_scale * fake_scores.float().mean()
 
 

@@ -26,7 +26,7 @@ VGG19_RELU = {
     "relu4_4": 26,
     "relu5_1": 29,
 }
-# Output channels of each ReLU (C_l in eq. 4).
+# Output channels of each ReLU (C_l in eq. 5).
 VGG19_CHANNELS = {
     name: 64 if i < 4 else 128 if i < 9 else 256 if i < 18 else 512
     for name, i in VGG19_RELU.items()

@@ -2,6 +2,8 @@
 
 Generator: z (B, latent_dim) -> (B, 3, S, S) in [-1, 1] through transposed 4x4 convolutions
 that double the side from 4 to S, BatchNorm + ReLU on every layer but the output, tanh out.
+``activation="leaky_relu"`` puts LeakyReLU 0.2 there instead, as the thesis's DCGAN has "in the
+nodes" of G as well; ReLU (DCGAN's choice) stays the default, which existing checkpoints need.
 Discriminator: (B, 3, S, S) -> (B,) logits through strided 4x4 convolutions that halve the side
 down to 4, BatchNorm on every layer but the input one, LeakyReLU 0.2, a 4x4 convolution to one
 logit (no sigmoid: losses take logits). All weights from N(0, 0.02), BatchNorm scales from
@@ -17,6 +19,17 @@ import torch
 from torch import Tensor, nn
 
 LatentPrior = Literal["uniform", "normal"]
+Activation = Literal["relu", "leaky_relu"]
+LEAKY_SLOPE = 0.2  # negative slope of every LeakyReLU here (DCGAN's discriminator value)
+
+
+def hidden_activation(kind: Activation) -> nn.Module:
+    """The generator's hidden-layer non-linearity: ``relu`` or ``leaky_relu`` (slope 0.2)."""
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    if kind == "leaky_relu":
+        return nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+    raise ValueError(f"generator activation must be 'relu' or 'leaky_relu', got {kind!r}")
 
 
 def _num_resamplings(image_size: int) -> int:
@@ -42,7 +55,12 @@ class Generator(nn.Module):
     """z (B, latent_dim) -> image (B, channels, image_size, image_size) in [-1, 1]."""
 
     def __init__(
-        self, latent_dim: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3
+        self,
+        latent_dim: int = 100,
+        ngf: int = 64,
+        image_size: int = 64,
+        channels: int = 3,
+        activation: Activation = "relu",
     ) -> None:
         """
         Args:
@@ -51,6 +69,8 @@ class Generator(nn.Module):
                 4 x 4 for 64 px).
             image_size: output side in pixels, a power of two >= 8.
             channels: output channels.
+            activation: non-linearity of the hidden layers, ``relu`` (DCGAN) or ``leaky_relu``
+                (slope 0.2, the thesis); it has no weights, so either loads the other's state.
         """
         super().__init__()
         steps = _num_resamplings(image_size)
@@ -59,13 +79,13 @@ class Generator(nn.Module):
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),  # (B, width, 4, 4)
             nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
+            hidden_activation(activation),
         ]
         for _ in range(steps - 1):
             layers += [
                 nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width // 2),
-                nn.ReLU(inplace=True),
+                hidden_activation(activation),
             ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
@@ -92,14 +112,14 @@ class Discriminator(nn.Module):
         steps = _num_resamplings(image_size)
         layers: list[nn.Module] = [
             nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, inplace=True),
+            nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
         ]
         width = ndf
         for _ in range(steps - 1):
             layers += [
                 nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
+                nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
             ]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)

@@ -1,0 +1,52 @@
+"""The thesis configs run the thesis's method: landmark term on, in the landmark network's frame,
+with a no-landmark ablation that differs in nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+FRAME = ("image_size", "crop_center", "crop_size")
+DATA_DEFAULTS = {"crop_center": [0.5, 0.54], "crop_size": 0.61}  # the DataModule's
+
+
+def _load(relative: str) -> dict:
+    return yaml.safe_load((CONFIGS / relative).read_text())
+
+
+@pytest.mark.parametrize(
+    "method, landmarks",
+    [
+        ("dcgan/celeba64.yaml", "landmarks/celeba-64.yaml"),
+        ("dcgan/celeba-half.yaml", "landmarks/celeba-half-64.yaml"),
+    ],
+)
+def test_thesis_config_uses_the_landmark_net_trained_in_its_frame(method, landmarks):
+    search = _load(method)["model"]["init_args"]
+    assert search["landmark_weight"] > 0 and search["landmark_candidates"] == "masked"
+    net = _load(landmarks)
+    (checkpoint,) = [c for c in net["trainer"]["callbacks"] if "ModelCheckpoint" in c["class_path"]]
+    assert search["landmark_checkpoint"] == f"{checkpoint['init_args']['dirpath']}/last.ckpt"
+    method_data = DATA_DEFAULTS | _load(method)["data"]
+    net_data = DATA_DEFAULTS | net["data"]
+    assert {k: method_data[k] for k in FRAME} == {k: net_data[k] for k in FRAME}
+    assert method_data["layout"] == net_data["layout"]
+
+
+@pytest.mark.parametrize("name", ["celeba64", "celeba-half"])
+def test_no_landmark_ablation_differs_only_in_the_landmark_term(name):
+    full, ablation = _load(f"dcgan/{name}.yaml"), _load(f"dcgan/{name}-no-landmark.yaml")
+    assert ablation["model"]["init_args"]["landmark_weight"] == 0
+    for config in (full, ablation):
+        for key in (
+            "landmark_weight",
+            "landmark_loss",
+            "landmark_checkpoint",
+            "landmark_candidates",
+        ):
+            config["model"]["init_args"].pop(key, None)
+        config["trainer"]["logger"]["init_args"].pop("name")
+    assert full == ablation
