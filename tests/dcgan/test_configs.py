@@ -29,7 +29,9 @@ def test_thesis_config_uses_the_landmark_net_trained_in_its_frame(method, landma
     assert search["landmark_weight"] > 0 and search["landmark_candidates"] == "masked"
     net = _load(landmarks)
     (checkpoint,) = [c for c in net["trainer"]["callbacks"] if "ModelCheckpoint" in c["class_path"]]
-    assert search["landmark_checkpoint"] == f"{checkpoint['init_args']['dirpath']}/last.ckpt"
+    logger = net["trainer"]["logger"]["init_args"]  # faceinpaint's checkpoints: runs/<name>/
+    dirpath = checkpoint["init_args"].get("dirpath", f"{logger['save_dir']}/{logger['name']}")
+    assert search["landmark_checkpoint"] == f"{dirpath}/last.ckpt"
     method_data = DATA_DEFAULTS | _load(method)["data"]
     net_data = DATA_DEFAULTS | net["data"]
     assert {k: method_data[k] for k in FRAME} == {k: net_data[k] for k in FRAME}
