@@ -2,8 +2,9 @@
 
 Stage 1: KL + feature reconstruction; stage 2: + local and global adversarial losses;
 stage 3: + landmark loss. The clock is the number of generator updates already done (one per
-training batch); it is not Lightning's ``global_step``, which under manual optimization counts
-every optimizer step, critic steps included.
+training batch in stage 1, one per ``n_critic`` batches later); it is neither the batch count
+nor Lightning's ``global_step``, which under manual optimization counts every optimizer step,
+critic steps included.
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
 """Method 1: the feed-forward VAE-GAN (IJIES 2020) trained under the three-stage curriculum.
 
-One training batch = one **generator update** (Adam) followed, from stage 2 on, by
-``n_critic`` **critic updates** (RMSProp, both critics in one optimizer) on that batch's real
-images and the generator's detached, composited result, each followed by weight clipping. The
-curriculum clock (``generator_updates``) counts generator updates, so stage 1 has no critic
-updates and the paper's "step 15,000" means the 15,000th generator update. Lightning's
-``trainer.global_step`` counts every optimizer step (1 per batch in stage 1, 1 + n_critic
-later), so configs leave ``max_steps`` at -1: training stops once ``generator_updates`` reaches
-the last stage boundary.
+The update schedule is WGAN's Algorithm 1 (Arjovsky et al. 2017), which the paper's 5:1
+critic schedule cites: every critic update gets its own real batch and fakes from the current
+generator. In stage 1 (no critic) every training batch is one **generator update** (Adam). From
+stage 2 on, every training batch is one **critic update** (RMSProp, both critics in one
+optimizer, then weight clipping) on that batch's real images and the generator's detached,
+composited result, and every ``n_critic``-th batch is also a generator update, on the same
+batch, after its critic update. The curriculum clock (``generator_updates``) counts generator
+updates, so the paper's "step 15,000" is the 15,000th generator update whatever the batch count.
+
+Batches per generator update: 1 in stage 1, ``n_critic`` later. Lightning's counters follow the
+batches, not the clock: ``val_check_interval`` and ``log_every_n_steps`` count training batches,
+and ``trainer.global_step`` counts optimizer steps (1 per batch in stage 1, 1 + 1/n_critic per
+batch later). Configs therefore leave ``max_steps`` at -1 (training stops once
+``generator_updates`` reaches the last stage boundary) and choose ``val_check_interval`` in
+batches; both counters are logged (``train/generator_updates``, ``train/critic_updates``).
 
 Precision: under ``precision: bf16-mixed`` the networks run in bf16; the latent mean and
 log-variance and the sampling of z, the VGG-19 feature extractor and every loss stay in float32
@@ -119,7 +126,8 @@ class VAEGANInpainting(pl.LightningModule):
             landmark_checkpoint: LandmarkNet checkpoint for the landmark loss; required when
                 stage 3 is scheduled with landmark_weight > 0; "random" for tests.
             stage_boundaries: generator updates ending stage 1, stage 2 and training.
-            n_critic: critic updates per generator update (stages 2 and 3).
+            n_critic: critic updates per generator update (stages 2 and 3), each on its own
+                training batch.
             generator_lr: Adam learning rate of the generator.
             generator_betas: Adam betas of the generator (the paper gives none: torch defaults).
             critic_lr: RMSProp learning rate of the critics.
@@ -194,6 +202,8 @@ class VAEGANInpainting(pl.LightningModule):
         self.val_metrics = InpaintingMetrics()
         self.test_metrics = InpaintingMetrics()
         self.generator_updates = 0  # the curriculum clock, saved in checkpoints
+        self.critic_updates = 0  # saved too: a resumed run continues its n_critic cycle
+        self.generator_log: dict[str, Tensor] = {}  # train/ terms of the latest generator update
 
     @property
     def stage(self) -> int:
@@ -223,6 +233,7 @@ class VAEGANInpainting(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "generator_updates": self.generator_updates,
+            "critic_updates": self.critic_updates,
             "stage": self.stage,
             "boundaries": list(self.boundaries),
         }
@@ -233,7 +244,11 @@ class VAEGANInpainting(pl.LightningModule):
                 f"checkpoint has no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "
                 "expected one written by VAEGANInpainting"
             )
-        self.generator_updates = int(checkpoint[CHECKPOINT_KEY]["generator_updates"])
+        state = checkpoint[CHECKPOINT_KEY]
+        self.generator_updates = int(state["generator_updates"])
+        # checkpoints of the former schedule (all critic updates inside the generator's batch)
+        # never stop mid-cycle: a fresh cycle resumes them
+        self.critic_updates = int(state.get("critic_updates", 0))
 
     # ----------------------------------------------------------------- training
     def _prepare(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -303,7 +318,7 @@ class VAEGANInpainting(pl.LightningModule):
     def critic_losses(
         self, image: Tensor, fake: Tensor, windows: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """WGAN critic objective (eqs. 6 and 8) of the critics whose generator term is on.
+        """WGAN critic objective (eqs. 6 and 7) of the critics whose generator term is on.
 
         ``fake`` (B,3,S,S) is the detached composited result; returns ``(total, parts)``.
         """
@@ -333,44 +348,59 @@ class VAEGANInpainting(pl.LightningModule):
                 total = total + self.hparams.gp_weight * penalty
         return total, parts
 
+    def critics_train(self, stage: int) -> bool:
+        """Whether ``stage`` has critic updates: stage >= 2 and an adversarial weight > 0."""
+        return stage >= 2 and (self.weights.local_adv > 0 or self.weights.global_adv > 0)
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         image, mask = self._prepare(batch)
         stage = self.stage
         generator_opt, critic_opt = self.optimizers()
         network_input = fill_hole(image, mask, self.hparams.hole_fill)
         windows = hole_windows(mask, self.hparams.local_size)  # (B, 2)
+        critic_step = self.critics_train(stage)
+        generator_step = not critic_step or (self.critic_updates + 1) % self.hparams.n_critic == 0
 
-        self.toggle_optimizer(generator_opt)
-        generator_opt.zero_grad(set_to_none=True)
-        output, mu, logvar = self.generator(network_input)
+        # one forward of the current generator: the critic's fakes, and on a generator step the
+        # graph of its update (the critic step below touches neither its weights nor the graph)
+        with torch.set_grad_enabled(generator_step):
+            output, mu, logvar = self.generator(network_input)  # (B,3,S,S), (B,Z), (B,Z)
         result = composite(output, image, mask)
-        total, parts = self.generator_loss(stage, image, output, result, mu, logvar, windows)
-        self.manual_backward(total)
-        generator_opt.step()
-        self.untoggle_optimizer(generator_opt)
-        logged = {f"train/{name}": value.detach() for name, value in parts.items()}
-        logged["train/generator_total"] = total.detach()
+        logged: dict[str, Tensor | float] = {}
 
-        if stage >= 2 and (self.weights.local_adv > 0 or self.weights.global_adv > 0):
-            fake = result.detach()
+        if critic_step:
             self.toggle_optimizer(critic_opt)
-            for _ in range(self.hparams.n_critic):
-                critic_opt.zero_grad(set_to_none=True)
-                critic_total, critic_parts = self.critic_losses(image, fake, windows)
-                self.manual_backward(critic_total)
-                critic_opt.step()
-                if self.hparams.clip_value is not None:
-                    clip_parameters_(self.global_critic, self.hparams.clip_value)
-                    clip_parameters_(self.local_critic, self.hparams.clip_value)
+            critic_opt.zero_grad(set_to_none=True)
+            critic_total, critic_parts = self.critic_losses(image, result.detach(), windows)
+            self.manual_backward(critic_total)
+            critic_opt.step()
+            if self.hparams.clip_value is not None:
+                clip_parameters_(self.global_critic, self.hparams.clip_value)
+                clip_parameters_(self.local_critic, self.hparams.clip_value)
             self.untoggle_optimizer(critic_opt)
+            self.critic_updates += 1
             logged.update({f"train/{k}": v.detach() for k, v in critic_parts.items()})
 
+        if generator_step:
+            self.toggle_optimizer(generator_opt)
+            generator_opt.zero_grad(set_to_none=True)
+            total, parts = self.generator_loss(stage, image, output, result, mu, logvar, windows)
+            self.manual_backward(total)
+            generator_opt.step()
+            self.untoggle_optimizer(generator_opt)
+            self.generator_log = {f"train/{k}": v.detach() for k, v in parts.items()}
+            self.generator_log["train/generator_total"] = total.detach()
+            every = self.hparams.image_log_every_n_steps
+            if every > 0 and self.generator_updates % every == 0:
+                self.log_grid("train/images", image, network_input, output, result)
+            self.generator_updates += 1
+
+        # every logged batch shows the latest generator update's terms, whichever batch it was
+        logged.update(self.generator_log)
         logged["train/stage"] = float(stage)
+        logged["train/generator_updates"] = float(self.generator_updates)
+        logged["train/critic_updates"] = float(self.critic_updates)
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=image.shape[0])
-        every = self.hparams.image_log_every_n_steps
-        if every > 0 and self.generator_updates % every == 0:
-            self.log_grid("train/images", image, network_input, output, result)
-        self.generator_updates += 1
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.generator_updates >= self.boundaries[2]:

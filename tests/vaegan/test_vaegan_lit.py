@@ -1,13 +1,17 @@
 """The VAE-GAN LightningModule: update pattern, clipping, curriculum, resume, overfit."""
 
+import copy
+import itertools
+
 import lightning.pytorch as pl
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
+from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.eval.metrics import hole_psnr_per_sample
 from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANInpainting
+from faceinpaint.models.vaegan import InpaintingVAE
 
 SIZE = 32
 
@@ -119,13 +123,62 @@ def test_update_pattern_stages_and_clipping(options, precision):
     model = tiny_model(**options)
     recorder = StepRecorder()
     trainer([recorder], precision=precision).fit(model, DataLoader(Faces(8), batch_size=2))
-    assert recorder.stages == [1, 1, 2, 2, 3, 3]
-    assert "".join(recorder.steps) == "GG" + "GCCCCC" * 4
-    assert model.generator_updates == 6
+    # stage 1: one generator update per batch; then a critic update per batch and a generator
+    # update on every 5th batch, after its critic update
+    assert recorder.stages == [1, 1] + [2] * 10 + [3] * 10
+    assert "".join(recorder.steps) == "GG" + "CCCCCG" * 4
+    assert (model.generator_updates, model.critic_updates) == (6, 20)
     largest = max(
         p.abs().max() for c in (model.global_critic, model.local_critic) for p in c.parameters()
     )
     assert (largest <= 0.01) == (model.hparams.clip_value == 0.01)
+
+
+class CriticInputs(pl.Callback):
+    """Records each critic update's real images and fakes, and the fakes that the generator as
+    it is at that moment makes from the input (and latent noise) of its last forward."""
+
+    def __init__(self):
+        self.real: list[torch.Tensor] = []
+        self.fake: list[torch.Tensor] = []
+        self.current: list[torch.Tensor] = []
+
+    def on_train_start(self, trainer, module):
+        generator_forward, critic_losses = module.generator.forward, module.critic_losses
+
+        def recording_forward(x):
+            self.last_forward = (x.clone(), torch.get_rng_state())
+            return generator_forward(x)
+
+        def spy(image, fake, windows):
+            x, rng_state = self.last_forward
+            generator = copy.deepcopy(module.generator)  # train mode, as in the step
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                torch.set_rng_state(rng_state)  # the same eps of z = mu + sigma * eps
+                output, _, _ = InpaintingVAE.forward(generator, x)
+            self.real.append(image.clone())
+            self.fake.append(fake.clone())
+            self.current.append(composite(output, image, self.mask))
+            return critic_losses(image, fake, windows)
+
+        module.generator.forward, module.critic_losses = recording_forward, spy
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.mask = batch[MASK]
+
+
+def test_each_critic_update_sees_its_own_real_batch_and_current_fakes():
+    """WGAN's Algorithm 1: a fresh real batch per critic update, fakes of the current generator
+    (the former schedule reused one batch and one pre-update fake for all 5 critic updates)."""
+    torch.manual_seed(0)
+    model = tiny_model(stage_boundaries=(1, 3, 3))
+    spy = CriticInputs()
+    trainer([spy]).fit(model, DataLoader(Faces(8), batch_size=2))
+    assert len(spy.real) == 10
+    for before, after in itertools.pairwise(spy.real):
+        assert not torch.equal(before, after)
+    for fake, current in zip(spy.fake, spy.current, strict=True):
+        torch.testing.assert_close(fake, current)
 
 
 def test_losses_stay_float32_under_bf16_autocast():
@@ -183,11 +236,13 @@ def test_stage_3_trains_with_a_landmark_net():
 
 
 class SaveAt(pl.Callback):
+    """Saves and stops after the batch that leaves ``at`` = (generator, critic) updates done."""
+
     def __init__(self, path, at):
         self.path, self.at = path, at
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if module.generator_updates == self.at:
+        if (module.generator_updates, module.critic_updates) == self.at:
             trainer.save_checkpoint(self.path)
             trainer.should_stop = True
 
@@ -198,7 +253,7 @@ class CheckResumed(pl.Callback):
         self.stages: list[int] = []
 
     def on_train_start(self, trainer, module):
-        assert module.generator_updates == 3 and module.stage == 2
+        assert (module.generator_updates, module.critic_updates, module.stage) == (3, 7, 2)
         saved = self.checkpoint["optimizer_states"]
         for opt, state in zip(module.optimizers(), saved, strict=True):
             live = opt.optimizer.state_dict()["state"]
@@ -211,23 +266,29 @@ class CheckResumed(pl.Callback):
         self.stages.append(module.stage)
 
 
-def test_resume_mid_stage_restores_stage_and_optimizers(tmp_path):
+def test_resume_mid_stage_restores_stage_cycle_and_optimizers(tmp_path):
+    """Saved 2 critic updates into a cycle of stage 2: the resumed run makes the 3 missing
+    critic updates before its next generator update, then full cycles, and ends on time."""
     path = tmp_path / "mid.ckpt"
     torch.manual_seed(0)
     first = tiny_model()
-    trainer([SaveAt(path, 3)]).fit(first, DataLoader(Faces(8), batch_size=2))
-    checkpoint = torch.load(path, weights_only=False)
-    assert checkpoint[CHECKPOINT_KEY]["generator_updates"] == 3
-    assert checkpoint[CHECKPOINT_KEY]["stage"] == 2
-    critic_state = checkpoint["optimizer_states"][1]["state"]
-    assert len(critic_state) > 0  # RMSProp has seen stage-2 critic steps
+    trainer([SaveAt(path, (3, 7))]).fit(first, DataLoader(Faces(8), batch_size=2))
+    state = torch.load(path, weights_only=False)
+    assert state[CHECKPOINT_KEY] == {
+        "generator_updates": 3,
+        "critic_updates": 7,
+        "stage": 2,
+        "boundaries": [2, 4, 6],
+    }
+    assert len(state["optimizer_states"][1]["state"]) > 0  # RMSProp has seen critic steps
 
     torch.manual_seed(1)
     resumed = tiny_model()
-    check = CheckResumed(checkpoint)
-    trainer([check]).fit(resumed, DataLoader(Faces(8), batch_size=2), ckpt_path=path)
-    assert check.stages == [2, 3, 3]
-    assert resumed.generator_updates == 6
+    check, recorder = CheckResumed(state), StepRecorder()
+    trainer([check, recorder]).fit(resumed, DataLoader(Faces(8), batch_size=2), ckpt_path=path)
+    assert "".join(recorder.steps) == "CCCG" + "CCCCCG" * 2
+    assert check.stages == [2] * 3 + [3] * 10
+    assert (resumed.generator_updates, resumed.critic_updates) == (6, 20)
 
 
 def hole_psnr(model, batch):
@@ -269,7 +330,12 @@ def test_smoke_config_crosses_every_stage(tmp_path, monkeypatch):
     cli_main(["fit", "--config", str(config), "--trainer.enable_progress_bar=false"])
     (last,) = tmp_path.glob("runs/vaegan-smoke/version_0/checkpoints/last.ckpt")
     state = torch.load(last, weights_only=False)[CHECKPOINT_KEY]
-    assert state == {"generator_updates": 12, "stage": 3, "boundaries": [4, 8, 12]}
+    assert state == {
+        "generator_updates": 12,
+        "critic_updates": 40,
+        "stage": 3,
+        "boundaries": [4, 8, 12],
+    }
     images = sorted(p.name for p in tmp_path.glob("runs/vaegan-smoke/version_0/images/*.png"))
     assert images[:2] == ["train_images_000000.png", "train_images_000006.png"]
 
@@ -288,7 +354,8 @@ def test_eval_noise_of_a_sample_does_not_depend_on_its_batch() -> None:
 
 
 def test_curriculum_end_between_validations_writes_the_final_checkpoint(tmp_path):
-    """The run stops at update 6, mid-epoch; the last validation (update 4) is not the end."""
+    """The run stops at update 6, mid-epoch (batch 22 of 4-batch epochs); the validation at
+    the end of each epoch never sees that state."""
     from faceinpaint.lit.checkpoint import ModelCheckpoint
 
     torch.manual_seed(0)
@@ -300,6 +367,11 @@ def test_curriculum_end_between_validations_writes_the_final_checkpoint(tmp_path
     run = trainer([callback], enable_checkpointing=True, limit_val_batches=1)
     run.fit(model, loader, loader)
     final = torch.load(tmp_path / "last.ckpt", weights_only=False)[CHECKPOINT_KEY]
-    assert final == {"generator_updates": 6, "stage": 3, "boundaries": [2, 4, 6]}
+    assert final == {
+        "generator_updates": 6,
+        "critic_updates": 20,
+        "stage": 3,
+        "boundaries": [2, 4, 6],
+    }
     best = torch.load(callback.best_model_path, weights_only=False)[CHECKPOINT_KEY]
-    assert best["generator_updates"] == 4
+    assert best["generator_updates"] < 6
