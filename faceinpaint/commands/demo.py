@@ -179,8 +179,9 @@ def _evaluate(
     sections = yaml.safe_load(resolve_config(protocol_config).read_text())
     protocol = as_protocol(sections["protocol"])
     data = FaceDataModule(**sections.get("data", {}))
-    n = len(data.dataset(protocol.split)) if limit is None else limit
-    n = min(n, len(data.dataset(protocol.split)))
+    say(f"drawing the embedded {protocol.split} faces (once; cached after)", started)
+    available = len(data.dataset(protocol.split))
+    n = available if limit is None else min(limit, available)
     masks = [task.mask for task in protocol.tasks()]
     methods = ["vaegan", "dcgan+encoder", *baselines]
     say(
@@ -199,6 +200,7 @@ def _evaluate(
         dcgan_iterations=dcgan_iterations,
         baselines=tuple(baselines),
         limit=limit,
+        batch_size=16,  # the progress bar moves every 16 faces
         device=device,
         out=str(out_dir),
     )
