@@ -102,7 +102,7 @@ def demo(
     protocol_config: str = "configs/eval/demo.yaml",
     baselines: tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
     dcgan_candidates: int = 4,
-    dcgan_iterations: int = 40,
+    dcgan_iterations: int = 10,
     limit: int | None = 64,
     threads: int | None = 2,
     device: str = "cpu",
