@@ -36,10 +36,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
+from faceinpaint.bench.timing import synchronize
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
-from faceinpaint.eval.bench import synchronize
 from faceinpaint.eval.metrics import InpaintingMetrics, summary_statistics
 from faceinpaint.eval.protocols import (
     MaskTask,
