@@ -14,6 +14,7 @@ from faceinpaint.bench.timing import Spread, interleave
 def bench_data(
     device: torch.device,
     sizes: Sizes,
+    warmup: int,
     repeats: int,
     data_root: str | None,
     num_workers: int,
@@ -64,7 +65,7 @@ def bench_data(
                         break
 
         fns[method] = run
-    times = interleave(fns, device, warmup=1, repeats=repeats)
+    times = interleave(fns, device, warmup, repeats)
     for method, (image_size, batch_size) in settings.items():
         rate = Spread.of(times[method]).map(lambda s, b=batch_size: sizes.data_batches * b / s)
         need = consumed.get(method)

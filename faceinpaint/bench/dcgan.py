@@ -33,7 +33,7 @@ def bench_dcgan(
     batch_size = sizes.dcgan_batch
     batch = synthetic_batch(batch_size, sizes.dcgan["image_size"], device)
     modules = {v.name: (build_dcgan(sizes, v.compiled), v.precision) for v in variants}
-    times = interleaved_fits(modules, batch, device, repeats)
+    times = interleaved_fits(modules, batch, device, repeats, sizes.fit_warmup)
     for v in variants:
         per_batch = Spread.of(times[v.name])
         yield Row.measured(

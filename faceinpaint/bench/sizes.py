@@ -30,6 +30,7 @@ class Sizes:
         vaegan / dcgan: model kwargs (the papers' sizes unless ``quick``).
         vaegan_batches: batch sizes of the VAE-GAN training rows.
         vaegan_rounds: timed rounds of each VAE-GAN row (None: the run's ``repeats``).
+        fit_warmup: untimed training batches before the timed one in each fit.
         dcgan_batch: batch size of the DCGAN training row.
         candidates: latents searched per image.
         search_images: images searched together (B) in the search rows.
@@ -37,13 +38,16 @@ class Sizes:
         dlib_search_images: B of the dlib-in-the-loop rows (CPU only).
         landmark_faces: faces per landmark timing.
         data_batches: loader batches per data timing.
-        flops_batch: batch at which FLOPs are counted (scaled linearly to the rows' batches).
+        flops_batch: batch at which FLOPs are counted (FLOPs are linear in the batch).
+        warmup: untimed rounds before the timed ones, unless the run gives its own.
+        repeats: timed rounds, unless the run gives its own.
     """
 
     label: str
     vaegan: dict[str, Any]
     vaegan_batches: tuple[int, ...]
     vaegan_rounds: int | None
+    fit_warmup: int
     dcgan: dict[str, Any]
     dcgan_batch: int
     candidates: int
@@ -53,6 +57,8 @@ class Sizes:
     landmark_faces: int
     data_batches: int
     flops_batch: int
+    warmup: int
+    repeats: int
 
 
 def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
@@ -63,6 +69,7 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         vaegan=PAPER_VAEGAN,
         vaegan_batches=(16, 64),
         vaegan_rounds=None,
+        fit_warmup=1,
         dcgan=PAPER_DCGAN,
         dcgan_batch=128,
         candidates=64,
@@ -72,6 +79,8 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         landmark_faces=64,
         data_batches=50,
         flops_batch=16,
+        warmup=1,
+        repeats=5,
     )
     if device.type == "cuda":
         return gpu
@@ -84,16 +93,20 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         search_iterations=5,
         landmark_faces=16,
         data_batches=10,
+        repeats=3,
     )
     if full:
         return cpu_full
     return replace(
         cpu_full,
         label="paper models, short CPU run (--full for the long one)",
-        vaegan_batches=(4,),
+        vaegan_batches=(2,),
         vaegan_rounds=1,
-        search_iterations=2,
-        flops_batch=2,
+        fit_warmup=0,
+        search_images=(1, 16),
+        search_iterations=1,
+        flops_batch=1,
+        warmup=0,
     )
 
 
@@ -113,6 +126,7 @@ def quick_sizes() -> Sizes:
         ),
         vaegan_batches=(2, 4),
         vaegan_rounds=None,
+        fit_warmup=1,
         dcgan=dict(latent_dim=8, ngf=4, ndf=4, image_size=32),
         dcgan_batch=4,
         candidates=4,
@@ -122,6 +136,8 @@ def quick_sizes() -> Sizes:
         landmark_faces=2,
         data_batches=2,
         flops_batch=2,
+        warmup=0,
+        repeats=2,
     )
 
 

@@ -62,7 +62,9 @@ def _rows(
             method = row.benchmark.removesuffix(" train")
             if row.benchmark in ("vaegan train", "dcgan train") and row.value:
                 consumed[method] = max(consumed.get(method, 0.0), row.value)
-        yield from emit(bench_data(device, sizes, repeats, data_root, num_workers, consumed))
+        yield from emit(
+            bench_data(device, sizes, warmup, repeats, data_root, num_workers, consumed)
+        )
 
 
 def bench(
@@ -71,8 +73,8 @@ def bench(
     full: bool = False,
     only: list[Benchmark] | None = None,
     devices: list[str] | None = None,
-    warmup: int = 1,
-    repeats: int = 3,
+    warmup: int | None = None,
+    repeats: int | None = None,
     data_root: str | None = None,
     num_workers: int = 2,
     dlib: bool = True,
@@ -95,8 +97,10 @@ def bench(
         full: on a CPU, the long run (VAE-GAN batches 16 and 32, 5 search iterations): hours.
         only: benchmarks to run (default all): flops, vaegan, dcgan, search, landmarks, data.
         devices: e.g. ``[cpu]``; default cpu, and cuda when available.
-        warmup: untimed rounds before the timed ones (search, landmarks).
-        repeats: timed rounds; each row gives their median, min and max.
+        warmup: untimed rounds before the timed ones (search, landmarks, data); default: 1 on
+            a GPU and in the full CPU run, 0 in the short one.
+        repeats: timed rounds; each row gives their median, min and max; default: 5 on a GPU,
+            3 on a CPU, 2 with ``quick``.
         data_root: a folder of faces (e.g. ../shared/data/celeba-half) for the data and
             landmark rows; default the embedded faces.
         num_workers: loader processes of the data rows.
@@ -131,6 +135,8 @@ def bench(
             raise ValueError(f"device {name!r} asked for but CUDA is not available")
         sizes = quick_sizes() if quick else paper_sizes(device, full)
         env = environment(device, command)
+        device_warmup = sizes.warmup if warmup is None else warmup
+        device_repeats = sizes.repeats if repeats is None else repeats
         head = f"## {device.type}: {sizes.label}\n\n" + environment_lines(env) + TABLE_HEADER
         stream.write("\n" + head)
         stream.flush()
@@ -140,8 +146,8 @@ def bench(
             sizes,
             chosen,
             env["hardware"],
-            warmup,
-            repeats,
+            device_warmup,
+            device_repeats,
             data_root,
             num_workers,
             dlib,

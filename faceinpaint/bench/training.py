@@ -75,10 +75,14 @@ class _BatchTimer(pl.Callback):
 
 
 def fit_once(
-    module: nn.Module, batch: dict[str, Tensor], device: torch.device, precision: str
+    module: nn.Module,
+    batch: dict[str, Tensor],
+    device: torch.device,
+    precision: str,
+    warmup: int = 1,
 ) -> float:
-    """Seconds of the second of two training batches of ``module`` in a fresh Trainer (the first
-    one warms up: optimizer state, allocator, compilation)."""
+    """Seconds of the last of ``warmup + 1`` training batches of ``module`` in a fresh Trainer
+    (the first ones warm up: optimizer state, allocator, compilation)."""
     timer = _BatchTimer(device)
     quiet_lightning()
     trainer = pl.Trainer(
@@ -94,7 +98,7 @@ def fit_once(
         num_sanity_val_steps=0,
         callbacks=[timer],
     )
-    loader = torch.utils.data.DataLoader(_SameBatch(batch, 2), batch_size=None)
+    loader = torch.utils.data.DataLoader(_SameBatch(batch, warmup + 1), batch_size=None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"lightning\..*")  # eval-mode modules, no val loop
         trainer.fit(module, train_dataloaders=loader)
@@ -106,12 +110,14 @@ def interleaved_fits(
     batch: dict[str, Tensor],
     device: torch.device,
     rounds: int,
+    warmup: int = 1,
     on_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per training batch of each ``name -> (module, precision)``, one fit per variant per
-    round, the variants interleaved (see :func:`~faceinpaint.bench.timing.interleave`)."""
+    round, the variants interleaved (see :func:`~faceinpaint.bench.timing.interleave`); each fit
+    times its last batch after ``warmup`` untimed ones."""
     fns = {
-        name: SelfTimed(lambda m=module, p=precision: fit_once(m, batch, device, p))
+        name: SelfTimed(lambda m=module, p=precision: fit_once(m, batch, device, p, warmup))
         for name, (module, precision) in modules.items()
     }
     return interleave(fns, device, warmup=0, repeats=rounds, on_round=on_round)

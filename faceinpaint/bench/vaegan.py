@@ -51,7 +51,7 @@ def bench_vaegan(
             modules = {
                 v.name: (build_vaegan(sizes, stage, v.compiled), v.precision) for v in variants
             }
-            times = interleaved_fits(modules, batch, device, rounds)
+            times = interleaved_fits(modules, batch, device, rounds, sizes.fit_warmup)
             for v in variants:
                 per_batch = Spread.of(times[v.name])
                 if batch_size == sizes.vaegan_batches[0]:

@@ -55,7 +55,7 @@ def test_the_short_cpu_run_keeps_the_papers_models():
 def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
     seconds = {1: 1.0, 2: 4.0, 3: 5.0}  # per batch of 2, per stage
 
-    def fake_fits(modules, batch, device, rounds, on_round=None):
+    def fake_fits(modules, batch, device, rounds, warmup, on_round=None):
         stage = next(iter(modules.values()))[0].stage_for_test
         return {name: [seconds[stage]] * rounds for name in modules}
 
