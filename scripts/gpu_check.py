@@ -4,7 +4,7 @@ and the report (one JSON-lines file, one markdown file, a few PNGs) from what th
     python scripts/gpu_check.py env --out WORK/env.jsonl
     python scripts/gpu_check.py profile --device cuda --dry-run 0 --out WORK/profile.jsonl
     python scripts/gpu_check.py fixture --out WORK/faces        # the dry run's stand-in faces
-    python scripts/gpu_check.py search-limit --bench WORK/bench/bench.jsonl --seconds 25 --batch 64 --most 256
+    python scripts/gpu_check.py search-plan --bench WORK/bench/bench.jsonl --seconds 35 --most 256
     python scripts/gpu_check.py report --work WORK --out OUT --dry-run 0
 """
 
@@ -169,10 +169,10 @@ def fixture(out: Path, train: int = 24, val: int = 8) -> None:
 
 
 # ----------------------------------------------------------------------------- search limit
-def search_limit(bench: Path, seconds: float, batch: int, most: int) -> int:
-    """Faces the search can do in ``seconds`` at the images/s the bench measured for the largest
-    B without landmark term (60 % of it, for loading and the fills), whole batches, at least one
-    batch or ``most`` if smaller."""
+def search_plan(bench: Path, seconds: float, most: int, startup: float = 15.0) -> tuple[int, int]:
+    """(faces, batch) for a search of ``seconds`` (``startup`` of them for loading): 60 % of the
+    images/s the bench measured for the largest B without landmark term (the fills and the
+    grid take the rest), a multiple of 8 between 8 and ``most``, in batches of at most 64."""
     rates = [
         (r["extra"]["images"], r["value"])
         for r in read_jsonl(bench)
@@ -180,11 +180,12 @@ def search_limit(bench: Path, seconds: float, batch: int, most: int) -> int:
         and r.get("value")
         and r["extra"].get("landmark") == "no landmark"
     ]
-    if not rates:
-        return min(most, batch)
-    _, rate = max(rates)
-    batches = math.floor(0.6 * rate * seconds / batch)
-    return min(most, max(batch, batches * batch))
+    faces = 8
+    if rates:
+        _, rate = max(rates)
+        faces = 8 * math.floor(0.6 * rate * max(seconds - startup, 0) / 8)
+    faces = min(most, max(8, faces))
+    return faces, min(64, faces)
 
 
 # ----------------------------------------------------------------------------- report
@@ -433,10 +434,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("fixture")
     p.add_argument("--out", type=Path, required=True)
-    p = sub.add_parser("search-limit")
+    p = sub.add_parser("search-plan")
     p.add_argument("--bench", type=Path, required=True)
     p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--batch", type=int, required=True)
     p.add_argument("--most", type=int, required=True)
     p = sub.add_parser("report")
     p.add_argument("--work", type=Path, required=True)
@@ -458,8 +458,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     elif args.command == "fixture":
         fixture(args.out)
-    elif args.command == "search-limit":
-        print(search_limit(args.bench, args.seconds, args.batch, args.most))
+    elif args.command == "search-plan":
+        print(*search_plan(args.bench, args.seconds, args.most))
     else:
         report(args.work, args.out, bool(args.dry_run))
 

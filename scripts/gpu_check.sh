@@ -12,8 +12,8 @@
 #   profile   torch.profiler: where a VAE-GAN step's and a search iteration's time goes
 #   dcgan     DCGAN training at paper width on celeba-half for a fixed time (trainer.max_time)
 #   search    faceinpaint eval, thesis masks (centre, left, right), 64 x 1000 search + classical fills
-#   encoder   OPTIONAL: the encoder-initialised search, run only when its code and a celeba-half
-#             encoder config exist in this checkout (configs/encoder/celeba-half.yaml)
+#   encoder   OPTIONAL: the encoder-initialised search, run only when its code, a celeba-half
+#             encoder config (configs/encoder/celeba-half*.yaml) and `eval --dcgan_encoder` exist
 #   vaegan    VAE-GAN training at paper width for a fixed time: stage transitions and throughput
 #   report    $OUT/gpu-check.jsonl + gpu-check.md + a few PNGs + gpu-check.log
 # GPU_CHECK_PARTS="env,bench,report" runs some of them (the report always reads whatever exists).
@@ -85,7 +85,7 @@ if [[ $DRY_RUN == 1 ]]; then
   BENCH=(--quick true --devices '[cpu]' --repeats 1 --warmup 0 --dlib false --threads 1)
   DCGAN_SIZE=(--model.init_args.latent_dim 16 --model.init_args.ngf 8 --model.init_args.ndf 8
     --trainer.max_steps 4 --data.batch_size 8 --data.num_workers 0)
-  SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --batch_size 4 --nn_bank_size 16)
+  SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --nn_bank_size 16)
   SEARCH_MASKS=(center)
   VAEGAN_SIZE=(--model.init_args.image_size 32 --data.image_size 32 --model.init_args.latent_dim 16
     --model.init_args.base_channels 4 --model.init_args.max_channels 8 --model.init_args.num_layers 3
@@ -98,7 +98,7 @@ else
   DEVICE=cuda ACCEL=gpu
   BENCH=(--devices '[cuda]' --repeats 5 --warmup 1 --dlib false --num_workers 8)
   DCGAN_SIZE=(--data.num_workers 8 --data.cache_workers 8)
-  SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000 --batch_size 64)
+  SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000)
   SEARCH_MASKS=(center left right)
   VAEGAN_SIZE=(--model.init_args.stage_boundaries "[${GPU_CHECK_VAEGAN_STAGES:-400, 700, 1000}]"
     --trainer.val_check_interval 100 --trainer.limit_val_batches 2 --data.num_workers 8
@@ -141,8 +141,8 @@ if [[ -f $LANDMARKS ]]; then
   EVAL_LANDMARK=(--dcgan_landmark_weight 1.0 --landmark_checkpoint "$LANDMARKS")
 fi
 if wanted dcgan; then
-  seconds=$(budget dcgan 50)
-  part dcgan $((seconds + 45)) "${FI[@]}" fit --config configs/dcgan/celeba-half.yaml \
+  seconds=$(budget dcgan 45)
+  part dcgan $((seconds + 30)) "${FI[@]}" fit --config configs/dcgan/celeba-half.yaml \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_epochs -1 \
     --trainer.max_time "00:00:00:$seconds" --trainer.logger lightning.pytorch.loggers.CSVLogger \
     --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name dcgan \
@@ -152,14 +152,14 @@ if wanted dcgan; then
 fi
 if wanted search; then
   if [[ -f $DCGAN_CKPT ]]; then
-    seconds=$(budget search 75)
+    seconds=$(budget search 105)
     per_mask=$((seconds / ${#SEARCH_MASKS[@]}))
     for mask in "${SEARCH_MASKS[@]}"; do
-      limit=$("$PYTHON" scripts/gpu_check.py search-limit --bench "$WORK/bench/bench.jsonl" \
-        --seconds "$per_mask" --batch 64 --most "$MAX_LIMIT")
+      read -r limit batch < <("$PYTHON" scripts/gpu_check.py search-plan \
+        --bench "$WORK/bench/bench.jsonl" --seconds "$per_mask" --most "$MAX_LIMIT")
       part "search-$mask" "$per_mask" "${FI[@]}" eval --config configs/eval/thesis.yaml \
         --data.root "$DATA" --protocol.masks "{$mask: ${MASK_SPECS[$mask]}}" \
-        --dcgan "$DCGAN_CKPT" --limit "$limit" --device "$DEVICE" --out "$WORK/eval" \
+        --dcgan "$DCGAN_CKPT" --limit "$limit" --batch_size "$batch" --device "$DEVICE" --out "$WORK/eval" \
         "${EVAL_LANDMARK[@]}" "${SEARCH[@]}"
     done
   else
@@ -168,28 +168,32 @@ if wanted search; then
 fi
 # ---- OPTIONAL: the encoder-initialised search (issue 13, item 2), once its code exists here.
 if wanted encoder; then
-  if [[ -f faceinpaint/lit/encoder.py && -f configs/encoder/celeba-half.yaml && -f $DCGAN_CKPT ]] &&
+  encoder_config=$(ls configs/encoder/celeba-half.yaml configs/encoder/celeba-half*.yaml 2>/dev/null | head -1)
+  if [[ -f faceinpaint/lit/encoder.py && -n $encoder_config && -f $DCGAN_CKPT ]] &&
     "${FI[@]}" eval --help 2>/dev/null | grep -q -- --dcgan_encoder; then
     seconds=$(budget encoder 60)
-    part encoder-fit $((seconds + 30)) "${FI[@]}" fit --config configs/encoder/celeba-half.yaml \
+    part encoder-fit $((seconds + 30)) "${FI[@]}" fit --config "$encoder_config" \
       --model.init_args.dcgan_checkpoint "$DCGAN_CKPT" --data.root "$DATA" \
       --trainer.accelerator "$ACCEL" --trainer.max_time "00:00:00:$seconds" \
       --trainer.logger lightning.pytorch.loggers.CSVLogger \
       --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name encoder
     encoder=$(find "$WORK/runs/encoder" -name last.ckpt 2>/dev/null | head -1)
     if [[ -n $encoder ]]; then
-      part encoder-search "$(budget encoder_search 40)" "${FI[@]}" eval --config configs/eval/thesis.yaml \
+      seconds=$(budget encoder_search 40)
+      read -r limit batch < <("$PYTHON" scripts/gpu_check.py search-plan \
+        --bench "$WORK/bench/bench.jsonl" --seconds "$seconds" --most "$MAX_LIMIT")
+      part encoder-search "$seconds" "${FI[@]}" eval --config configs/eval/thesis.yaml \
         --data.root "$DATA" --protocol.masks '{center: {kind: center, side: 0.5}}' \
-        --dcgan "$DCGAN_CKPT" --dcgan_encoder "$encoder" --limit "$MAX_LIMIT" --device "$DEVICE" \
+        --dcgan "$DCGAN_CKPT" --dcgan_encoder "$encoder" --limit "$limit" --batch_size "$batch" --device "$DEVICE" \
         --out "$WORK/eval" "${SEARCH[@]}"
     fi
   else
-    skip encoder "no encoder code / configs/encoder/celeba-half.yaml / --dcgan_encoder in this checkout"
+    skip encoder "no encoder code / configs/encoder/celeba-half*.yaml / eval --dcgan_encoder / DCGAN checkpoint"
   fi
 fi
 if wanted vaegan; then
-  seconds=$(budget vaegan 50)
-  part vaegan $((seconds + 45)) "${FI[@]}" fit --config configs/vaegan/celeba-half.yaml \
+  seconds=$(budget vaegan 45)
+  part vaegan $((seconds + 30)) "${FI[@]}" fit --config configs/vaegan/celeba-half.yaml \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_time "00:00:00:$seconds" \
     --model.init_args.vgg_weights random --model.init_args.landmark_checkpoint random \
     --trainer.logger lightning.pytorch.loggers.CSVLogger \

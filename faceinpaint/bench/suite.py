@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 import torch
 
@@ -80,7 +80,6 @@ def bench(
     dlib: bool = True,
     compile_cpu: bool = False,
     threads: int | None = None,
-    stream: TextIO | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark both methods on CPU (always) and CUDA (when present), printing the table as rows
     arrive; rows to ``<out>/bench.jsonl`` (appended as measured) and ``<out>/bench.md`` (this run).
@@ -107,7 +106,6 @@ def bench(
         dlib: include the dlib rows (dlib per face; dlib in the search loop on CPU).
         compile_cpu: also time torch.compile on CPU (slow to compile; a GPU always does).
         threads: torch CPU threads (default: torch's choice).
-        stream: where the table is printed as it goes (default stdout).
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -119,7 +117,6 @@ def bench(
         raise ValueError(f"unknown benchmarks {sorted(unknown)}; choose from {ALL_BENCHMARKS}")
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    stream = sys.stdout if stream is None else stream
     command = (
         "faceinpaint bench " + " ".join(sys.argv[2:])
         if sys.argv[1:2] == ["bench"]
@@ -138,8 +135,7 @@ def bench(
         device_warmup = sizes.warmup if warmup is None else warmup
         device_repeats = sizes.repeats if repeats is None else repeats
         head = f"## {device.type}: {sizes.label}\n\n" + environment_lines(env) + TABLE_HEADER
-        stream.write("\n" + head)
-        stream.flush()
+        print("\n" + head, end="", flush=True)
         lines = []
         rows = _rows(
             device,
@@ -159,8 +155,7 @@ def bench(
             with (out_dir / "bench.jsonl").open("a") as jsonl:
                 jsonl.write(json.dumps(record, default=str) + "\n")
             line = markdown_row(record)
-            stream.write(line)
-            stream.flush()
+            print(line, end="", flush=True)
             lines.append(line)
             records.append(record)
         sections.append(head + "".join(lines))

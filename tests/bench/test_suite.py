@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import replace
 
@@ -107,9 +106,8 @@ def test_unknown_benchmark_is_named(tmp_path):
         suite.bench(out=str(tmp_path), only=["speed"])
 
 
-def test_quick_search_rows_and_files(tmp_path):
+def test_quick_search_rows_and_files(tmp_path, capsys):
     torch.manual_seed(0)
-    stream = io.StringIO()
     rows = suite.bench(
         out=str(tmp_path),
         quick=True,
@@ -118,7 +116,6 @@ def test_quick_search_rows_and_files(tmp_path):
         warmup=0,
         repeats=1,
         dlib=False,
-        stream=stream,
     )
     variants = [r["variant"] for r in rows if r["benchmark"].startswith("latent search")]
     assert variants == [
@@ -136,22 +133,21 @@ def test_quick_search_rows_and_files(tmp_path):
     assert [json.loads(line)["variant"] for line in lines] == [r["variant"] for r in rows]
     assert all({"hardware", "torch", "date", "command"} <= set(json.loads(x)) for x in lines)
     assert (tmp_path / "bench.md").read_text().count("\n| ") == len(rows) + 1
-    assert stream.getvalue().count("\n| ") == len(rows) + 1  # the same table, printed as it went
+    assert capsys.readouterr().out.count("\n| ") == len(rows) + 1  # the same table, printed
 
 
-def test_rows_are_written_and_printed_as_they_arrive(tmp_path, monkeypatch):
+def test_rows_are_written_and_printed_as_they_arrive(tmp_path, monkeypatch, capsys):
     def one_row_then_fail(*args, **kwargs):
         yield Row("flops", "cpu", "first", 1.0, "GFLOP")
         raise RuntimeError("cut here")
 
     monkeypatch.setattr("faceinpaint.bench.flops.bench_flops", one_row_then_fail)
-    stream = io.StringIO()
     with pytest.raises(RuntimeError, match="cut here"):
-        suite.bench(out=str(tmp_path), only=["flops"], devices=["cpu"], stream=stream)
+        suite.bench(out=str(tmp_path), only=["flops"], devices=["cpu"])
     assert [
         json.loads(x)["variant"] for x in (tmp_path / "bench.jsonl").read_text().splitlines()
     ] == ["first"]
-    assert "| cpu | flops | first | 1 |" in stream.getvalue()
+    assert "| cpu | flops | first | 1 |" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def test_a_part_over_its_budget_is_cut_and_the_script_goes_on(tmp_path):
     ]
 
 
-def test_search_limit_fits_whole_batches_in_the_time_measured(tmp_path):
+def test_search_plan_fits_the_faces_in_the_time_measured(tmp_path):
     helpers = _helpers()
     bench = tmp_path / "bench.jsonl"
     rows = [
@@ -92,11 +92,11 @@ def test_search_limit_fits_whole_batches_in_the_time_measured(tmp_path):
         },
     ]
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    # 60 % of 4 images/s (the largest B without landmark term) x 100 s = 240 faces: 3 batches of 64
-    assert helpers.search_limit(bench, 100, 64, 256) == 192
-    assert helpers.search_limit(bench, 1000, 64, 256) == 256
-    assert helpers.search_limit(bench, 1, 64, 256) == 64  # at least one batch
-    assert helpers.search_limit(tmp_path / "absent.jsonl", 100, 64, 256) == 64
+    # 60 % of 4 images/s (the largest B without landmark term) x (65 - 15) s = 120 faces
+    assert helpers.search_plan(bench, 65, 256) == (120, 64)
+    assert helpers.search_plan(bench, 1000, 256) == (256, 64)
+    assert helpers.search_plan(bench, 20, 256) == (8, 8)  # 12 faces: a multiple of 8, one batch
+    assert helpers.search_plan(tmp_path / "absent.jsonl", 100, 256) == (8, 8)
 
 
 def test_report_gathers_the_parts_records(tmp_path):
