@@ -61,14 +61,12 @@ def interleave(
     device: torch.device,
     warmup: int = 1,
     repeats: int = 3,
-    on_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds of each ``fns[name]()`` over ``repeats`` rounds, after ``warmup`` untimed rounds.
 
     In every round each function runs once; round ``r`` starts at the ``r``-th function (A B C,
     B C A, C A B, ...) so no variant always runs first. ``times[name][r]`` is the time of round
-    ``r``, synchronised on a GPU; a :class:`SelfTimed` function's time is what it returns. ``on_round(r)`` is called after each
-    timed round (progress).
+    ``r``, synchronised on a GPU; a :class:`SelfTimed` function's time is what it returns.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
@@ -87,8 +85,6 @@ def interleave(
             if round_ >= 0:
                 elapsed = time.perf_counter() - start
                 times[name].append(own if isinstance(fn, SelfTimed) else elapsed)
-        if round_ >= 0 and on_round is not None:
-            on_round(round_)
     return times
 
 

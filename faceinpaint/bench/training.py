@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
@@ -15,10 +16,21 @@ from torch import Tensor, nn
 from faceinpaint.bench.timing import SelfTimed, interleave, synchronize
 
 
-def quiet_lightning() -> None:
-    """Keep Lightning's per-fit banners (accelerator, tips) out of the table printed as it goes."""
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's per-fit banners (accelerator, tips) and warnings (modules in eval mode, no
+    validation loop) kept out of the table printed as it goes; restored on exit."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"lightning\..*")
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -84,23 +96,21 @@ def fit_once(
     """Seconds of the last of ``warmup + 1`` training batches of ``module`` in a fresh Trainer
     (the first ones warm up: optimizer state, allocator, compilation)."""
     timer = _BatchTimer(device)
-    quiet_lightning()
-    trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        precision=precision,
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[timer],
-    )
     loader = torch.utils.data.DataLoader(_SameBatch(batch, warmup + 1), batch_size=None)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"lightning\..*")  # eval-mode modules, no val loop
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=1,
+            precision=precision,
+            max_epochs=1,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=[timer],
+        )
         trainer.fit(module, train_dataloaders=loader)
     return timer.times[-1]
 
@@ -111,7 +121,6 @@ def interleaved_fits(
     device: torch.device,
     rounds: int,
     warmup: int = 1,
-    on_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per training batch of each ``name -> (module, precision)``, one fit per variant per
     round, the variants interleaved (see :func:`~faceinpaint.bench.timing.interleave`); each fit
@@ -120,4 +129,4 @@ def interleaved_fits(
         name: SelfTimed(lambda m=module, p=precision: fit_once(m, batch, device, p, warmup))
         for name, (module, precision) in modules.items()
     }
-    return interleave(fns, device, warmup=0, repeats=rounds, on_round=on_round)
+    return interleave(fns, device, warmup=0, repeats=rounds)

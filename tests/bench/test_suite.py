@@ -54,7 +54,7 @@ def test_the_short_cpu_run_keeps_the_papers_models():
 def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
     seconds = {1: 1.0, 2: 4.0, 3: 5.0}  # per batch of 2, per stage
 
-    def fake_fits(modules, batch, device, rounds, warmup, on_round=None):
+    def fake_fits(modules, batch, device, rounds, warmup):
         stage = next(iter(modules.values()))[0].stage_for_test
         return {name: [seconds[stage]] * rounds for name in modules}
 
@@ -80,7 +80,7 @@ def test_search_rows_take_iterations_from_the_difference_and_pair_ratios(monkeyp
     t0 = {"no landmark": [1.0, 2.0], "landmark network": [1.0, 2.0]}
     per_it = {"no landmark": [0.1, 0.2], "landmark network": [0.12, 0.24]}
 
-    def fake_interleave(fns, device, warmup, repeats, on_round=None):
+    def fake_interleave(fns, device, warmup, repeats):
         out = {}
         for name in fns:
             label, images, iterations = name.split(", ")

@@ -22,12 +22,6 @@ def test_interleave_rotates_the_order_and_drops_warmup_rounds(monkeypatch):
     assert times == {"A": [1.0] * 3, "B": [1.0] * 3, "C": [1.0] * 3}
 
 
-def test_interleave_calls_on_round_after_each_timed_round():
-    seen = []
-    interleave({"a": lambda: None}, CPU, warmup=2, repeats=3, on_round=seen.append)
-    assert seen == [0, 1, 2]
-
-
 def test_a_self_timed_function_reports_its_own_seconds():
     times = interleave({"fit": SelfTimed(lambda: 0.25), "wall": lambda: None}, CPU, 0, 2)
     assert times["fit"] == [0.25, 0.25]
