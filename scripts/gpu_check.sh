@@ -40,12 +40,13 @@ PARTS_JSONL="$WORK/parts.jsonl"
 : >"$PARTS_JSONL"
 
 # budget PART DEFAULT: seconds for PART (GPU_CHECK_BUDGET_PART overrides). The dry run's defaults
-# are 8x the GPU's: on a shared 2-core CPU starting Python alone can take 20 s.
+# are 12x the GPU's: on a shared 2-core CPU starting Python alone can take 20 s or more.
 budget() {
   local var="GPU_CHECK_BUDGET_$(echo "$1" | tr '[:lower:]-' '[:upper:]_')"
-  echo "${!var:-$(($2 * ($DRY_RUN == 1 ? 8 : 1)))}"
+  echo "${!var:-$(($2 * ($DRY_RUN == 1 ? 12 : 1)))}"
 }
 wanted() { [[ ",$PARTS," == *",$1,"* ]]; }
+hms() { printf '00:%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }  # max_time
 
 # part NAME BUDGET COMMAND...: run COMMAND with a time budget, log it, record how it ended.
 part() {
@@ -144,7 +145,7 @@ if wanted dcgan; then
   seconds=$(budget dcgan 45)
   part dcgan $((seconds + 30)) "${FI[@]}" fit --config configs/dcgan/celeba-half.yaml \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_epochs -1 \
-    --trainer.max_time "00:00:00:$seconds" --trainer.logger lightning.pytorch.loggers.CSVLogger \
+    --trainer.max_time "$(hms "$seconds")" --trainer.logger lightning.pytorch.loggers.CSVLogger \
     --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name dcgan \
     "${LANDMARK_ARGS[@]}" "${DCGAN_SIZE[@]}"
   found=$(find "$WORK/runs/dcgan" -name last.ckpt 2>/dev/null | head -1)
@@ -174,7 +175,7 @@ if wanted encoder; then
     seconds=$(budget encoder 60)
     part encoder-fit $((seconds + 30)) "${FI[@]}" fit --config "$encoder_config" \
       --model.init_args.dcgan_checkpoint "$DCGAN_CKPT" --data.root "$DATA" \
-      --trainer.accelerator "$ACCEL" --trainer.max_time "00:00:00:$seconds" \
+      --trainer.accelerator "$ACCEL" --trainer.max_time "$(hms "$seconds")" \
       --trainer.logger lightning.pytorch.loggers.CSVLogger \
       --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name encoder
     encoder=$(find "$WORK/runs/encoder" -name last.ckpt 2>/dev/null | head -1)
@@ -194,7 +195,7 @@ fi
 if wanted vaegan; then
   seconds=$(budget vaegan 45)
   part vaegan $((seconds + 30)) "${FI[@]}" fit --config configs/vaegan/celeba-half.yaml \
-    --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_time "00:00:00:$seconds" \
+    --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_time "$(hms "$seconds")" \
     --model.init_args.vgg_weights random --model.init_args.landmark_checkpoint random \
     --trainer.logger lightning.pytorch.loggers.CSVLogger \
     --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name vaegan \
