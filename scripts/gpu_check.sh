@@ -56,12 +56,15 @@ part() {
   echo "=== part $name (budget ${seconds}s): $*" | tee -a "$LOG"
   timeout -k 15 -s INT "$seconds" "$@" >>"$LOG" 2>&1
   rc=$?
-  case $rc in
-    0) status=ok ;;
-    124 | 130 | 137) status=cut ;;
-    *) status=failed ;;
-  esac
   local elapsed=$((SECONDS - start))
+  # timeout's 124 (or 137 after SIGKILL); a Trainer that caught the SIGINT exits 1 on its own
+  if ((rc == 124 || rc == 137 || (rc != 0 && elapsed >= seconds))); then
+    status=cut
+  elif ((rc == 0)); then
+    status=ok
+  else
+    status=failed
+  fi
   echo "=== part $name: $status (exit $rc) after ${elapsed}s" | tee -a "$LOG"
   printf '{"record": "part", "part": "%s", "status": "%s", "exit": %d, "elapsed_s": %d, "budget_s": %d}\n' \
     "$name" "$status" "$rc" "$elapsed" "$seconds" >>"$PARTS_JSONL"

@@ -43,7 +43,7 @@ def test_metrics_on_cuda_equal_the_cpu_ones(cuda, kind):
     on_cuda.update(result.to(cuda), image.to(cuda), mask.to(cuda))
     cpu_values, cuda_values = on_cpu.per_sample(), on_cuda.per_sample()
     for name, values in cpu_values.items():
-        assert cuda_values[name].device.type == "cuda"
+        assert cuda_values[name].device.type == cuda.type
         torch.testing.assert_close(cuda_values[name].cpu(), values, rtol=0, atol=1e-5, msg=name)
 
 
@@ -72,7 +72,7 @@ def test_kornia_augmentation_on_cuda_moves_landmarks_with_the_pixels(cuda, tmp_p
         LANDMARKS: landmarks.to(cuda),
     }
     batch = dm.prepare_batch(raw, "train")
-    assert {batch[k].device.type for k in (IMAGE, MASK, LANDMARKS)} == {"cuda"}
+    assert {batch[k].device.type for k in (IMAGE, MASK, LANDMARKS)} == {cuda.type}
     moved = batch[LANDMARKS][:, :3].cpu()
     assert not torch.equal(moved, landmarks[:, :3])
     for b in range(4):
@@ -180,5 +180,5 @@ def test_the_search_loop_never_synchronises_with_the_host(cuda, monkeypatch):
         result = search._search(damaged, hole, weights, index, term)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert result.inpainted.device.type == "cuda"
+    assert result.inpainted.device.type == cuda.type
     assert torch.isfinite(result.loss).all()
