@@ -5,6 +5,7 @@ and the report (one JSON-lines file, one markdown file, a few PNGs) from what th
     python scripts/gpu_check.py profile --device cuda --dry-run 0 --out WORK/profile.jsonl
     python scripts/gpu_check.py fixture --out WORK/faces        # the dry run's stand-in faces
     python scripts/gpu_check.py search-plan --bench WORK/bench/bench.jsonl --seconds 35 --most 256
+    python scripts/gpu_check.py vaegan-plan --bench WORK/bench/bench.jsonl --seconds 45
     python scripts/gpu_check.py report --work WORK --out OUT --dry-run 0
 """
 
@@ -186,6 +187,28 @@ def search_plan(bench: Path, seconds: float, most: int, startup: float = 15.0) -
         faces = 8 * math.floor(0.6 * rate * max(seconds - startup, 0) / 8)
     faces = min(most, max(8, faces))
     return faces, min(64, faces)
+
+
+def vaegan_plan(bench: Path, seconds: float, startup: float = 20.0) -> str:
+    """Curriculum boundaries "a, b, c" (generator updates) that give each stage a third of a
+    ``seconds`` run (``startup`` of them for loading and validation), from the bench's bf16
+    eager batch-16 rows; "400, 700, 1000" when the bench measured none."""
+    rate = {
+        r["extra"]["stage"]: r["value"] / r["extra"]["batch"]  # updates/s
+        for r in read_jsonl(bench)
+        if r.get("benchmark") == "vaegan train"
+        and r.get("variant") == "bf16 eager"
+        and r.get("value")
+        and r["extra"].get("batch") == 16
+    }
+    if set(rate) != {1, 2, 3}:
+        return "400, 700, 1000"
+    third = max(seconds - startup, 3.0) / 3
+    bounds, total = [], 0
+    for stage in (1, 2, 3):
+        total += max(1, int(rate[stage] * third))
+        bounds.append(total)
+    return ", ".join(map(str, bounds))
 
 
 # ----------------------------------------------------------------------------- report
@@ -438,6 +461,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bench", type=Path, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--most", type=int, required=True)
+    p = sub.add_parser("vaegan-plan")
+    p.add_argument("--bench", type=Path, required=True)
+    p.add_argument("--seconds", type=float, required=True)
     p = sub.add_parser("report")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -458,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     elif args.command == "fixture":
         fixture(args.out)
+    elif args.command == "vaegan-plan":
+        print(vaegan_plan(args.bench, args.seconds))
     elif args.command == "search-plan":
         print(*search_plan(args.bench, args.seconds, args.most))
     else:

@@ -104,8 +104,7 @@ else
   DCGAN_SIZE=(--data.num_workers 8 --data.cache_workers 8)
   SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000)
   SEARCH_MASKS=(center left right)
-  VAEGAN_SIZE=(--model.init_args.stage_boundaries "[${GPU_CHECK_VAEGAN_STAGES:-400, 700, 1000}]"
-    --trainer.val_check_interval 100 --trainer.limit_val_batches 2 --data.num_workers 8
+  VAEGAN_SIZE=(--trainer.val_check_interval 100 --trainer.limit_val_batches 2 --data.num_workers 8
     --data.cache_workers 8)
   MAX_LIMIT=${GPU_CHECK_FACES:-256}
 fi
@@ -197,6 +196,11 @@ if wanted encoder; then
 fi
 if wanted vaegan; then
   seconds=$(budget vaegan 45)
+  if [[ $DRY_RUN != 1 ]]; then  # each stage a third of the run, from the bench's updates/s
+    stages=${GPU_CHECK_VAEGAN_STAGES:-$("$PYTHON" scripts/gpu_check.py vaegan-plan \
+      --bench "$WORK/bench/bench.jsonl" --seconds "$seconds")}
+    VAEGAN_SIZE+=(--model.init_args.stage_boundaries "[$stages]")
+  fi
   part vaegan $((seconds + 30)) "${FI[@]}" fit --config configs/vaegan/celeba-half.yaml \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_time "$(hms "$seconds")" \
     --model.init_args.vgg_weights random --model.init_args.landmark_checkpoint random \

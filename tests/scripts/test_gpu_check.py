@@ -99,6 +99,24 @@ def test_search_plan_fits_the_faces_in_the_time_measured(tmp_path):
     assert helpers.search_plan(tmp_path / "absent.jsonl", 100, 256) == (8, 8)
 
 
+def test_vaegan_plan_gives_each_stage_a_third_of_the_run(tmp_path):
+    helpers = _helpers()
+    bench = tmp_path / "bench.jsonl"
+    rows = [
+        {
+            "benchmark": "vaegan train",
+            "variant": "bf16 eager",
+            "value": 16.0 * rate,
+            "extra": {"stage": stage, "batch": 16},
+        }
+        for stage, rate in ((1, 30.0), (2, 6.0), (3, 5.0))
+    ]  # updates/s per stage
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # (50 - 20) s / 3 = 10 s per stage: 300, 60 and 50 updates
+    assert helpers.vaegan_plan(bench, 50) == "300, 360, 410"
+    assert helpers.vaegan_plan(tmp_path / "absent.jsonl", 50) == "400, 700, 1000"
+
+
 def test_report_gathers_the_parts_records(tmp_path):
     helpers = _helpers()
     work = tmp_path / "work"
