@@ -88,14 +88,14 @@ if [[ $DRY_RUN == 1 ]]; then
   DEVICE=cpu ACCEL=cpu
   BENCH=(--quick true --devices '[cpu]' --repeats 1 --warmup 0 --dlib false --threads 1)
   DCGAN_SIZE=(--model.init_args.latent_dim 16 --model.init_args.ngf 8 --model.init_args.ndf 8
-    --trainer.max_steps 4 --data.batch_size 8 --data.num_workers 0)
+    --trainer.max_steps 4 --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
   SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --nn_bank_size 16)
   SEARCH_MASKS=(center)
   VAEGAN_SIZE=(--model.init_args.image_size 32 --data.image_size 32 --model.init_args.latent_dim 16
     --model.init_args.base_channels 4 --model.init_args.max_channels 8 --model.init_args.num_layers 3
     --model.init_args.critic_base_channels 4 --model.init_args.critic_max_channels 8
     --model.init_args.local_size 16 --model.init_args.stage_boundaries '[2, 4, 6]'
-    --trainer.max_steps 6 --trainer.val_check_interval 3 --trainer.limit_val_batches 1
+    --trainer.log_every_n_steps 1 --trainer.val_check_interval 3 --trainer.limit_val_batches 1
     --data.batch_size 4 --data.eval_batch_size 4 --data.num_workers 0 --trainer.precision 32-true)
   MAX_LIMIT=8
 else
