@@ -76,7 +76,8 @@ def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
 
 def test_search_rows_take_iterations_from_the_difference_and_pair_ratios(monkeypatch):
     k = quick_sizes().search_iterations
-    # per round: T_0 and T_K of each variant; round 2 is slowed by load for every variant
+    # per round: T_0 and T_K of each variant; round 2 is slowed by load for every variant, and
+    # its T_0 so much that only the fastest T_0 stands for the set-up (not round 2's)
     t0 = {"no landmark": [1.0, 2.0], "landmark network": [1.0, 2.0]}
     per_it = {"no landmark": [0.1, 0.2], "landmark network": [0.12, 0.24]}
 
@@ -87,17 +88,30 @@ def test_search_rows_take_iterations_from_the_difference_and_pair_ratios(monkeyp
             base, step = t0[label], per_it[label]
             k_ = int(iterations.removeprefix("K="))
             out[name] = [a + k_ * s for a, s in zip(base, step, strict=True)]
+            if k_ == 0:
+                out[name][1] = 50.0  # a burst of load during round 2's T_0
         return out
 
     monkeypatch.setattr(search_lib, "interleave", fake_interleave)
     sizes = replace(quick_sizes(), search_images=(1,))
     rows = list(search_lib.bench_search(torch.device("cpu"), sizes, 0, 2, with_dlib=False))
     plain = next(r for r in rows if r.variant == "no landmark, B=1")
-    assert plain.extra["ms_per_iteration"] == pytest.approx(150.0)  # median of 100 and 200 ms
-    # images/s at 1000 iterations: 1 / (T_0 + 1000 x per iteration), per round
-    assert (plain.low, plain.high) == pytest.approx((1 / 202.0, 1 / 101.0))
+    # (T_K - min T_0) / K per round: 0.1 s, then (2 + 0.4 - 1) / 2 = 0.7 s under the load
+    per_iteration = [
+        (a + k * s - 1.0) / k for a, s in zip(t0["no landmark"], per_it["no landmark"], strict=True)
+    ]
+    assert per_iteration == pytest.approx([0.1, 0.7])
+    assert plain.extra["ms_per_iteration"] == pytest.approx(1e3 * sum(per_iteration) / 2)
+    # images/s at 1000 iterations: 1 / (min T_0 + 1000 x per iteration), per round
+    slow, fast = 1 + 1000 * max(per_iteration), 1 + 1000 * min(per_iteration)
+    assert (plain.low, plain.high) == pytest.approx((1 / slow, 1 / fast))
     ratio = next(r for r in rows if r.variant == "landmark network / no landmark, B=1")
-    assert (ratio.value, ratio.low, ratio.high) == pytest.approx((1.2, 1.2, 1.2))
+    network = [
+        (a + k * s - 1.0) / k
+        for a, s in zip(t0["landmark network"], per_it["landmark network"], strict=True)
+    ]
+    expected = sorted(a / b for a, b in zip(network, per_iteration, strict=True))
+    assert (ratio.low, ratio.high) == pytest.approx((expected[0], expected[1]))
     assert k == 2
 
 
