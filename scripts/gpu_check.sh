@@ -118,17 +118,17 @@ echo "gpu-check: dry run $DRY_RUN, parts $PARTS, data $DATA, work $WORK, out $OU
 
 # --------------------------------------------------------------------------- 1. environment, tests
 wanted env && part env "$(budget env 20)" "$PYTHON" scripts/gpu_check.py env --out "$WORK/env.jsonl"
-wanted tests && part tests "$(budget tests 45)" "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors \
+wanted tests && part tests "$(budget tests 40)" "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors \
   --junitxml "$WORK/tests.xml" tests
 
 # --------------------------------------------------------------------------- 2. benchmarks, profile
 if wanted bench; then
-  part bench-search "$(budget bench_search 50)" "${FI[@]}" bench --out "$WORK/bench" --only '[search]' "${BENCH[@]}"
-  part bench-vaegan "$(budget bench_vaegan 50)" "${FI[@]}" bench --out "$WORK/bench" --only '[vaegan]' "${BENCH[@]}"
+  part bench-search "$(budget bench_search 45)" "${FI[@]}" bench --out "$WORK/bench" --only '[search]' "${BENCH[@]}"
+  part bench-vaegan "$(budget bench_vaegan 110)" "${FI[@]}" bench --out "$WORK/bench" --only '[vaegan]' "${BENCH[@]}"
   part bench-other "$(budget bench_other 35)" "${FI[@]}" bench --out "$WORK/bench" \
     --only '[flops, dcgan, landmarks, data]' "${BENCH[@]}"
 fi
-wanted profile && part profile "$(budget profile 25)" "$PYTHON" scripts/gpu_check.py profile \
+wanted profile && part profile "$(budget profile 20)" "$PYTHON" scripts/gpu_check.py profile \
   --device "$DEVICE" --dry-run "$DRY_RUN" --out "$WORK/profile.jsonl"
 
 # --------------------------------------------------------------------------- 3. quality runs
@@ -144,7 +144,7 @@ if [[ -f $LANDMARKS ]]; then
   EVAL_LANDMARK=(--dcgan_landmark_weight 1.0 --landmark_checkpoint "$LANDMARKS")
 fi
 if wanted dcgan; then
-  seconds=$(budget dcgan 45)
+  seconds=$(budget dcgan 40)
   part dcgan $((seconds + 30)) "${FI[@]}" fit --config configs/dcgan/celeba-half.yaml \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_epochs -1 \
     --trainer.max_time "$(hms "$seconds")" --trainer.logger lightning.pytorch.loggers.CSVLogger \
@@ -195,7 +195,7 @@ if wanted encoder; then
   fi
 fi
 if wanted vaegan; then
-  seconds=$(budget vaegan 45)
+  seconds=$(budget vaegan 30)
   if [[ $DRY_RUN != 1 ]]; then  # each stage a third of the run, from the bench's updates/s
     stages=${GPU_CHECK_VAEGAN_STAGES:-$("$PYTHON" scripts/gpu_check.py vaegan-plan \
       --bench "$WORK/bench/bench.jsonl" --seconds "$seconds")}
