@@ -128,7 +128,7 @@ if wanted bench; then
   part bench-other "$(budget bench_other 35)" "${FI[@]}" bench --out "$WORK/bench" \
     --only '[flops, dcgan, landmarks, data]' "${BENCH[@]}"
 fi
-wanted profile && part profile "$(budget profile 20)" "$PYTHON" scripts/gpu_check.py profile \
+wanted profile && part profile "$(budget profile 25)" "$PYTHON" scripts/gpu_check.py profile \
   --device "$DEVICE" --dry-run "$DRY_RUN" --out "$WORK/profile.jsonl"
 
 # --------------------------------------------------------------------------- 3. quality runs
