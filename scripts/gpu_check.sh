@@ -118,14 +118,14 @@ echo "gpu-check: dry run $DRY_RUN, parts $PARTS, data $DATA, work $WORK, out $OU
 
 # --------------------------------------------------------------------------- 1. environment, tests
 wanted env && part env "$(budget env 20)" "$PYTHON" scripts/gpu_check.py env --out "$WORK/env.jsonl"
-wanted tests && part tests "$(budget tests 40)" "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors \
+wanted tests && part tests "$(budget tests 35)" "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors \
   --junitxml "$WORK/tests.xml" tests
 
 # --------------------------------------------------------------------------- 2. benchmarks, profile
 if wanted bench; then
   part bench-search "$(budget bench_search 45)" "${FI[@]}" bench --out "$WORK/bench" --only '[search]' "${BENCH[@]}"
   part bench-vaegan "$(budget bench_vaegan 110)" "${FI[@]}" bench --out "$WORK/bench" --only '[vaegan]' "${BENCH[@]}"
-  part bench-other "$(budget bench_other 35)" "${FI[@]}" bench --out "$WORK/bench" \
+  part bench-other "$(budget bench_other 45)" "${FI[@]}" bench --out "$WORK/bench" \
     --only '[flops, dcgan, landmarks, data]' "${BENCH[@]}"
 fi
 wanted profile && part profile "$(budget profile 25)" "$PYTHON" scripts/gpu_check.py profile \
