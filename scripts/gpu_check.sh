@@ -16,7 +16,8 @@
 #             encoder config (configs/encoder/celeba-half*.yaml) and `eval --dcgan_encoder` exist
 #   vaegan    VAE-GAN training at paper width for a fixed time: stage transitions and throughput
 #   report    $OUT/gpu-check.jsonl + gpu-check.md + a few PNGs + gpu-check.log
-# GPU_CHECK_PARTS="env,bench,report" runs some of them (the report always reads whatever exists).
+# GPU_CHECK_PARTS="dcgan,search,report" runs some of them (each call starts from an empty work
+# folder unless GPU_CHECK_WORK names one; the report reads whatever exists).
 #
 # Inputs: celeba-half in GPU_DATA (default .data/celeba-half, an ignored folder that travels with
 # `carry`; `make gpu-data` fills it), optionally GPU_DATA/../landmarks-64.ckpt (a LandmarkNet
