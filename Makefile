@@ -7,13 +7,19 @@ PYTEST_ARGS ?=
 OUT ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-train eval bench test test-all lint format preview clean-cache
+.PHONY: help setup demo demo-train eval bench gpu-check gpu-wheels gpu-data test test-all lint format preview clean-cache
 
 VAEGAN ?=
 DCGAN ?=
 EVAL_PROTOCOLS ?= thesis vaegan-paper free-form
 EVAL_ARGS ?=
 BENCH_ARGS ?=
+DRY_RUN ?= 0
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+CELEBA_HALF ?= ../shared/data/celeba-half
+# What the GPU machine lacks (its image has torch, lightning, torchmetrics, opencv, scikit-image):
+GPU_WHEELS ?= kornia==0.9.0 kornia_rs==0.2.0 jsonargparse==4.53.0 docstring_parser==0.18.0 \
+  typeshed_client==2.15.0 dlib-bin==20.0.1.post1
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -46,8 +52,24 @@ else
 	done
 endif
 
-bench: setup  ## throughput table on CPU (and CUDA when present): $(OUT)/bench/bench.{jsonl,md}
+bench: setup  ## throughput table on CPU (and CUDA when present), printed as it goes: $(OUT)/bench/bench.{jsonl,md}; BENCH_ARGS='--full true' for the long CPU run
 	$(BIN)/faceinpaint bench --out $(OUT)/bench $(BENCH_ARGS)
+
+gpu-check:  ## the prepared GPU check (docs/gpu-check.md) -> $(OUT)/gpu-check; DRY_RUN=1: its CPU rehearsal
+	DRY_RUN=$(DRY_RUN) PYTHON=$(GPU_PYTHON) OUT=$(OUT)/gpu-check bash scripts/gpu_check.sh
+
+gpu-wheels: setup  ## Python 3.12 manylinux wheels of what the GPU machine lacks, into .whl/ (carried)
+	rm -rf .whl && mkdir -p .whl
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+	  -d .whl $(GPU_WHEELS)
+	@ls .whl && du -sh .whl
+
+gpu-data:  ## copy celeba-half (CELEBA_HALF=...) into .data/ (ignored; carried to the GPU machine) with this revision
+	mkdir -p .data && rm -rf .data/celeba-half && cp -r $(CELEBA_HALF) .data/celeba-half
+	git rev-parse --short HEAD > .data/REVISION
+	@du -sh .data
 
 test: setup  ## fast CPU tests (skips celeba-half tests when ../shared/data is absent)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)

@@ -42,7 +42,7 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("prepare",): "faceinpaint.data.commands:prepare",
     ("preview",): "faceinpaint.data.commands:preview",
     ("landmarks", "annotate"): "faceinpaint.landmarks.annotate:annotate",
-    ("bench",): "faceinpaint.eval.bench:bench",
+    ("bench",): "faceinpaint.bench.suite:bench",
     ("eval",): "faceinpaint.eval.runner:evaluate",
     ("inpaint",): "faceinpaint.eval.inpaint:inpaint",
     ("demo",): "faceinpaint.commands.demo:demo",

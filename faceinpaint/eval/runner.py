@@ -42,12 +42,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
+from faceinpaint.bench.timing import synchronize
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
 from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training_images
 from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
 from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
-from faceinpaint.eval.bench import synchronize
 from faceinpaint.eval.dashboard import log_eval, open_eval_run
 from faceinpaint.eval.plots import plot_eval_bars, plot_search_history, save_figure
 from faceinpaint.eval.protocols import (

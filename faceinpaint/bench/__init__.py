@@ -1,0 +1,17 @@
+"""``faceinpaint bench``: throughput of both methods, each optimisation against its naive form.
+
+One module per benchmark, all timed through :mod:`faceinpaint.bench.timing` (device syncs,
+interleaved variants, min / median / max, ratios paired by round):
+
+- ``vaegan``: training images/s per curriculum stage and batch size (fp32 vs bf16 vs compiled),
+  and the paper curriculum's minutes extrapolated from them;
+- ``dcgan``: DCGAN training images/s at 64 px;
+- ``search``: latent-search ms/iteration and images/s at 1000 iterations, B images searched
+  together, without / with the landmark network / with dlib in the loop, and their ratios;
+- ``landmarks``: ms per face, dlib on the CPU vs the landmark network;
+- ``data``: loader + on-device ``prepare_batch`` images/s against training's consumption;
+- ``flops``: FLOPs per training image and per search iteration; achieved vs peak FLOP/s.
+
+The entry point is :func:`faceinpaint.bench.suite.bench`. This package's ``__init__`` imports
+nothing, so ``faceinpaint.bench.timing`` stays light for the modules that time with it.
+"""

@@ -1,0 +1,199 @@
+"""The benchmark suite: FLOP counts, rows, the table printed as it goes, the extrapolations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from faceinpaint.bench import search as search_lib
+from faceinpaint.bench import suite
+from faceinpaint.bench import vaegan as vaegan_lib
+from faceinpaint.bench.flops import count_flops
+from faceinpaint.bench.rows import Row, markdown_table, peak_flops
+from faceinpaint.bench.sizes import PAPER_DCGAN, PAPER_VAEGAN, paper_sizes, quick_sizes
+
+
+def test_flops_of_a_linear_layer_forward_and_backward():
+    layer = nn.Linear(8, 4, bias=False)
+    x = torch.randn(3, 8, requires_grad=True)
+    forward = count_flops(lambda: layer(x))
+    assert forward == 2 * 3 * 8 * 4
+    # backward: gradient of the input and of the weight, one matmul each
+    assert count_flops(lambda: layer(x).sum().backward()) == 3 * forward
+
+
+def test_peaks_are_known_for_h100_and_unknown_for_a_cpu():
+    assert peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989e12
+    assert peak_flops("AMD EPYC (2 threads)", "fp32") is None
+
+
+def test_table_has_one_line_per_row_with_spread_and_load_label():
+    env = {"hardware": "cpu", "torch": "2.x", "date": "d", "command": "c", "cores": 2}
+    loaded = {**env, **Row("search", "cpu", "B=16", 8.0, "images/s", 7.0, 9.5, 3).__dict__}
+    loaded["load_1min"] = 5.0
+    idle = {**env, **Row("search", "cpu", "B=1", 2.0, "images/s").__dict__, "load_1min": 0.1}
+    lines = markdown_table([loaded, idle]).splitlines()
+    assert len(lines) == 4
+    assert "| B=16 | 8 | 7 | 9.5 | 3 | images/s | 5.0 |" in lines[2]
+    assert "machine loaded (load 5.0 on 2 cores)" in lines[2]
+    assert "loaded" not in lines[3]
+
+
+def test_the_short_cpu_run_keeps_the_papers_models():
+    cpu = torch.device("cpu")
+    for sizes in (paper_sizes(cpu), paper_sizes(cpu, full=True)):
+        assert sizes.vaegan == PAPER_VAEGAN and sizes.dcgan == PAPER_DCGAN
+        assert sizes.candidates == 64
+    assert paper_sizes(cpu).search_iterations < paper_sizes(cpu, full=True).search_iterations
+
+
+def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
+    seconds = {1: 1.0, 2: 4.0, 3: 5.0}  # per generator update at batch 2, per stage
+    timed_batches = {}
+
+    def fake_fits(modules, batch, device, rounds, warmup, timed):
+        stage = next(iter(modules.values()))[0].stage_for_test
+        timed_batches[stage] = timed
+        return {name: [seconds[stage]] * rounds for name in modules}
+
+    def fake_build(sizes, stage, compiled):
+        module = torch.nn.Module()
+        module.stage_for_test = stage
+        module.hparams = type("H", (), {"n_critic": 5})()
+        return module
+
+    monkeypatch.setattr(vaegan_lib, "interleaved_fits", fake_fits)
+    monkeypatch.setattr(vaegan_lib, "build_vaegan", fake_build)
+    sizes = replace(quick_sizes(), vaegan_batches=(2,))
+    rows = list(vaegan_lib.bench_vaegan(torch.device("cpu"), sizes, repeats=2, compile_cpu=False))
+    # stage 1: a batch per generator update; stages 2-3: n_critic batches (WGAN Algorithm 1)
+    assert timed_batches == {1: 1, 2: 5, 3: 5}
+    curriculum = next(r for r in rows if r.benchmark == "vaegan curriculum (extrapolated)")
+    # (15000 x 1 + 10000 x 4 + 15000 x 5) s at batch 2, x 8 for batch 16, in minutes
+    assert curriculum.value == pytest.approx((15000 + 40000 + 75000) * 8 / 60)
+    images = [r.value for r in rows if r.benchmark == "vaegan train" and r.value]
+    assert images == [2.0, 2.5, 2.0]  # training images per second: 2, 10/4, 10/5
+
+
+def test_search_rows_take_iterations_from_the_difference_and_pair_ratios(monkeypatch):
+    k = quick_sizes().search_iterations
+    # per round: T_0 and T_K of each variant; round 2 is slowed by load for every variant, and
+    # its T_0 so much that only the fastest T_0 stands for the set-up (not round 2's)
+    t0 = {"no landmark": [1.0, 2.0], "landmark network": [1.0, 2.0]}
+    per_it = {"no landmark": [0.1, 0.2], "landmark network": [0.12, 0.24]}
+
+    def fake_interleave(fns, device, warmup, repeats):
+        out = {}
+        for name in fns:
+            label, images, iterations = name.split(", ")
+            base, step = t0[label], per_it[label]
+            k_ = int(iterations.removeprefix("K="))
+            out[name] = [a + k_ * s for a, s in zip(base, step, strict=True)]
+            if k_ == 0:
+                out[name][1] = 50.0  # a burst of load during round 2's T_0
+        return out
+
+    monkeypatch.setattr(search_lib, "interleave", fake_interleave)
+    sizes = replace(quick_sizes(), search_images=(1,))
+    rows = list(search_lib.bench_search(torch.device("cpu"), sizes, 0, 2, with_dlib=False))
+    plain = next(r for r in rows if r.variant == "no landmark, B=1")
+    # (T_K - min T_0) / K per round: 0.1 s, then (2 + 0.4 - 1) / 2 = 0.7 s under the load
+    per_iteration = [
+        (a + k * s - 1.0) / k for a, s in zip(t0["no landmark"], per_it["no landmark"], strict=True)
+    ]
+    assert per_iteration == pytest.approx([0.1, 0.7])
+    assert plain.extra["ms_per_iteration"] == pytest.approx(1e3 * sum(per_iteration) / 2)
+    # images/s at 1000 iterations: 1 / (min T_0 + 1000 x per iteration), per round
+    slow, fast = 1 + 1000 * max(per_iteration), 1 + 1000 * min(per_iteration)
+    assert (plain.low, plain.high) == pytest.approx((1 / slow, 1 / fast))
+    ratio = next(r for r in rows if r.variant == "landmark network / no landmark, B=1")
+    network = [
+        (a + k * s - 1.0) / k
+        for a, s in zip(t0["landmark network"], per_it["landmark network"], strict=True)
+    ]
+    expected = sorted(a / b for a, b in zip(network, per_iteration, strict=True))
+    assert (ratio.low, ratio.high) == pytest.approx((expected[0], expected[1]))
+    assert k == 2
+
+
+def test_unknown_benchmark_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown benchmarks \['speed'\]"):
+        suite.bench(out=str(tmp_path), only=["speed"])
+
+
+def test_quick_search_rows_and_files(tmp_path, capsys):
+    torch.manual_seed(0)
+    rows = suite.bench(
+        out=str(tmp_path),
+        quick=True,
+        only=["search"],
+        devices=["cpu"],
+        warmup=0,
+        repeats=1,
+        dlib=False,
+    )
+    variants = [r["variant"] for r in rows if r["benchmark"].startswith("latent search")]
+    assert variants == [
+        "no landmark, B=1",
+        "no landmark, B=2",
+        "landmark network, B=1",
+        "landmark network, B=2",
+        "B=2 / B=1 per-image rate, no landmark",
+        "landmark network / no landmark, B=1",
+        "landmark network / no landmark, B=2",
+        "B=2 / B=1 per-image rate, landmark network",
+    ]
+    assert all(r["n"] == 1 and r["low"] <= r["value"] <= r["high"] for r in rows)
+    lines = (tmp_path / "bench.jsonl").read_text().splitlines()
+    assert [json.loads(line)["variant"] for line in lines] == [r["variant"] for r in rows]
+    assert all({"hardware", "torch", "date", "command"} <= set(json.loads(x)) for x in lines)
+    assert (tmp_path / "bench.md").read_text().count("\n| ") == len(rows) + 1
+    assert capsys.readouterr().out.count("\n| ") == len(rows) + 1  # the same table, printed
+
+
+def test_rows_are_written_and_printed_as_they_arrive(tmp_path, monkeypatch, capsys):
+    def one_row_then_fail(*args, **kwargs):
+        yield Row("flops", "cpu", "first", 1.0, "GFLOP")
+        raise RuntimeError("cut here")
+
+    monkeypatch.setattr("faceinpaint.bench.flops.bench_flops", one_row_then_fail)
+    with pytest.raises(RuntimeError, match="cut here"):
+        suite.bench(out=str(tmp_path), only=["flops"], devices=["cpu"])
+    assert [
+        json.loads(x)["variant"] for x in (tmp_path / "bench.jsonl").read_text().splitlines()
+    ] == ["first"]
+    assert "| cpu | flops | first | 1 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_quick_bench_covers_every_benchmark(tmp_path):
+    rows = suite.bench(out=str(tmp_path), quick=True, devices=["cpu"], warmup=1, repeats=1)
+    benchmarks = {r["benchmark"] for r in rows}
+    assert benchmarks >= {
+        "flops",
+        "vaegan train",
+        "dcgan train",
+        "latent search",
+        "landmarks per face",
+        "data pipeline",
+        "achieved",
+    }
+    stages = sorted(
+        {r["extra"]["stage"] for r in rows if r["benchmark"] == "vaegan train" and r["value"]}
+    )
+    assert stages == [1, 2, 3]
+    flops = {r["variant"]: r["value"] for r in rows if r["benchmark"] == "flops"}
+    # stage 2 adds the critic updates, stage 3 the landmark network
+    assert (
+        flops["vaegan stage 1, per image"]
+        < flops["vaegan stage 2, per image"]
+        < flops["vaegan stage 3, per image"]
+    )
+    data = [r for r in rows if r["benchmark"] == "data pipeline"]
+    assert len(data) == 2 and all(
+        r["value"] > 0 and "images/s training consumed" in r["note"] for r in data
+    )
