@@ -1,6 +1,6 @@
-"""Plots of the critic-schedule comparison (docs/results/fidelity-method.md); needs matplotlib.
+"""Plots of the critic-schedule comparison (docs/RESULTS.md (critic schedule)); needs matplotlib.
 
-    python docs/results/fidelity_method_plots.py OLD_RUN_DIR OLD_VAL_JSONL NEW_RUN_DIR NEW_VAL_JSONL OUT_DIR
+    python scripts/critic_schedule/plots.py OLD_RUN_DIR OLD_VAL_JSONL NEW_RUN_DIR NEW_VAL_JSONL OUT_DIR
 
 A run dir is a CSVLogger version folder (metrics.csv with train/elapsed_s, logged by
 fidelity_method_wallclock.WallClock); a val JSONL is that callback's per-validation lines.

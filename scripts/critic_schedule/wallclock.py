@@ -1,8 +1,8 @@
-"""Measurement helper of docs/results/fidelity-method.md (not project code): logs the wall-clock
+"""Measurement helper of docs/RESULTS.md (critic schedule) (not project code): logs the wall-clock
 seconds since the start of fit on every batch (``train/elapsed_s``) and appends one JSON line per
 validation with the VAE-GAN's counters and the val metrics. Used as
 ``--trainer.callbacks+='{"class_path": "fidelity_method_wallclock.WallClock",
-"init_args": {"out": "val.jsonl"}}'`` with docs/results on PYTHONPATH."""
+"init_args": {"out": "val.jsonl"}}'`` with scripts/critic_schedule on PYTHONPATH."""
 
 import json
 import time
