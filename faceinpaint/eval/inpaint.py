@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
@@ -582,7 +583,8 @@ def inpaint(
     aligner = FaceAligner(upsample=upsample)
     written: list[Path] = []
     failures: list[str] = []
-    for name, photo_path, mask_path, out_path in jobs:
+    progress = tqdm(jobs, desc="inpaint", unit="photo", disable=len(jobs) == 1)
+    for name, photo_path, mask_path, out_path in progress:
         try:
             photo = read_photo(photo_path)
             if hole_box is not None:

@@ -105,7 +105,7 @@ def test_inpaint_changes_only_the_hole_and_its_seam(
 
 
 def test_folder_mode_pairs_masks_by_name_and_reports_the_unpaired(
-    celeba_half: Path, checkpoint: Path, tmp_path: Path
+    celeba_half: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     photos, masks, out = tmp_path / "photos", tmp_path / "masks", tmp_path / "out"
     photos.mkdir(), masks.mkdir()
@@ -120,6 +120,8 @@ def test_folder_mode_pairs_masks_by_name_and_reports_the_unpaired(
     ):
         inpaint(str(checkpoint), str(photos), str(out), mask=str(masks), upsample=0, device="cpu")
     assert sorted(p.name for p in out.iterdir()) == ["008001.png", "008003.png"]
+    progress = capsys.readouterr().err  # the folder's progress bar: counts and time
+    assert "inpaint: 100%" in progress and "3/3" in progress
 
 
 def test_several_faces_inpaints_the_one_holding_the_hole_and_says_so(
