@@ -91,8 +91,11 @@ if [[ $DRY_RUN == 1 ]]; then
   DCGAN_SIZE=(--model.init_args.latent_dim 16 --model.init_args.ngf 8 --model.init_args.ndf 8
     --trainer.max_steps 4 --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
   SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --nn_bank_size 16)
+  ENCODER_SIZE=(--model.init_args.base_channels 4 --model.init_args.max_channels 8
+    --trainer.max_steps 4 --trainer.val_check_interval 2 --trainer.limit_val_batches 1
+    --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
   SEARCH_MASKS=(center)
-  VAEGAN_SIZE=(--model.init_args.image_size 32 --data.image_size 32 --model.init_args.latent_dim 16
+  VAEGAN_SIZE=(--data.image_size 32 --model.init_args.latent_dim 16
     --model.init_args.base_channels 4 --model.init_args.max_channels 8 --model.init_args.num_layers 3
     --model.init_args.critic_base_channels 4 --model.init_args.critic_max_channels 8
     --model.init_args.local_size 16 --model.init_args.stage_boundaries '[2, 4, 6]'
@@ -104,6 +107,7 @@ else
   BENCH=(--devices '[cuda]' --repeats 5 --warmup 1 --dlib false --num_workers 8)
   DCGAN_SIZE=(--data.num_workers 8 --data.cache_workers 8)
   SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000)
+  ENCODER_SIZE=(--data.num_workers 8)
   SEARCH_MASKS=(center left right)
   VAEGAN_SIZE=(--trainer.val_check_interval 100 --trainer.limit_val_batches 2 --data.num_workers 8
     --data.cache_workers 8)
@@ -140,13 +144,15 @@ if [[ ! -d $DATA/images ]] && { wanted dcgan || wanted search || wanted vaegan |
 fi
 DCGAN_CKPT="$WORK/runs/dcgan/last.ckpt"
 LANDMARK_ARGS=() EVAL_LANDMARK=()
+DCGAN_CONFIG=configs/dcgan/celeba-half-no-landmark.yaml  # the thesis config needs a landmark net
 if [[ -f $LANDMARKS ]]; then
+  DCGAN_CONFIG=configs/dcgan/celeba-half.yaml
   LANDMARK_ARGS=(--model.init_args.landmark_checkpoint "$LANDMARKS")
   EVAL_LANDMARK=(--dcgan_landmark_weight 1.0 --landmark_checkpoint "$LANDMARKS")
 fi
 if wanted dcgan; then
   seconds=$(budget dcgan 40)
-  part dcgan $((seconds + 30)) "${FI[@]}" fit --config configs/dcgan/celeba-half.yaml \
+  part dcgan $((seconds + 30)) "${FI[@]}" fit --config "$DCGAN_CONFIG" \
     --data.root "$DATA" --trainer.accelerator "$ACCEL" --trainer.max_epochs -1 \
     --trainer.max_time "$(hms "$seconds")" --trainer.logger lightning.pytorch.loggers.CSVLogger \
     --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name dcgan \
@@ -180,7 +186,8 @@ if wanted encoder; then
       --model.init_args.dcgan_checkpoint "$DCGAN_CKPT" --data.root "$DATA" \
       --trainer.accelerator "$ACCEL" --trainer.max_time "$(hms "$seconds")" \
       --trainer.logger lightning.pytorch.loggers.CSVLogger \
-      --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name encoder
+      --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name encoder \
+      "${ENCODER_SIZE[@]}"
     encoder=$(find "$WORK/runs/encoder" -name last.ckpt 2>/dev/null | head -1)
     if [[ -n $encoder ]]; then
       seconds=$(budget encoder_search 40)
