@@ -15,6 +15,8 @@ Kinds (sizes are fractions of the shorter image side ``S``; "round" is round-hal
 - ``random_pixels``: each pixel is a hole with probability ``fraction``.
 - ``random_square``: side uniform over the integers ``[round(min_side*S), round(max_side*S)]``,
   position uniform over all placements fully inside the image.
+- ``mixture``: each sample draws one of ``components`` (uniformly, keyed by its index like every
+  other draw) and gets that component's mask, e.g. centre squares and half faces in one run.
 - ``free_form``: LaMa-style brush strokes (Suvorov et al. 2022, ``make_random_irregular_mask``):
   each stroke starts at a uniform pixel and walks ``1..max_segments`` straight segments of
   uniform integer length, turning by up to +-90 degrees between segments, vertices clamped
@@ -34,7 +36,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-MaskKind = Literal["center", "left", "right", "random_pixels", "random_square", "free_form"]
+MaskKind = Literal[
+    "center", "left", "right", "random_pixels", "random_square", "free_form", "mixture"
+]
 StrokePreset = Literal["thin", "medium", "thick"]
 
 _MASK32 = 0xFFFFFFFF
@@ -54,6 +58,7 @@ _STREAM_START_Y = 9
 _STREAM_DIRECTION = 10
 _STREAM_TURN = 11
 _STREAM_LENGTH = 12
+_STREAM_COMPONENT = 13
 
 # Stroke directions: N_DIRECTIONS unit vectors in fixed point (x 2**_DIRECTION_BITS), built
 # once on the host so no device ever evaluates a transcendental function.
@@ -134,10 +139,19 @@ class MaskSpec:
     min_side: float = 0.5  # random_square: smallest side
     max_side: float = 0.5  # random_square: largest side
     preset: StrokePreset = "medium"  # free_form: stroke settings, see FREE_FORM_PRESETS
+    components: tuple[MaskSpec, ...] = ()  # mixture: the specs drawn from, equally likely
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(MaskKind):
             raise ValueError(f"kind must be one of {get_args(MaskKind)}, got {self.kind!r}")
+        object.__setattr__(self, "components", tuple(as_mask_spec(c) for c in self.components))
+        if (self.kind == "mixture") != bool(self.components):
+            raise ValueError(
+                f"components are for kind 'mixture' only and it needs at least one; got kind "
+                f"{self.kind!r} with {len(self.components)} components"
+            )
+        if any(c.kind == "mixture" for c in self.components):
+            raise ValueError("a mixture's components must not be mixtures themselves")
         if self.preset not in FREE_FORM_PRESETS:
             raise ValueError(
                 f"preset must be one of {tuple(FREE_FORM_PRESETS)}, got {self.preset!r}"
@@ -193,6 +207,14 @@ def make_masks(
         hole = _random_pixels(key, height, width, spec.fraction)
     elif spec.kind == "random_square":
         hole = _random_square(key, height, width, spec.min_side, spec.max_side)
+    elif spec.kind == "mixture":
+        choice = _randint(_draws(key, _STREAM_COMPONENT, 1)[:, 0], 0, len(spec.components) - 1)
+        hole = torch.zeros(index.shape[0], height, width, dtype=torch.bool, device=index.device)
+        for number, component in enumerate(spec.components):
+            chosen = choice == number  # (B,)
+            if bool(chosen.any()):
+                drawn = make_masks(component, index[chosen], (height, width), seed)[:, 0] > 0.5
+                hole[chosen] = drawn
     else:
         hole = _free_form(key, height, width, FREE_FORM_PRESETS[spec.preset])
     return hole.unsqueeze(1).float()

@@ -57,6 +57,7 @@ from faceinpaint.eval.report import (
     write_jsonl_atomic,
     write_text_atomic,
 )
+from faceinpaint.lit.weights import is_weights_file, load_weights, read_weights_checkpoint
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if is_weights_file(path):
+        return read_weights_checkpoint(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several unrelated types for a non-checkpoint file
@@ -140,6 +143,8 @@ def load_vaegan(path: str | Path, checkpoint: dict[str, Any]) -> pl.LightningMod
     parts (VGG, landmark network) not built, so no download and no landmark file is needed."""
     from faceinpaint.lit.vaegan import VAEGANInpainting
 
+    if is_weights_file(path):
+        return load_weights(path, feat_weight=0.0, landmark_weight=0.0)
     model = VAEGANInpainting.load_from_checkpoint(
         path, map_location="cpu", strict=False, feat_weight=0.0, landmark_weight=0.0
     )
@@ -157,6 +162,8 @@ def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
     """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
     from faceinpaint.lit.dcgan import DCGANInpainter
 
+    if is_weights_file(path):
+        return load_weights(path, **overrides)
     return DCGANInpainter.load_from_checkpoint(path, map_location="cpu", **overrides).eval()
 
 
@@ -221,12 +228,15 @@ def dcgan_method(
     landmark_weight: float | None = None,
     poisson_iterations: int | None = None,
     oracle: bool = False,
+    encoder: str | None = None,
 ) -> Method:
     """The latent search of the DCGAN in ``path``; arguments that are not None replace the
-    checkpoint's search settings. The method is named ``dcgan``, with ``+landmark`` when the
-    landmark term is on and ``+poisson`` when the result is Poisson-blended, so several settings
-    can share one table. With ``oracle``: ``dcgan-oracle``, the generator's closest image to the
-    whole original (``LatentSearch.project``, same candidates and iterations)."""
+    checkpoint's search settings. The method is named ``dcgan``, with ``+encoder`` when the search
+    starts from a latent encoder's estimate (``encoder``: one trained for this generator),
+    ``+landmark`` when the landmark term is on and ``+poisson`` when the result is
+    Poisson-blended, so several settings can share one table. With ``oracle``: ``dcgan-oracle``,
+    the generator's closest image to the whole original (``LatentSearch.project``, same
+    candidates and iterations)."""
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["dcgan"])
     if landmark_weight is not None and landmark_weight < 0:
@@ -238,6 +248,7 @@ def dcgan_method(
         "iterations": iterations,
         "landmark_weight": landmark_weight,
         "poisson_iterations": poisson_iterations,
+        "encoder_checkpoint": None if oracle else encoder,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     model = load_dcgan(path, **overrides).to(device)
@@ -250,6 +261,7 @@ def dcgan_method(
         return model.latent_search().project(image, index).generated
 
     name = "dcgan"
+    name += "+encoder" if model.hparams.encoder_checkpoint is not None else ""
     name += "+landmark" if model.hparams.landmark_weight > 0 else ""
     name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
     if oracle:
@@ -521,6 +533,7 @@ def evaluate(
     dcgan_iterations: int | None = None,
     dcgan_landmark_weight: float | None = None,
     dcgan_poisson_iterations: int | None = None,
+    dcgan_encoder: str | None = None,
     oracles: bool = False,
     skip_mismatched: bool = False,
     grid_samples: int = 8,
@@ -550,6 +563,9 @@ def evaluate(
         dcgan_poisson_iterations: replaces the DCGAN checkpoints' ``poisson_iterations``
             (conjugate-gradient iterations of Poisson blending against the damaged input; 0 =
             plain composite). Blended rows get ``+poisson`` in their name.
+        dcgan_encoder: a latent encoder (``faceinpaint fit --config configs/encoder/...``) of
+            the DCGAN checkpoints' generator: their searches start from its latent (rows
+            named ``dcgan+encoder``) instead of the checkpoints' setting.
         oracles: also add, for each checkpoint, a diagnostic row that sees the whole original
             (``vaegan-oracle``: the network's reconstruction of the unmasked face;
             ``dcgan-oracle``: the generator's closest image to it, found by the same search
@@ -589,6 +605,7 @@ def evaluate(
             dcgan_landmark_weight,
             dcgan_poisson_iterations,
             oracle,
+            dcgan_encoder,
         )
         for path in dcgan
         for oracle in ((False, True) if oracles else (False,))

@@ -84,6 +84,8 @@ class DCGANInpainter(pl.LightningModule):
         landmark_checkpoint: str | None = None,
         poisson_iterations: int = 0,
         search_seed: int = 0,
+        encoder_checkpoint: str | None = None,
+        encoder_perturbation: float = 0.1,
         return_all: bool = False,
         baselines: list[str] | None = None,
         output_dir: str | None = None,
@@ -116,6 +118,11 @@ class DCGANInpainter(pl.LightningModule):
             poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
                 this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
             search_seed: seed of the search's starting points (with each image's index).
+            encoder_checkpoint: a latent encoder (``faceinpaint.lit.encoder``; ``.ckpt`` or
+                ``.safetensors``) for this generator: the search starts from E(damaged, mask)
+                instead of random draws from the prior. None = random starts (the thesis).
+            encoder_perturbation: std of the N(0, 1) noise added to E's latent for candidates
+                after the first (candidate 0 starts at E's latent itself).
             return_all: ``predict`` also returns every candidate.
             baselines: classical fills (names in ``faceinpaint.eval.baselines.BASELINES``) whose
                 metrics ``test`` logs beside the search's, on the same batches.
@@ -136,6 +143,7 @@ class DCGANInpainter(pl.LightningModule):
             {name: InpaintingMetrics() for name in (baselines or [])}
         )
         self._landmark_term: LandmarkTerm | None = None
+        self._encoder: torch.nn.Module | None = None
         self._rows: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------ training
@@ -266,6 +274,17 @@ class DCGANInpainter(pl.LightningModule):
             return_all=hp.return_all,
         )
 
+    def encoder(self) -> torch.nn.Module | None:
+        """The latent encoder of ``encoder_checkpoint`` on this module's device (None: random
+        starts)."""
+        if self.hparams.encoder_checkpoint is None:
+            return None
+        if self._encoder is None:
+            from faceinpaint.lit.encoder import load_latent_encoder
+
+            self._encoder = load_latent_encoder(self.hparams.encoder_checkpoint)
+        return self._encoder.to(self.device)
+
     def inpaint(self, image: Tensor, mask: Tensor, index: Tensor) -> SearchResult:
         """Search a batch: (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks
         (1 = hole), (B,) int64 indices seeding the starting points."""
@@ -274,7 +293,22 @@ class DCGANInpainter(pl.LightningModule):
                 "the latent search needs autograd, but Lightning is running it under "
                 "torch.inference_mode(): set `trainer.inference_mode: false` in the config"
             )
-        return self.latent_search()(image, mask, index)
+        encoder = self.encoder()
+        start = None
+        if encoder is not None:
+            from faceinpaint.lit.encoder import encoder_starts
+
+            hole = mask.to(image.dtype)
+            start = encoder_starts(
+                encoder,
+                image * (1.0 - hole),
+                hole,
+                index,
+                self.hparams.num_candidates,
+                self.hparams.encoder_perturbation,
+                self.hparams.search_seed,
+            )
+        return self.latent_search()(image, mask, index, start)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         result = self.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])

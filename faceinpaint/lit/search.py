@@ -185,13 +185,17 @@ class LatentSearch:
             total = total + parts["landmark"]
         return total, parts, per_image
 
-    def __call__(self, image: Tensor, mask: Tensor, index: Tensor) -> SearchResult:
+    def __call__(
+        self, image: Tensor, mask: Tensor, index: Tensor, start: Tensor | None = None
+    ) -> SearchResult:
         """Search a batch.
 
         Args:
             image: (B,3,H,W) in [-1, 1]; only its known pixels are read.
             mask: (B,1,H,W), 1 = hole.
             index: (B,) int64 dataset indices, seeding each image's starting points.
+            start: (B,N,latent_dim) starting points (e.g. from an encoder, clipped to [-1, 1]
+                here); None draws them from the prior with :func:`initial_latents`.
         """
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
@@ -201,7 +205,7 @@ class LatentSearch:
         hole = mask.to(image.dtype)
         damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
         weights = context_weights(hole, self.context_window)
-        return self._search(damaged, hole, weights, index, self.landmark_term)
+        return self._search(damaged, hole, weights, index, self.landmark_term, start)
 
     def project(self, image: Tensor, index: Tensor) -> SearchResult:
         """The generator's closest image to ``image`` when every pixel is known: the same search
@@ -226,12 +230,20 @@ class LatentSearch:
         weights: Tensor,
         index: Tensor,
         landmark_term: LandmarkTerm | None,
+        start: Tensor | None = None,
     ) -> SearchResult:
         """The search itself: ``damaged`` (B,3,H,W) with the hole zeroed, ``hole`` (B,1,H,W)
-        1 = hole, ``weights`` (B,1,H,W) context weights."""
+        1 = hole, ``weights`` (B,1,H,W) context weights, ``start`` (B,N,latent_dim) or None."""
         b, n = damaged.shape[0], self.num_candidates
         latent_dim = self.generator.latent_dim
-        start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
+        if start is None:
+            start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
+        elif tuple(start.shape) != (b, n, latent_dim):
+            raise ValueError(
+                f"start must be (B, N, latent_dim) = {(b, n, latent_dim)}, got {tuple(start.shape)}"
+            )
+        else:
+            start = start.detach().clamp(-1.0, 1.0)
         history = (
             torch.empty(self.iterations, b, n, device=damaged.device)
             if self.record_history

@@ -55,6 +55,7 @@ class Generator(nn.Module):
         super().__init__()
         steps = _num_resamplings(image_size)
         self.latent_dim = latent_dim
+        self.image_size = image_size
         width = ngf * 2 ** (steps - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),  # (B, width, 4, 4)

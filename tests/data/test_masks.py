@@ -274,3 +274,30 @@ def test_mask_hash_tells_equal_masks_from_different_ones():
     assert len(mask_hash(masks)) == 64
     with pytest.raises(ValueError, match="0 .known. or 1 .hole."):
         mask_hash(masks * 0.5)
+
+
+def test_mixture_gives_each_sample_one_components_mask():
+    components = [{"kind": "center", "side": 0.5}, "left", {"kind": "random_square"}]
+    spec = as_mask_spec({"kind": "mixture", "components": components})
+    index = torch.arange(60)
+    mixed = make_masks(spec, index, 16, seed=3)
+    each = [make_masks(c, index, 16, seed=3) for c in components]
+    chosen = []
+    for row in range(60):
+        matches = [k for k, m in enumerate(each) if torch.equal(m[row], mixed[row])]
+        assert matches, f"sample {row} got none of the components' masks"
+        chosen.append(matches[0])
+    assert set(chosen) == {0, 1, 2}
+    alone = make_masks(spec, index[7:8], 16, seed=3)
+    assert torch.equal(alone[0], mixed[7])
+
+
+def test_mixture_needs_components_and_no_nesting():
+    with pytest.raises(ValueError, match="components are for kind 'mixture' only"):
+        as_mask_spec({"kind": "mixture"})
+    with pytest.raises(ValueError, match="components are for kind 'mixture' only"):
+        as_mask_spec({"kind": "center", "components": ["left"]})
+    with pytest.raises(ValueError, match="must not be mixtures"):
+        as_mask_spec(
+            {"kind": "mixture", "components": [{"kind": "mixture", "components": ["left"]}]}
+        )

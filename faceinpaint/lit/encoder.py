@@ -1,0 +1,205 @@
+"""Encoder-initialised latent search: train an encoder E into a trained DCGAN's latent space.
+
+E (``faceinpaint.models.latent_encoder.LatentEncoder``) maps a damaged face and its mask to a
+latent of the frozen generator G named by ``dcgan_checkpoint``; the latent search then starts
+from E(y) instead of random draws and refines with the thesis's losses. E is trained after the
+DCGAN, in the spirit of in-domain GAN inversion (Zhu et al. 2020), on two kinds of pairs:
+
+- G's own samples ``x = G(z)``, z from the training prior, damaged by the batch's masks: the
+  ``latent`` term ``|E(x, M) - z|^2`` (mean) and the ``sample_image`` term ``|G(E(x, M)) - x|``
+  (mean L1 over all pixels);
+- the real faces of the batch: ``real_context`` (mean L1 of ``G(E(y, M))`` against the face on
+  the known pixels) and ``real_hole`` (the same on the hole pixels; the training faces are
+  whole, so E also learns what the hole held).
+
+G stays frozen in eval mode (BatchNorm from running statistics), as in the search. A weight of
+0 means the term is never computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from faceinpaint.batch import IMAGE, MASK
+from faceinpaint.lit.search import initial_latents
+from faceinpaint.lit.weights import is_weights_file, load_weights
+from faceinpaint.models.dcgan import Generator, LatentPrior, sample_latent
+from faceinpaint.models.latent_encoder import LatentEncoder
+
+ENCODER_CONFIG_KEY = "encoder_config"
+
+
+def load_generator(path: str | Path) -> tuple[Generator, LatentPrior]:
+    """The generator of a DCGAN checkpoint (Lightning ``.ckpt`` or shipped ``.safetensors``),
+    frozen in eval mode, and the latent prior it was trained with."""
+    from faceinpaint.lit.dcgan import DCGANInpainter
+
+    if is_weights_file(path):
+        model = load_weights(path)
+    else:
+        model = DCGANInpainter.load_from_checkpoint(path, map_location="cpu")
+    if not isinstance(model, DCGANInpainter):
+        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, expected a DCGAN")
+    generator = model.generator.eval().requires_grad_(False)
+    return generator, model.hparams.latent_prior
+
+
+def load_latent_encoder(path: str | Path) -> LatentEncoder:
+    """E from a ``.safetensors`` weights file or a ``LatentEncoderModule`` checkpoint, in eval
+    mode with frozen parameters."""
+    if is_weights_file(path):
+        encoder = load_weights(path)
+    else:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if ENCODER_CONFIG_KEY not in checkpoint:
+            raise ValueError(
+                f"{str(path)!r} has no {ENCODER_CONFIG_KEY!r}; expected a LatentEncoderModule "
+                "checkpoint (faceinpaint fit --config configs/encoder/...)"
+            )
+        encoder = LatentEncoder(**checkpoint[ENCODER_CONFIG_KEY])
+        prefix = "encoder."
+        encoder.load_state_dict(
+            {
+                k[len(prefix) :]: v
+                for k, v in checkpoint["state_dict"].items()
+                if k.startswith(prefix)
+            }
+        )
+    if not isinstance(encoder, LatentEncoder):
+        raise ValueError(
+            f"{str(path)!r} holds a {type(encoder).__name__}, expected a LatentEncoder"
+        )
+    return encoder.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encoder_starts(
+    encoder: nn.Module,
+    damaged: Tensor,
+    mask: Tensor,
+    index: Tensor,
+    num_candidates: int,
+    perturbation: float,
+    seed: int = 0,
+) -> Tensor:
+    """(B, N, latent_dim) search starts: E(y) for candidate 0, E(y) plus ``perturbation`` times
+    N(0, 1) noise (seeded by ``(seed, index)``, as the random starts are) for the others;
+    clipped to [-1, 1]."""
+    centre = encoder(damaged, mask)  # (B, latent_dim)
+    noise = initial_latents(index, num_candidates, centre.shape[1], "normal", seed)
+    noise = noise.to(centre)
+    noise[:, 0] = 0.0
+    return (centre[:, None] + perturbation * noise).clamp_(-1.0, 1.0)
+
+
+class LatentEncoderModule(pl.LightningModule):
+    """Trains E for the frozen generator of ``dcgan_checkpoint``."""
+
+    def __init__(
+        self,
+        dcgan_checkpoint: str,
+        base_channels: int = 32,
+        max_channels: int = 256,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        latent_weight: float = 1.0,
+        sample_image_weight: float = 1.0,
+        real_context_weight: float = 1.0,
+        real_hole_weight: float = 1.0,
+    ) -> None:
+        """
+        Args:
+            dcgan_checkpoint: the trained DCGAN (``.ckpt`` or ``.safetensors``) whose G E inverts.
+            base_channels: E's first width.
+            max_channels: cap on E's widths.
+            lr: Adam learning rate.
+            betas: Adam's moment decays.
+            latent_weight: weight of ``|E(G(z), M) - z|^2`` on G's samples.
+            sample_image_weight: weight of the L1 of ``G(E(G(z), M))`` against ``G(z)``.
+            real_context_weight: weight of the L1 of ``G(E(y, M))`` on a real face's known pixels.
+            real_hole_weight: the same on its hole pixels.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.generator, self.latent_prior = load_generator(dcgan_checkpoint)
+        self.encoder_config: dict[str, Any] = {
+            "latent_dim": self.generator.latent_dim,
+            "image_size": self.generator.image_size,
+            "base_channels": base_channels,
+            "max_channels": max_channels,
+            "bounded": self.latent_prior == "uniform",
+        }
+        self.encoder = LatentEncoder(**self.encoder_config)
+
+    def train(self, mode: bool = True) -> LatentEncoderModule:
+        super().train(mode)
+        self.generator.eval()  # frozen: BatchNorm from running statistics, as in the search
+        return self
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.encoder.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas)
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[ENCODER_CONFIG_KEY] = dict(self.encoder_config)
+
+    def losses(
+        self, batch: dict[str, Tensor], latent: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(total, parts)`` on a batch: G's samples damaged by the batch's masks, and the
+        batch's real faces. ``latent`` (B, latent_dim) are the samples' z; None draws them
+        from the prior."""
+        hp = self.hparams
+        image, mask = batch[IMAGE], batch[MASK]  # (B,3,S,S), (B,1,S,S)
+        hole = mask.to(image.dtype)
+        parts: dict[str, Tensor] = {}
+        weights: dict[str, float] = {}
+        if hp.latent_weight > 0 or hp.sample_image_weight > 0:
+            if latent is None:
+                latent = sample_latent(
+                    self.latent_prior,
+                    image.shape[0],
+                    self.generator.latent_dim,
+                    device=image.device,
+                )
+            with torch.no_grad():
+                sample = self.generator(latent)  # (B,3,S,S)
+            estimate = self.encoder(sample, hole)  # (B, latent_dim)
+            if hp.latent_weight > 0:
+                parts["latent"] = (estimate - latent).pow(2).mean()
+                weights["latent"] = hp.latent_weight
+            if hp.sample_image_weight > 0:
+                parts["sample_image"] = (self.generator(estimate) - sample).abs().mean()
+                weights["sample_image"] = hp.sample_image_weight
+        if hp.real_context_weight > 0 or hp.real_hole_weight > 0:
+            error = (self.generator(self.encoder(image, hole)) - image).abs()  # (B,3,S,S)
+            for name, region, weight in (
+                ("real_context", 1.0 - hole, hp.real_context_weight),
+                ("real_hole", hole, hp.real_hole_weight),
+            ):
+                if weight > 0:
+                    parts[name] = (error * region).sum() / (3 * region.sum()).clamp_min(1.0)
+                    weights[name] = weight
+        if not parts:
+            raise ValueError("every loss weight of the latent encoder is 0; nothing to train")
+        total = sum(weights[name] * value for name, value in parts.items())
+        return total, parts
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        total, parts = self.losses(batch)
+        size = batch[IMAGE].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, batch_size=size)
+        self.log("train/total", total.detach(), prog_bar=True, batch_size=size)
+        return total
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        total, parts = self.losses(batch)
+        size = batch[IMAGE].shape[0]
+        self.log_dict({f"val/{k}": v for k, v in parts.items()}, batch_size=size)
+        self.log("val/total", total, batch_size=size)
