@@ -33,7 +33,7 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("bench",): "faceinpaint.eval.bench:bench",
     ("eval",): "faceinpaint.eval.runner:evaluate",
     ("inpaint",): "faceinpaint.eval.inpaint:inpaint",
-    ("demo",): "faceinpaint.demo:demo",
+    ("demo",): "faceinpaint.commands.demo:demo",
 }
 
 # Top-level sections of a training YAML that extra commands accept and ignore.

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from faceinpaint.batch import IMAGE, MASK
 from faceinpaint.lit.search import initial_latents
-from faceinpaint.lit.weights import is_weights_file, load_weights
+from faceinpaint.lit.weights import DCGAN_CLASS, is_weights_file, load_weights, read_weights
 from faceinpaint.models.dcgan import Generator, LatentPrior, sample_latent
 from faceinpaint.models.latent_encoder import LatentEncoder
 
@@ -36,17 +36,25 @@ ENCODER_CONFIG_KEY = "encoder_config"
 
 def load_generator(path: str | Path) -> tuple[Generator, LatentPrior]:
     """The generator of a DCGAN checkpoint (Lightning ``.ckpt`` or shipped ``.safetensors``),
-    frozen in eval mode, and the latent prior it was trained with."""
-    from faceinpaint.lit.dcgan import DCGANInpainter
+    frozen in eval mode, and the latent prior it was trained with.
 
+    Built from the checkpoint's arguments, not through ``DCGANInpainter``: under LightningCLI a
+    module built inside another's ``__init__`` would save the outer module's hyperparameters.
+    """
     if is_weights_file(path):
-        model = load_weights(path)
+        class_path, hparams, state = read_weights(path)
     else:
-        model = DCGANInpainter.load_from_checkpoint(path, map_location="cpu")
-    if not isinstance(model, DCGANInpainter):
-        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, expected a DCGAN")
-    generator = model.generator.eval().requires_grad_(False)
-    return generator, model.hparams.latent_prior
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        hparams, state = checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"]
+        class_path = hparams.get("_class_path", DCGAN_CLASS)
+    if class_path != DCGAN_CLASS or "latent_prior" not in hparams:
+        raise ValueError(f"{str(path)!r} holds {class_path!r}, expected a DCGAN ({DCGAN_CLASS})")
+    generator = Generator(hparams["latent_dim"], hparams["ngf"], hparams["image_size"])
+    prefix = "generator."
+    generator.load_state_dict(
+        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    )
+    return generator.eval().requires_grad_(False), hparams["latent_prior"]
 
 
 def load_latent_encoder(path: str | Path) -> LatentEncoder:

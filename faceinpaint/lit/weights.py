@@ -33,7 +33,7 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     DCGAN_CLASS: (DCGAN_CLASS, ("generator.", "discriminator."), {}),
     VAEGAN_CLASS: (
         VAEGAN_CLASS,
-        ("generator.", "global_critic.", "local_critic."),
+        ("generator.",),  # the critics judge training only
         {"feat_weight": 0.0, "landmark_weight": 0.0, "landmark_checkpoint": None},
     ),
     ENCODER_MODULE_CLASS: (ENCODER_CLASS, ("encoder.",), {}),
@@ -88,8 +88,9 @@ def _import(class_path: str) -> type:
 def load_weights(path: str | Path, **overrides: Any) -> nn.Module:
     """The module of a weights file, in eval mode; ``overrides`` replace constructor arguments.
 
-    Every stored tensor must fit the module and every parameter and buffer of the module's
-    stored prefixes must be in the file (the VAE-GAN file holds no VGG; it is built without).
+    Every stored tensor must fit the module, and every parameter and buffer under the stored
+    top-level names must be in the file; other submodules keep their initial weights (the
+    VAE-GAN file holds its generator only: critics and VGG serve training alone).
     """
     class_path, init_args, state = read_weights(path)
     module = _import(class_path)(**(init_args | overrides))

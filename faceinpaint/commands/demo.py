@@ -1,0 +1,236 @@
+"""``faceinpaint demo``: both methods against the classical fills on the embedded faces.
+
+By default the demo loads the small models shipped in ``faceinpaint/assets/`` (fp16
+safetensors, trained on the embedded procedural faces by the configs below) and evaluates them
+with the thesis masks (centre, left and right halves; configs/eval/demo.yaml) against the
+classical fills, in a few minutes on a 2-core CPU: the DCGAN latent search starts from the
+latent encoder's estimate and refines it with the thesis's losses. ``--train true`` first
+retrains all three models from scratch with the same configs (about 1.5 hours on one busy CPU
+core) and writes their weights to ``--assets``.
+
+Outputs in ``out``: the table ``thesis.md``, the grids ``thesis-<mask>.png`` (original, masked,
+one row per method), ``results.jsonl`` and, with ``--train``, the training runs (``runs/``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+WEIGHTS = {
+    "vaegan": "vaegan-demo.safetensors",
+    "dcgan": "dcgan-demo.safetensors",
+    "encoder": "encoder-demo.safetensors",
+}
+
+
+def say(message: str, started: float) -> None:
+    """One progress line, stamped with the seconds since ``started``."""
+    print(f"demo [{time.perf_counter() - started:5.0f} s] {message}", flush=True)
+
+
+def resolve_config(path: str) -> Path:
+    """``path`` as given, else relative to the checkout (so the demo runs from any folder)."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    beside_package = REPO / path
+    if beside_package.is_file():
+        return beside_package
+    raise FileNotFoundError(f"config {path!r} not found here nor in {REPO}")
+
+
+def train(config: Path, runs: Path, overrides: list[str] | None = None) -> Path:
+    """``faceinpaint fit --config config`` logging under ``runs``; the newest checkpoint."""
+    from faceinpaint.cli import cli_main
+
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.logger.init_args.save_dir",
+            str(runs),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            *(overrides or []),
+        ]
+    )
+    callback = cli.trainer.checkpoint_callback
+    checkpoint = (callback.last_model_path or callback.best_model_path) if callback else ""
+    if not checkpoint or not Path(checkpoint).is_file():
+        raise RuntimeError(f"training {config} wrote no checkpoint (ModelCheckpoint missing?)")
+    return Path(checkpoint)
+
+
+def train_assets(
+    assets: Path,
+    runs: Path,
+    configs: dict[str, str],
+    started: float,
+) -> dict[str, Path]:
+    """Train the DCGAN, then its latent encoder, then the VAE-GAN; export each to ``assets``."""
+    from faceinpaint.lit.weights import export_weights
+
+    paths = {}
+    order = [("dcgan", []), ("encoder", None), ("vaegan", [])]
+    for step, (name, overrides) in enumerate(order, start=1):
+        if overrides is None:  # the encoder inverts the generator just trained
+            overrides = ["--model.init_args.dcgan_checkpoint", str(paths["dcgan"])]
+        say(f"training {step}/3: {name} ({configs[name]}) ...", started)
+        checkpoint = train(resolve_config(configs[name]), runs, overrides)
+        paths[name] = export_weights(checkpoint, assets / WEIGHTS[name])
+        say(f"trained {name}: {checkpoint} -> {paths[name]}", started)
+    return paths
+
+
+def demo(
+    out: str = "outputs/demo",
+    train: bool = False,
+    assets: str | None = None,
+    vaegan_config: str = "configs/vaegan/demo.yaml",
+    dcgan_config: str = "configs/dcgan/demo.yaml",
+    encoder_config: str = "configs/encoder/demo.yaml",
+    protocol_config: str = "configs/eval/demo.yaml",
+    baselines: tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
+    dcgan_candidates: int = 4,
+    dcgan_iterations: int = 40,
+    limit: int | None = 64,
+    threads: int | None = 2,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Evaluate the shipped (or, with ``train``, freshly trained) models against classical fills.
+
+    Args:
+        out: folder of the table (thesis.md), image grids, results.jsonl and training runs.
+        train: retrain the DCGAN, its latent encoder and the VAE-GAN from scratch first, and
+            write their weights to ``assets``.
+        assets: folder of the three ``*-demo.safetensors`` files (default: the package's
+            ``faceinpaint/assets``).
+        vaegan_config: the VAE-GAN training config (with ``train``).
+        dcgan_config: the DCGAN training config (with ``train``).
+        encoder_config: the latent encoder's training config (with ``train``).
+        protocol_config: the evaluation config (``protocol:`` and ``data:`` sections).
+        baselines: the classical fills compared.
+        dcgan_candidates: latents searched per face, starting at the encoder's estimate.
+        dcgan_iterations: Adam steps of the search (the thesis: 64 random starts x 1000).
+        limit: evaluate the first ``limit`` faces of the split under each mask (None: all).
+        threads: torch CPU threads (None keeps torch's choice).
+        device: where the evaluation runs.
+
+    Returns the result rows.
+    """
+    started = time.perf_counter()
+    say("starting: load or train the models, then inpaint the embedded faces", started)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        folder = Path(assets) if assets is not None else ASSETS
+        out_dir = Path(out)
+        if train:
+            configs = {"vaegan": vaegan_config, "dcgan": dcgan_config, "encoder": encoder_config}
+            weights = train_assets(folder, out_dir / "runs", configs, started)
+        else:
+            weights = {name: folder / file for name, file in WEIGHTS.items()}
+            missing = [str(path) for path in weights.values() if not path.is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"shipped weights {missing} not found; run `faceinpaint demo --train true`"
+                )
+        return _evaluate(
+            out_dir,
+            weights,
+            protocol_config,
+            baselines,
+            dcgan_candidates,
+            dcgan_iterations,
+            limit,
+            device,
+            started,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _evaluate(
+    out_dir: Path,
+    weights: dict[str, Path],
+    protocol_config: str,
+    baselines: tuple[str, ...],
+    dcgan_candidates: int,
+    dcgan_iterations: int,
+    limit: int | None,
+    device: str,
+    started: float,
+) -> list[dict[str, Any]]:
+    from faceinpaint.data.datamodule import FaceDataModule
+    from faceinpaint.eval.protocols import as_protocol
+    from faceinpaint.eval.runner import evaluate
+
+    sections = yaml.safe_load(resolve_config(protocol_config).read_text())
+    protocol = as_protocol(sections["protocol"])
+    data = FaceDataModule(**sections.get("data", {}))
+    n = len(data.dataset(protocol.split)) if limit is None else limit
+    n = min(n, len(data.dataset(protocol.split)))
+    masks = [task.mask for task in protocol.tasks()]
+    methods = ["vaegan", "dcgan+encoder", *baselines]
+    say(
+        f"evaluating {len(methods)} methods ({', '.join(methods)}) on {n} faces x "
+        f"{len(masks)} masks ({', '.join(masks)}); the search runs {dcgan_candidates} "
+        f"candidates x {dcgan_iterations} steps per face; a bar per mask shows the time left",
+        started,
+    )
+    rows = evaluate(
+        data=data,
+        protocol=protocol,
+        vaegan=str(weights["vaegan"]),
+        dcgan=str(weights["dcgan"]),
+        dcgan_encoder=str(weights["encoder"]),
+        dcgan_candidates=dcgan_candidates,
+        dcgan_iterations=dcgan_iterations,
+        baselines=tuple(baselines),
+        limit=limit,
+        device=device,
+        out=str(out_dir),
+    )
+    for line in verdicts(rows, baselines):
+        say(line, started)
+    say(f"done; table {out_dir / 'thesis.md'}, grids {out_dir}/thesis-<mask>.png", started)
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]], baselines: tuple[str, ...]) -> list[str]:
+    """Per mask, each learned method's hole PSNR / SSIM against the best classical fill's."""
+
+    def mean(row: dict[str, Any], metric: str) -> float:
+        return row["metrics"][metric]["mean"]
+
+    lines = []
+    for mask in dict.fromkeys(row["mask"] for row in rows):
+        here = [row for row in rows if row["mask"] == mask]
+        classical = [row for row in here if row["method"] in baselines]
+        if not classical:
+            continue
+        psnr_best = max(classical, key=lambda row: mean(row, "psnr_hole"))
+        ssim_best = max(classical, key=lambda row: mean(row, "ssim_hole"))
+        for row in here:
+            if row["method"] in baselines:
+                continue
+            psnr, ssim = mean(row, "psnr_hole"), mean(row, "ssim_hole")
+            ahead = psnr > mean(psnr_best, "psnr_hole") and ssim > mean(ssim_best, "ssim_hole")
+            lines.append(
+                f"{mask}: {row['method']} hole PSNR {psnr:.2f} dB, hole SSIM {ssim:.3f}; best "
+                f"classical {mean(psnr_best, 'psnr_hole'):.2f} dB ({psnr_best['method']}), "
+                f"{mean(ssim_best, 'ssim_hole'):.3f} ({ssim_best['method']}): "
+                + ("ahead on both" if ahead else "NOT ahead on both")
+            )
+    return lines
