@@ -37,6 +37,7 @@ from torch import Tensor
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.eval.baselines import BASELINES
+from faceinpaint.eval.bench import synchronize
 from faceinpaint.eval.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.eval.poisson import poisson_blend
 from faceinpaint.eval.protocols import load_protocol
@@ -69,7 +70,7 @@ def search_snapshots(
     weights = context_weights(hole, search.context_window)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
-    rows = torch.arange(b)
+    rows = torch.arange(b, device=image.device)
     with frozen_eval(search.generator, search.discriminator), torch.enable_grad():
         targets = term.targets(damaged, hole) if term is not None else None
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
@@ -129,6 +130,8 @@ def main() -> None:
     parser.add_argument("--poisson_iterations", type=int, default=300)
     parser.add_argument("--baselines", nargs="*", default=["mean", "harmonic", "telea", "ns"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=1, help="faces searched together")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -142,13 +145,14 @@ def main() -> None:
     }
     if args.landmark_checkpoint:
         overrides["landmark_checkpoint"] = args.landmark_checkpoint
-    model = load_dcgan(args.dcgan, **overrides)
+    device = torch.device(args.device)
+    model = load_dcgan(args.dcgan, **overrides).to(device)
     search = model.latent_search()
     encoder = None
     if args.start == "encoder":
         from faceinpaint.lit.encoder import encoder_starts, load_latent_encoder
 
-        encoder = load_latent_encoder(args.encoder).to(torch.float32)
+        encoder = load_latent_encoder(args.encoder).to(device, torch.float32)
 
     sections = yaml.safe_load(Path(args.config).read_text())
     data = dict(sections["data"], root=args.data_root)
@@ -174,11 +178,15 @@ def main() -> None:
         entry = results["masks"].setdefault(
             mask_name, {"faces": [], "search": {}, "fills": {}, "seconds": []}
         )
-        for face in range(args.limit):
-            if face in entry["faces"]:
-                continue
-            batch = datamodule.prepare_batch(dataset.__getitems__([face]), "test")
+        todo = [face for face in range(args.limit) if face not in entry["faces"]]
+        for first in range(0, len(todo), args.batch):
+            faces = todo[first : first + args.batch]
+            batch = datamodule.prepare_batch(
+                {k: v.to(device) for k, v in dataset.__getitems__(faces).items()}, "test"
+            )
             image, mask, index = batch[IMAGE], batch[MASK], batch[INDEX]
+            damaged = torch.where(mask.bool(), torch.zeros_like(image), image)
+            synchronize(device)
             started = time.perf_counter()
             if encoder is None:
                 start = initial_latents(
@@ -189,32 +197,32 @@ def main() -> None:
                     search.seed,
                 )
             else:
-                damaged = torch.where(mask.bool(), torch.zeros_like(image), image)
                 start = encoder_starts(
                     encoder, damaged, mask, index, args.candidates, args.perturb, search.seed
                 )
             curves = search_snapshots(
                 search, start, image, mask, args.snapshots, args.subsets, args.poisson_iterations
             )
-            seconds = time.perf_counter() - started
-            damaged = image * (1.0 - mask)
+            synchronize(device)
+            seconds = (time.perf_counter() - started) / len(faces)
             for key, values in curves.items():
                 cell = entry["search"].setdefault(
                     key, {"psnr_hole": [], "ssim_hole": [], "loss": []}
                 )
                 for name, value in values.items():
-                    cell[name].append(float(value[0]))
+                    cell[name] += value.tolist()
             for name in args.baselines:
                 psnr, ssim = scores(BASELINES[name](damaged, mask), image, mask)
                 cell = entry["fills"].setdefault(name, {"psnr_hole": [], "ssim_hole": []})
-                cell["psnr_hole"].append(float(psnr[0]))
-                cell["ssim_hole"].append(float(ssim[0]))
-            entry["faces"].append(face)
-            entry["seconds"].append(seconds)
+                cell["psnr_hole"] += psnr.tolist()
+                cell["ssim_hole"] += ssim.tolist()
+            entry["faces"] += faces
+            entry["seconds"] += [seconds] * len(faces)
             write_atomic(results, out_path)
-            best = curves[f"k{max(args.subsets)}_t{max(args.snapshots)}"]
+            best = curves[f"k{max(args.subsets)}_t{max(args.snapshots)}"]["psnr_hole"]
             print(
-                f"{mask_name} face {face}: {seconds:.0f} s, hole PSNR {float(best['psnr_hole'][0]):.2f}",
+                f"{mask_name} faces {faces}: {seconds:.0f} s per face, hole PSNR "
+                f"{[round(v, 2) for v in best.tolist()]}",
                 flush=True,
             )
 
