@@ -102,7 +102,7 @@ def demo(
     protocol_config: str = "configs/eval/demo.yaml",
     baselines: tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
     dcgan_candidates: int = 4,
-    dcgan_iterations: int = 40,
+    dcgan_iterations: int = 10,
     limit: int | None = 64,
     threads: int | None = 2,
     device: str = "cpu",
@@ -179,8 +179,9 @@ def _evaluate(
     sections = yaml.safe_load(resolve_config(protocol_config).read_text())
     protocol = as_protocol(sections["protocol"])
     data = FaceDataModule(**sections.get("data", {}))
-    n = len(data.dataset(protocol.split)) if limit is None else limit
-    n = min(n, len(data.dataset(protocol.split)))
+    say(f"drawing the embedded {protocol.split} faces (once; cached after)", started)
+    available = len(data.dataset(protocol.split))
+    n = available if limit is None else min(limit, available)
     masks = [task.mask for task in protocol.tasks()]
     methods = ["vaegan", "dcgan+encoder", *baselines]
     say(
@@ -199,6 +200,7 @@ def _evaluate(
         dcgan_iterations=dcgan_iterations,
         baselines=tuple(baselines),
         limit=limit,
+        batch_size=16,  # the progress bar moves every 16 faces
         device=device,
         out=str(out_dir),
     )
