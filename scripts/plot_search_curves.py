@@ -57,18 +57,28 @@ def main() -> None:
     for col, mask in enumerate(masks):
         faces = sorted(set.intersection(*(set(r["masks"][mask]["faces"]) for r in runs)))
         print(f"## {mask}: n = {len(faces)} faces ({faces[0]}..{faces[-1]})")
-        print("| start | k | t | k x t | hole PSNR | hole SSIM | total loss |")
-        print("|---|--:|--:|--:|--:|--:|--:|")
+        print(
+            "| start | k | t | k x t | hole PSNR (dB) | hole SSIM | total loss "
+            f"| paired Δ hole PSNR vs random {args.reference} | paired Δ loss |"
+        )
+        print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        reference = None
+        for run in runs:
+            if run["args"]["start"] == "random":
+                reference = cells(run, mask, faces).get((k_ref, t_ref))
         for run in runs:
             start = run["args"]["start"]
             table = cells(run, mask, faces)
             for k in sorted({k for k, _ in table}):
                 ts = sorted(t for kk, t in table if kk == k)
                 for t in ts:
-                    row = [
-                        f"{mean_ci(table[(k, t)][m])[0]:.3f} ± {mean_ci(table[(k, t)][m])[1]:.3f}"
-                        for m, _ in METRICS
-                    ]
+                    row = ["{:.3f} ± {:.3f}".format(*mean_ci(table[(k, t)][m])) for m, _ in METRICS]
+                    for m in ("psnr_hole", "loss"):
+                        if reference is None:
+                            row.append("")
+                            continue
+                        diff = [a - b for a, b in zip(table[(k, t)][m], reference[m], strict=True)]
+                        row.append("{:+.3f} ± {:.3f}".format(*mean_ci(diff)))
                     print(f"| {start} | {k} | {t} | {k * t} | " + " | ".join(row) + " |")
                 for row, (metric, label) in enumerate(METRICS):
                     ax = axes[row][col]

@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--data_root", default="../shared/data/celeba-half")
     parser.add_argument("--masks", nargs="+", default=["center", "left", "right"])
     parser.add_argument("--limit", type=int, default=8)
+    parser.add_argument("--first", type=int, default=0, help="first face (faces first..limit-1)")
     parser.add_argument("--start", choices=["random", "encoder"], default="random")
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--perturb", type=float, default=0.1)
@@ -178,7 +179,7 @@ def main() -> None:
         entry = results["masks"].setdefault(
             mask_name, {"faces": [], "search": {}, "fills": {}, "seconds": []}
         )
-        todo = [face for face in range(args.limit) if face not in entry["faces"]]
+        todo = [f for f in range(args.first, args.limit) if f not in entry["faces"]]
         for first in range(0, len(todo), args.batch):
             faces = todo[first : first + args.batch]
             batch = datamodule.prepare_batch(
