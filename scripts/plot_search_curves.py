@@ -44,13 +44,39 @@ def cells(run: dict, mask: str, faces: list[int]) -> dict[tuple[int, int], dict[
     return out
 
 
+def merge_by_start(runs: list[dict]) -> list[dict]:
+    """One run per start kind: files of the same start (e.g. faces split across jobs with
+    ``--first``) have their faces concatenated, mask by mask; a face measured twice is an error."""
+    merged: dict[str, dict] = {}
+    for run in runs:
+        start = run["args"]["start"]
+        if start not in merged:
+            merged[start] = json.loads(json.dumps(run))
+            continue
+        for mask, entry in run["masks"].items():
+            into = merged[start]["masks"].setdefault(
+                mask, {"faces": [], "search": {}, "fills": {}, "seconds": []}
+            )
+            twice = set(into["faces"]) & set(entry["faces"])
+            if twice:
+                raise ValueError(f"{start} start, mask {mask}: faces {sorted(twice)} appear twice")
+            into["faces"] += entry["faces"]
+            into["seconds"] += entry["seconds"]
+            for group in ("search", "fills"):
+                for key, cell in entry[group].items():
+                    target = into[group].setdefault(key, {m: [] for m in cell})
+                    for metric, values in cell.items():
+                        target[metric] += values
+    return list(merged.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="JSON files of scripts/search_curves.py")
     parser.add_argument("--reference", default="k64_t1000", help="the random-start reference cell")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    runs = [json.loads(Path(p).read_text()) for p in args.runs]
+    runs = merge_by_start([json.loads(Path(p).read_text()) for p in args.runs])
     masks = [m for m in runs[0]["masks"] if all(m in r["masks"] for r in runs)]
     k_ref, t_ref = (int(part[1:]) for part in args.reference.split("_"))
     fig, axes = plt.subplots(len(METRICS), len(masks), figsize=(4.2 * len(masks), 9), squeeze=False)
