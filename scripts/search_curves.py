@@ -1,0 +1,232 @@
+"""Quality of the DCGAN latent search against its budget (candidates x iterations), per face.
+
+One search of N candidates x K iterations per face yields every smaller budget: Adam works per
+element and each candidate's loss is its own (``faceinpaint.lit.search``), so the first ``k``
+candidates of an N-candidate search are exactly a k-candidate search. At each snapshot
+iteration ``t`` every candidate's total loss is evaluated at its current z, and for each subset
+size ``k`` the best of the first ``k`` is composited (Poisson-blended if asked) and scored:
+hole PSNR, hole SSIM and its total loss, one value per face. The classical fills are scored on
+the same faces and masks. Faces and masks are the eval protocol's (``faceinpaint eval``: same
+seed, same mask hash), so the numbers are comparable with its tables.
+
+Starts: ``random`` (the thesis: the search's seeded prior draws) or ``encoder`` (an encoder
+checkpoint maps the damaged face and its mask to z; candidate 0 starts at E(y), the others at
+E(y) plus Gaussian noise of std ``--perturb``, clipped to [-1, 1]).
+
+Results go to a JSON file, rewritten atomically after every face; a run started again with the
+same ``--out`` continues after the faces already there. This is a measurement script, not
+library code (docs/results/realfaces.md gives the commands).
+
+    python scripts/search_curves.py --dcgan runs/.../last.ckpt --masks center left right \
+        --limit 16 --candidates 64 --iterations 1000 --out runs/curves/random.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor
+
+from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
+from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.eval.baselines import BASELINES
+from faceinpaint.eval.bench import synchronize
+from faceinpaint.eval.metrics import hole_psnr_per_sample, hole_ssim_per_sample
+from faceinpaint.eval.poisson import poisson_blend
+from faceinpaint.eval.protocols import load_protocol
+from faceinpaint.eval.runner import git_revision, load_dcgan, task_datamodule
+from faceinpaint.lit.search import LatentSearch, frozen_eval, initial_latents
+from faceinpaint.losses.latent_search import context_weights
+
+
+def scores(filled: Tensor, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(B,) hole PSNR and hole SSIM of composited results, all (B,3,H,W) in [-1, 1]."""
+    result, target = to_unit(composite(filled, image, mask)), to_unit(image)
+    return hole_psnr_per_sample(result, target, mask), hole_ssim_per_sample(result, target, mask)
+
+
+def search_snapshots(
+    search: LatentSearch,
+    start: Tensor,
+    image: Tensor,
+    mask: Tensor,
+    snapshots: list[int],
+    subsets: list[int],
+    poisson_iterations: int,
+) -> dict[str, dict[str, Tensor]]:
+    """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
+    at each snapshot iteration, for each subset size k, the best of the first k candidates:
+    ``{"k{k}_t{t}": {"psnr_hole", "ssim_hole", "loss"}}``, each (B,)."""
+    b, n, latent_dim = start.shape
+    hole = mask.to(image.dtype)
+    damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
+    weights = context_weights(hole, search.context_window)
+    term = search.landmark_term
+    out: dict[str, dict[str, Tensor]] = {}
+    rows = torch.arange(b, device=image.device)
+    with frozen_eval(search.generator, search.discriminator), torch.enable_grad():
+        targets = term.targets(damaged, hole) if term is not None else None
+        latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([latent], lr=search.lr, betas=search.betas)
+        for step in range(max(snapshots) + 1):
+            if step in snapshots:
+                with torch.no_grad():
+                    total, _, generated = search.objective(
+                        latent, damaged, weights, targets, final=True, landmark_term=term
+                    )  # (B, N), _, (B, N, 3, H, W)
+                for k in subsets:
+                    best = total[:, :k].argmin(dim=1)  # (B,)
+                    chosen = generated[rows, best]  # (B, 3, H, W)
+                    if poisson_iterations > 0:
+                        chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
+                    psnr, ssim = scores(chosen, image, mask)
+                    out[f"k{k}_t{step}"] = {
+                        "psnr_hole": psnr,
+                        "ssim_hole": ssim,
+                        "loss": total[rows, best],
+                    }
+            if step == max(snapshots):
+                break
+            total, _, _ = search.objective(
+                latent, damaged, weights, targets, final=False, landmark_term=term
+            )
+            optimizer.zero_grad(set_to_none=True)
+            total.sum().backward()
+            optimizer.step()
+            with torch.no_grad():
+                latent.clamp_(-1.0, 1.0)
+    return out
+
+
+def write_atomic(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dcgan", required=True)
+    parser.add_argument("--config", default="configs/eval/thesis.yaml")
+    parser.add_argument("--data_root", default="../shared/data/celeba-half")
+    parser.add_argument("--masks", nargs="+", default=["center", "left", "right"])
+    parser.add_argument("--limit", type=int, default=8)
+    parser.add_argument("--first", type=int, default=0, help="first face (faces first..limit-1)")
+    parser.add_argument("--start", choices=["random", "encoder"], default="random")
+    parser.add_argument("--encoder", default=None)
+    parser.add_argument("--perturb", type=float, default=0.1)
+    parser.add_argument("--candidates", type=int, default=64)
+    parser.add_argument("--subsets", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--snapshots", type=int, nargs="+", default=[0, 10, 30, 100, 300, 1000])
+    parser.add_argument("--landmark_weight", type=float, default=0.0)
+    parser.add_argument("--landmark_checkpoint", default=None)
+    parser.add_argument("--poisson_iterations", type=int, default=300)
+    parser.add_argument("--baselines", nargs="*", default=["mean", "harmonic", "telea", "ns"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=1, help="faces searched together")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if max(args.subsets) > args.candidates:
+        raise ValueError(f"subsets {args.subsets} exceed candidates {args.candidates}")
+
+    overrides: dict[str, Any] = {
+        "num_candidates": args.candidates,
+        "iterations": max(args.snapshots),
+        "landmark_weight": args.landmark_weight,
+    }
+    if args.landmark_checkpoint:
+        overrides["landmark_checkpoint"] = args.landmark_checkpoint
+    device = torch.device(args.device)
+    model = load_dcgan(args.dcgan, **overrides).to(device)
+    search = model.latent_search()
+    encoder = None
+    if args.start == "encoder":
+        from faceinpaint.lit.encoder import encoder_starts, load_latent_encoder
+
+        encoder = load_latent_encoder(args.encoder).to(device, torch.float32)
+
+    sections = yaml.safe_load(Path(args.config).read_text())
+    data = dict(sections["data"], root=args.data_root)
+    base = FaceDataModule(**data)
+    protocol = load_protocol(args.config)
+    tasks = {task.mask: task for task in protocol.tasks()}
+
+    out_path = Path(args.out)
+    results: dict[str, Any] = (
+        json.loads(out_path.read_text())
+        if out_path.exists()
+        else {
+            "args": vars(args),
+            "revision": git_revision(),
+            "candidate_iterations_note": "k candidates x t iterations",
+            "masks": {},
+        }
+    )
+    for mask_name in args.masks:
+        task = tasks[mask_name]
+        datamodule = task_datamodule(base, task)
+        dataset = datamodule.dataset(task.split)
+        entry = results["masks"].setdefault(
+            mask_name, {"faces": [], "search": {}, "fills": {}, "seconds": []}
+        )
+        todo = [f for f in range(args.first, args.limit) if f not in entry["faces"]]
+        for first in range(0, len(todo), args.batch):
+            faces = todo[first : first + args.batch]
+            batch = datamodule.prepare_batch(
+                {k: v.to(device) for k, v in dataset.__getitems__(faces).items()}, "test"
+            )
+            image, mask, index = batch[IMAGE], batch[MASK], batch[INDEX]
+            damaged = torch.where(mask.bool(), torch.zeros_like(image), image)
+            synchronize(device)
+            started = time.perf_counter()
+            if encoder is None:
+                start = initial_latents(
+                    index,
+                    args.candidates,
+                    model.generator.latent_dim,
+                    search.latent_prior,
+                    search.seed,
+                )
+            else:
+                start = encoder_starts(
+                    encoder, damaged, mask, index, args.candidates, args.perturb, search.seed
+                )
+            curves = search_snapshots(
+                search, start, image, mask, args.snapshots, args.subsets, args.poisson_iterations
+            )
+            synchronize(device)
+            seconds = (time.perf_counter() - started) / len(faces)
+            for key, values in curves.items():
+                cell = entry["search"].setdefault(
+                    key, {"psnr_hole": [], "ssim_hole": [], "loss": []}
+                )
+                for name, value in values.items():
+                    cell[name] += value.tolist()
+            for name in args.baselines:
+                psnr, ssim = scores(BASELINES[name](damaged, mask), image, mask)
+                cell = entry["fills"].setdefault(name, {"psnr_hole": [], "ssim_hole": []})
+                cell["psnr_hole"] += psnr.tolist()
+                cell["ssim_hole"] += ssim.tolist()
+            entry["faces"] += faces
+            entry["seconds"] += [seconds] * len(faces)
+            write_atomic(results, out_path)
+            best = curves[f"k{max(args.subsets)}_t{max(args.snapshots)}"]["psnr_hole"]
+            print(
+                f"{mask_name} faces {faces}: {seconds:.0f} s per face, hole PSNR "
+                f"{[round(v, 2) for v in best.tolist()]}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
