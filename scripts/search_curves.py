@@ -15,7 +15,7 @@ E(y) plus Gaussian noise of std ``--perturb``, clipped to [-1, 1]).
 
 Results go to a JSON file, rewritten atomically after every face; a run started again with the
 same ``--out`` continues after the faces already there. This is a measurement script, not
-library code (docs/results/realfaces.md gives the commands).
+library code (docs/RESULTS.md, "Real faces", gives the commands).
 
     python scripts/search_curves.py --dcgan runs/.../last.ckpt --masks center left right \
         --limit 16 --candidates 64 --iterations 1000 --out runs/curves/random.json
