@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor, nn
+
+from faceinpaint.io import atomic_write
 
 SUFFIX = ".safetensors"
 DCGAN_CLASS = "faceinpaint.lit.dcgan.DCGANInpainter"
@@ -55,9 +56,8 @@ def save_weights(
         for name, value in state.items()
     }
     metadata = {"class_path": class_path, "init_args": json.dumps(init_args, sort_keys=True)}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(temporary), metadata=metadata)
-    os.replace(temporary, path)
+    with atomic_write(path, "wb") as handle:  # the umask's mode, as open() would give
+        handle.write(save(tensors, metadata=metadata))
     return path
 
 

@@ -4,6 +4,7 @@ the shipped-weights format round-trips."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,9 @@ def test_weights_round_trip_through_safetensors(dcgan_checkpoint, tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded.generator(z), original.generator(z), atol=2e-3)
     assert path.read_bytes()[:8] != b"PK\x03\x04"  # not a zip/pickle torch file
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the mode open() would give
 
 
 def test_encoder_config_loads_and_builds(dcgan_checkpoint):
