@@ -78,18 +78,19 @@ def fill_hole(
     return composite(filler, image, mask)
 
 
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """The CPU generator of one sample: seeded by ``(seed, index)`` alone, so a sample draws the
+    same numbers in any batch, on any device and on any number of ranks."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
 def per_sample_noise(shape: torch.Size | tuple[int, ...], index: Tensor, seed: int = 0) -> Tensor:
     """(B, ...) float32 N(0,1) noise on the CPU, sample b drawn from a generator seeded by
     ``(seed, index[b])`` alone."""
     if index.shape != (shape[0],):
         raise ValueError(f"index must be ({shape[0]},), got {tuple(index.shape)}")
     return torch.stack(
-        [
-            torch.randn(
-                tuple(shape[1:]), generator=torch.Generator().manual_seed(seed * 1_000_003 + i)
-            )
-            for i in index.tolist()
-        ]
+        [torch.randn(tuple(shape[1:]), generator=sample_generator(seed, i)) for i in index.tolist()]
     )
 
 

@@ -8,43 +8,33 @@ jsonargparse; each accepts the same ``--config`` YAML and reads its ``data:`` se
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
 import logging
-import os
 import re
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
-import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
-from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from faceinpaint.commands.train import (
+    one_line_input_errors,
+    require_celeba_root,
+    run_trainer_command,
+)
 from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.io import write_text
-from faceinpaint.lit.checkpoint import check_resume, read_checkpoint
-from faceinpaint.lit.run_dir import run_directory
-from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
-from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
-
-_MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 # Extra subcommands: words -> "module:function". Imported only when called.
 EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
-    ("prepare",): "faceinpaint.data.commands:prepare",
-    ("preview",): "faceinpaint.data.commands:preview",
-    ("landmarks", "annotate"): "faceinpaint.landmarks.annotate:annotate",
+    ("prepare",): "faceinpaint.commands.data:prepare",
+    ("preview",): "faceinpaint.commands.data:preview",
+    ("landmarks", "annotate"): "faceinpaint.commands.annotate:annotate",
     ("bench",): "faceinpaint.bench.suite:bench",
     ("eval",): "faceinpaint.eval.runner:evaluate",
-    ("inpaint",): "faceinpaint.eval.inpaint:inpaint",
+    ("inpaint",): "faceinpaint.photo.inpaint:inpaint",
     ("demo",): "faceinpaint.commands.demo:demo",
     ("plot",): "faceinpaint.eval.plots:plot",
 }
@@ -68,205 +58,6 @@ _TRAINING_SECTIONS = (
     "optimizer",
     "lr_scheduler",
 )
-
-
-# Errors that mean bad input (arguments, config, files): one line and exit status 2.
-INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)
-
-
-@contextlib.contextmanager
-def one_line_input_errors(command: str) -> Iterator[None]:
-    """Bad input ends with ``faceinpaint <command>: error: <message>`` and exit status 2."""
-    try:
-        yield
-    except INPUT_ERRORS as err:
-        print(f"faceinpaint {command}: error: {essential_line(str(err))}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def essential_line(message: str) -> str:
-    """One line out of jsonargparse's multi-line report of a value that failed (its first
-    ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under it)."""
-    lines = message.strip().splitlines()
-    for number, line in enumerate(lines):
-        text = line.strip()
-        if text.startswith("- ") and not text.startswith("- Expected a "):
-            indent = len(line) - len(line.lstrip())
-            nested = []
-            for below in lines[number + 1 :]:
-                if len(below) - len(below.lstrip()) <= indent:
-                    break
-                nested.append(below.strip())
-            return " ".join([text[2:], *nested])
-    return " ".join(line.strip() for line in lines)
-
-
-def apply_resume_rules(cli: LightningCLI) -> bool:
-    """With ``--ckpt_path FILE`` and a model in the config, check the config against the
-    checkpoint (``faceinpaint.lit.checkpoint.check_resume``) and keep the config's settings;
-    False where Lightning's own handling applies (no model given: it comes from the checkpoint)."""
-    subcommand = cli.config.get("subcommand")
-    config = cli.config[subcommand] if subcommand else None
-    ckpt_path = config.get("ckpt_path") if config else None
-    if not ckpt_path or not Path(ckpt_path).is_file():
-        return False  # "last", "best", "hpc" or a missing file: Lightning resolves or reports it
-    checkpoint = read_checkpoint(ckpt_path)
-    model = config.get("model")
-    class_path = getattr(model, "class_path", None)
-    if class_path is None:
-        return False
-    settings = model.init_args.as_dict() if model.get("init_args") is not None else {}
-    check_resume(class_path, settings, checkpoint, str(ckpt_path), fit=subcommand == "fit")
-    return True
-
-
-def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
-    """Exit with status 128 + SIGTERM, saying where the run's newest state is."""
-    last = getattr(trainer.checkpoint_callback, "last_model_path", "")
-    where = f"; resume with --ckpt_path {last}" if subcommand == "fit" and last else ""
-    if trainer.is_global_zero:
-        print(
-            f"faceinpaint {subcommand}: stopped by SIGTERM at global step {trainer.global_step}"
-            f"{where}",
-            file=sys.stderr,
-        )
-    raise SystemExit(128 + signal.SIGTERM)
-
-
-class OneLineErrorParser(LightningArgumentParser):
-    """A parse error (bad type, unknown option) in one line and exit status 2, not the usage."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG"):
-            super().error(message, ex)
-        command = " ".join(["faceinpaint", *self.prog.replace(" [options]", "").split()[1:]])
-        print(f"{command}: error: {essential_line(message)} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
-class FaceInpaintCLI(LightningCLI):
-    """LightningCLI with the project's DataModule; configs name the model by ``class_path``.
-
-    ``data.image_size`` is linked to the model's ``image_size`` (models that take one), so the
-    size is written once, in ``data:``, and ``--data.image_size 128`` changes both.
-
-    Resuming checks the config against the checkpoint (``apply_resume_rules``) instead of
-    replacing the config's model settings by the checkpoint's; bad arguments end in one line
-    (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("parser_class", OneLineErrorParser)
-        super().__init__(*args, **kwargs)
-
-    def _parse_ckpt_path(self) -> None:
-        with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
-            if not apply_resume_rules(self):
-                super()._parse_ckpt_path()
-
-    def instantiate_classes(self) -> None:
-        with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
-            super().instantiate_classes()
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except SIGTERMException:
-            exit_after_sigterm(self.trainer, subcommand)
-
-    def add_arguments_to_parser(self, parser: ArgumentParser) -> None:
-        parser.link_arguments("data.image_size", "model.init_args.image_size")
-
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        require_celeba_root(config.get("data"))
-
-
-class RunConfigCallback(SaveConfigCallback):
-    """Saves the resolved config into the run's own folder (``faceinpaint.lit.run_dir``), so a
-    run is fully described by it and no run overwrites another's config."""
-
-    def __init__(self, parser, config, config_filename: str = "config.yaml", **kwargs: Any) -> None:
-        kwargs["save_to_log_dir"] = False
-        super().__init__(parser, config, config_filename, **kwargs)
-
-    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        directory = run_directory(trainer)
-        path = directory / self.config_filename
-        if path.exists():
-            raise FileExistsError(
-                f"{path} holds another run's config; give this run its own logger version or "
-                "save_dir rather than overwrite it"
-            )
-        text = self.parser.dump(self.config, skip_none=False)
-        write_text(text, path)
-        log_config(trainer, yaml.safe_load(text))
-
-    def on_save_checkpoint(
-        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict
-    ) -> None:
-        """Remember the wandb run (if any) so ``faceinpaint eval`` can group with it."""
-        info = run_info(trainer) if trainer.is_global_zero else None
-        if info is not None:
-            checkpoint[WANDB_CHECKPOINT_KEY] = info
-
-
-def refuse_conflicting_image_size(argv: list[str]) -> None:
-    """``SystemExit`` when a ``--config`` YAML or a flag gives the model an ``image_size`` other
-    than the data's at that point. The model's is linked from ``data.image_size`` and
-    jsonargparse would drop a different one silently; a later ``--data.image_size`` changes both.
-    """
-    data_size = inspect.signature(FaceDataModule).parameters["image_size"].default
-    for index, arg in enumerate(argv):
-        flag, _, inline = arg.partition("=")
-        value = inline or (argv[index + 1] if index + 1 < len(argv) else "")
-        model_size = None
-        if flag == "--config" and Path(value).is_file():
-            sections = yaml.safe_load(Path(value).read_text()) or {}
-            data, model = sections.get("data"), sections.get("model")
-            if isinstance(data, dict) and "image_size" in data:
-                data_size = data["image_size"]
-            if isinstance(model, dict):
-                model_size = (model.get("init_args") or model).get("image_size")
-        elif flag == "--data.image_size" and value:
-            data_size = int(value)
-        elif flag in _MODEL_IMAGE_SIZE_FLAGS and value:
-            model_size = int(value)
-        if model_size is not None and model_size != data_size:
-            print(
-                f"faceinpaint {argv[0]}: error: {value if flag == '--config' else flag} gives the "
-                f"model image_size {model_size} but the data {data_size}; the model takes "
-                "data.image_size (linked): set data: image_size (or --data.image_size) alone",
-                file=sys.stderr,
-            )
-            raise SystemExit(2)
-
-
-CELEBA_HOWTO = (
-    'torchvision fetches CelebA in the expected layout: python -c "from torchvision.datasets '
-    "import CelebA; CelebA('/data', split='all', download=True)\" writes "
-    "/data/celeba/img_align_celeba/ and list_eval_partition.txt; then pass --data.root /data/celeba"
-)
-
-
-CELEBA_IMAGE_FOLDERS = {"celeba": "img_align_celeba", "celeba-wild": "img_celeba"}
-
-
-def require_celeba_root(data: Any) -> None:
-    """``SystemExit`` when ``data.layout`` is a CelebA layout (``celeba``, ``celeba-wild``) but
-    ``data.root`` lacks its image folder: without a root the DataModule would serve the
-    procedural faces instead."""
-    layout = None if data is None else data.get("layout")
-    images = CELEBA_IMAGE_FOLDERS.get(layout)
-    if images is None:
-        return
-    root = data.get("root")
-    if root is not None and (Path(root) / images).is_dir():
-        return
-    found = "not set" if root is None else f"{root!r}, which holds no {images}/"
-    raise SystemExit(
-        f"faceinpaint: this config needs CelebA (data.layout: {layout}); data.root is {found}. {CELEBA_HOWTO}"
-    )
 
 
 def command_summaries() -> dict[str, str]:
@@ -371,15 +162,7 @@ def cli_main(args: list[str] | None = None) -> Any:
             f"faceinpaint: unknown command {argv[0]!r}; use one of "
             f"{', '.join(TRAINER_COMMANDS + tuple(groups))}"
         )
-    refuse_conflicting_image_size(argv)
-    wandb_offline_unless_logged_in()
-    return FaceInpaintCLI(
-        LightningModule,
-        FaceDataModule,
-        subclass_mode_model=True,
-        args=None if args is None else argv,
-        save_config_callback=RunConfigCallback,
-    )
+    return run_trainer_command(argv, from_sys_argv=args is None)
 
 
 def main() -> None:

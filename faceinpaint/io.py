@@ -10,6 +10,7 @@ filesystems (a ``$TMPDIR`` on another disk) is ever made.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -104,3 +105,19 @@ def save_image(array: np.ndarray, path: str | Path) -> Path:
     with atomic_write(path, "wb") as handle:
         Image.fromarray(array).save(handle, format=image_format)
     return path
+
+
+def plain(value: Any, strict: bool = False) -> Any:
+    """JSON-ready copy: dicts (keys as strings), lists and tuples (as lists) and plain values kept;
+    other objects as strings (dataclasses as dicts), or, with ``strict``, a ``ValueError``."""
+    if isinstance(value, dict):
+        return {str(k): plain(v, strict) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, strict) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if strict:
+        raise ValueError(f"{value!r} cannot be stored as JSON")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)

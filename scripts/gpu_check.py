@@ -102,7 +102,7 @@ def profile(device: torch.device, dry_run: bool, top: int = 12) -> list[dict[str
     from faceinpaint.bench.sizes import paper_sizes, quick_sizes, synthetic_batch
     from faceinpaint.bench.training import fit_once
     from faceinpaint.bench.vaegan import build_vaegan
-    from faceinpaint.lit.search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch
     from faceinpaint.models.dcgan import Discriminator, Generator
 
     sizes = quick_sizes() if dry_run else paper_sizes(device)

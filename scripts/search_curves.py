@@ -1,7 +1,7 @@
 """Quality of the DCGAN latent search against its budget (candidates x iterations), per face.
 
 One search of N candidates x K iterations per face yields every smaller budget: Adam works per
-element and each candidate's loss is its own (``faceinpaint.lit.search``), so the first ``k``
+element and each candidate's loss is its own (``faceinpaint.latent_search``), so the first ``k``
 candidates of an N-candidate search are exactly a k-candidate search. At each snapshot
 iteration ``t`` every candidate's total loss is evaluated at its current z, and for each subset
 size ``k`` the best of the first ``k`` is composited (Poisson-blended if asked) and scored:
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,14 +35,17 @@ from torch import Tensor
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.eval.baselines import BASELINES
-from faceinpaint.eval.bench import synchronize
-from faceinpaint.eval.metrics import hole_psnr_per_sample, hole_ssim_per_sample
-from faceinpaint.eval.poisson import poisson_blend
+from faceinpaint.device import synchronize
 from faceinpaint.eval.protocols import load_protocol
-from faceinpaint.eval.runner import git_revision, load_dcgan, task_datamodule
-from faceinpaint.lit.search import LatentSearch, frozen_eval, initial_latents
+from faceinpaint.eval.tasks import task_datamodule
+from faceinpaint.io import write_text
+from faceinpaint.latent_search import LatentSearch, encoder_starts, frozen_eval, initial_latents
+from faceinpaint.lit.loading import load_dcgan, load_latent_encoder
 from faceinpaint.losses.latent_search import context_weights
+from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
+from faceinpaint.ops.fills import BASELINES
+from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.provenance import git_revision
 
 
 def scores(filled: Tensor, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -105,13 +107,6 @@ def search_snapshots(
     return out
 
 
-def write_atomic(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dcgan", required=True)
@@ -151,8 +146,6 @@ def main() -> None:
     search = model.latent_search()
     encoder = None
     if args.start == "encoder":
-        from faceinpaint.lit.encoder import encoder_starts, load_latent_encoder
-
         encoder = load_latent_encoder(args.encoder).to(device, torch.float32)
 
     sections = yaml.safe_load(Path(args.config).read_text())
@@ -219,7 +212,7 @@ def main() -> None:
                 cell["ssim_hole"] += ssim.tolist()
             entry["faces"] += faces
             entry["seconds"] += [seconds] * len(faces)
-            write_atomic(results, out_path)
+            write_text(json.dumps(results), out_path)
             best = curves[f"k{max(args.subsets)}_t{max(args.snapshots)}"]["psnr_hole"]
             print(
                 f"{mask_name} faces {faces}: {seconds:.0f} s per face, hole PSNR "

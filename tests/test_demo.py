@@ -11,7 +11,7 @@ from PIL import Image
 
 from faceinpaint.commands.demo import ASSETS, WEIGHTS, resolve_config, verdicts
 from faceinpaint.eval.protocols import load_protocol, task_mask_hash
-from faceinpaint.lit.weights import read_weights
+from faceinpaint.lit.loading import read_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_configs_resolve_from_any_folder(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_shipped_weights_are_small_fp16_safetensors_that_load() -> None:
-    from faceinpaint.lit.weights import load_weights
+    from faceinpaint.lit.loading import load_weights
 
     paths = [ASSETS / name for name in WEIGHTS.values()]
     assert sum(path.stat().st_size for path in paths) <= 8 * 2**20

@@ -15,9 +15,9 @@ from faceinpaint.bench.training import interleaved_fits, training_variants
 
 def build_dcgan(sizes: Sizes, compiled: bool = False) -> nn.Module:
     """The DCGAN module without sample-grid logging (not training)."""
-    from faceinpaint.lit.dcgan import DCGANInpainter
+    from faceinpaint.lit.dcgan import DCGANModule
 
-    module = DCGANInpainter(**sizes.dcgan, sample_every_n_batches=0)
+    module = DCGANModule(**sizes.dcgan, sample_every_n_batches=0)
     module.log_samples = lambda: None
     if compiled:
         module.generator = torch.compile(module.generator)

@@ -26,7 +26,7 @@ def bench_flops(device: torch.device, sizes: Sizes) -> Iterator[Row]:
     """GFLOP per image of a VAE-GAN batch per stage and of a DCGAN batch (counted at
     ``sizes.flops_batch``; linear in the batch), and per search iteration of 1 image x N candidates."""
     from faceinpaint.batch import composite, fill_hole
-    from faceinpaint.lit.search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch
     from faceinpaint.models.vaegan import hole_windows
 
     counted = sizes.flops_batch

@@ -37,7 +37,7 @@ def landmark_terms(with_dlib: bool) -> dict[str, nn.Module | None]:
     """The search's landmark settings: none, the landmark network (random weights: speed does not
     depend on them), and (``with_dlib``) dlib on every candidate at every iteration (CPU)."""
     from faceinpaint.landmarks.network import LandmarkNet
-    from faceinpaint.losses.latent_search import NetworkLandmarkTerm
+    from faceinpaint.losses.landmark import NetworkLandmarkTerm
 
     terms: dict[str, nn.Module | None] = {
         NO_LANDMARK: None,
@@ -45,7 +45,7 @@ def landmark_terms(with_dlib: bool) -> dict[str, nn.Module | None]:
     }
     if with_dlib:
         from faceinpaint.landmarks.teacher import CELEBA_CROP_BOX, DlibTeacher
-        from faceinpaint.losses.latent_search import DlibLandmarkTerm
+        from faceinpaint.losses.landmark import DlibLandmarkTerm
 
         teacher = DlibTeacher(fallback_box=CELEBA_CROP_BOX)  # the predictor runs on every candidate
         terms[DLIB] = _EveryIteration(DlibLandmarkTerm(teacher))
@@ -59,7 +59,7 @@ def bench_search(
     the final evaluation), all interleaved; per round, ms/iteration = (T_K - min T_0) / K and a
     1000-iteration search takes min T_0 + 1000 ms/iteration (extrapolated). Ratios pair the
     rounds of T_K."""
-    from faceinpaint.lit.search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch
     from faceinpaint.models.dcgan import Discriminator, Generator
 
     generator = Generator(sizes.dcgan["latent_dim"], sizes.dcgan["ngf"], sizes.dcgan["image_size"])

@@ -17,11 +17,11 @@ PAPER_BATCH = 16
 
 def build_vaegan(sizes: Sizes, stage: int, compiled: bool) -> nn.Module:
     """The VAE-GAN module held in curriculum ``stage`` (1, 2 or 3), random VGG / landmark weights."""
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     far = 10**9
     boundaries = {1: (far, far, far), 2: (0, far, far), 3: (0, 0, far)}[stage]
-    module = VAEGANInpainting(
+    module = VAEGANModule(
         **sizes.vaegan,
         vgg_weights="random",
         landmark_checkpoint="random",

@@ -48,9 +48,9 @@ def resolve_config(path: str) -> Path:
 
 def train(config: Path, runs: Path, overrides: list[str] | None = None) -> Path:
     """``faceinpaint fit --config config`` logging under ``runs``; the newest checkpoint."""
-    from faceinpaint.cli import cli_main
+    from faceinpaint.commands.train import run_trainer_command
 
-    cli = cli_main(
+    cli = run_trainer_command(
         [
             "fit",
             "--config",

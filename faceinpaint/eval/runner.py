@@ -22,559 +22,43 @@ this run, with its command, data, hardware, date and revision) and ``<protocol>-
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
-import math
-import platform
-import shlex
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-import torch
-from torch import Tensor
-from tqdm.auto import tqdm
-
-from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
-from faceinpaint.bench.timing import synchronize
 from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.data.masks import mask_hash
-from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training_images
-from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
-from faceinpaint.eval.baselines import BASELINES, nearest_neighbour_fill
+from faceinpaint.device import resolve_device
 from faceinpaint.eval.dashboard import log_eval, open_eval_run
+from faceinpaint.eval.methods import (
+    BASELINE_NAMES,
+    DEFAULT_BASELINES,
+    NearestNeighbourBank,
+    baseline_method,
+    dcgan_method,
+    nearest_neighbour_method,
+    vaegan_method,
+)
 from faceinpaint.eval.plots import plot_eval_bars, plot_search_history, save_figure
-from faceinpaint.eval.protocols import (
-    MaskTask,
-    Protocol,
-    as_protocol,
-    check_mask_hashes,
-    task_mask_hash,
+from faceinpaint.eval.protocols import Protocol, as_protocol, check_mask_hashes, task_mask_hash
+from faceinpaint.eval.report import grid_image, markdown_report
+from faceinpaint.eval.tasks import (
+    checkpoints_frame,
+    grid_labels,
+    method_key,
+    run_task,
+    task_datamodule,
+    training_overlap,
 )
-from faceinpaint.eval.report import (
-    grid_image,
-    markdown_report,
-)
-from faceinpaint.io import read_jsonl, save_image, write_jsonl, write_text
-from faceinpaint.lit.checkpoint import read_checkpoint as read_lightning_checkpoint
+from faceinpaint.io import plain, read_jsonl, save_image, write_jsonl, write_text
 from faceinpaint.lit.landmarks import check_landmark_frame
-from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
-from faceinpaint.lit.weights import is_weights_file, load_weights, read_weights_checkpoint
-from faceinpaint.losses.landmark import landmark_nme
-from faceinpaint.metrics import InpaintingMetrics, PerceptualNetworks, summary_statistics
+from faceinpaint.metrics import PerceptualNetworks
+from faceinpaint.provenance import command_line, git_revision, hardware
 
 log = logging.getLogger(__name__)
 
-BASELINE_NAMES = (*BASELINES, "nn")
-DEFAULT_BASELINES = ("mean", "harmonic", "telea", "ns", "nn")
 RESULTS_FILE = "results.jsonl"
-
-VAEGAN_CLASS = "faceinpaint.lit.vaegan.VAEGANInpainting"
-DCGAN_CLASS = "faceinpaint.lit.dcgan.DCGANInpainter"
-KIND_CLASSES = {"vaegan": VAEGAN_CLASS, "dcgan": DCGAN_CLASS}
-KIND_NAMES = {"vaegan": "VAE-GAN", "dcgan": "DCGAN latent-search"}
-
-
-# ----------------------------------------------------------------------------- checkpoints
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A Lightning checkpoint (loaded without running code) or a shipped ``.safetensors``
-    weights file, as a checkpoint dict on the CPU."""
-    if is_weights_file(Path(path)):
-        return read_weights_checkpoint(Path(path))
-    return read_lightning_checkpoint(path)
-
-
-def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
-    """``"vaegan"``, ``"dcgan"``, ``"landmarks"`` or the class path (or ``"unknown"``) it holds.
-
-    Read from the ``_class_path`` that LightningCLI stores, else from what each module writes:
-    the VAE-GAN's curriculum entry, the DCGAN's generator + discriminator, the landmark network.
-    """
-    hparams = checkpoint.get("hyper_parameters") or {}
-    class_path = hparams.get("_class_path")
-    for kind, known in KIND_CLASSES.items():
-        if class_path == known:
-            return kind
-    if class_path:
-        return str(class_path)
-    state = checkpoint.get("state_dict") or {}
-    if "vaegan_curriculum" in checkpoint:
-        return "vaegan"
-    if "landmark_net" in checkpoint:
-        return "landmarks"
-    prefixes = {key.split(".", 1)[0] for key in state}
-    if {"generator", "discriminator"} <= prefixes and "latent_prior" in hparams:
-        return "dcgan"
-    return "unknown"
-
-
-def expect_kind(checkpoint: dict[str, Any], path: str | Path, expected: Sequence[str]) -> str:
-    """The checkpoint's kind, or ``ValueError`` naming what it is and what was expected."""
-    kind = checkpoint_kind(checkpoint)
-    if kind not in expected:
-        wanted = " or ".join(f"{KIND_NAMES[k]} ({KIND_CLASSES[k]})" for k in expected)
-        hint = {"vaegan": " (pass it with --vaegan)", "dcgan": " (pass it with --dcgan)"}
-        raise ValueError(
-            f"checkpoint {str(path)!r} is a {KIND_NAMES.get(kind, kind)} checkpoint, expected a "
-            f"{wanted}{hint.get(kind, '') if len(expected) == 1 else ''}"
-        )
-    return kind
-
-
-def public_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")
-    }
-
-
-def load_vaegan(path: str | Path, checkpoint: dict[str, Any]) -> pl.LightningModule:
-    """The VAE-GAN of ``path`` for inference: the generator loaded strictly, the training-only
-    parts (VGG, landmark network) not built, so no download and no landmark file is needed."""
-    from faceinpaint.lit.vaegan import VAEGANInpainting
-
-    if is_weights_file(path):
-        return load_weights(path, feat_weight=0.0, landmark_weight=0.0)
-    model = VAEGANInpainting.load_from_checkpoint(
-        path,
-        map_location="cpu",
-        strict=False,
-        feat_weight=0.0,
-        landmark_weight=0.0,
-    )
-    prefix = "generator."
-    generator_state = {
-        key[len(prefix) :]: value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(prefix)
-    }
-    model.generator.load_state_dict(generator_state, strict=True)
-    return model.eval()
-
-
-def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
-    """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
-    from faceinpaint.lit.dcgan import DCGANInpainter
-
-    if is_weights_file(path):
-        return load_weights(path, **overrides)
-    return DCGANInpainter.load_from_checkpoint(path, map_location="cpu", **overrides).eval()
-
-
-# ----------------------------------------------------------------------------- methods
-@dataclass
-class Method:
-    """A way to fill holes: ``fill(damaged, mask, index) -> composited result``, all on one device.
-
-    ``image_size`` None means any size; ``needs_grad`` runs ``fill`` with autograd on.
-    An ``oracle`` is a diagnostic, not a method: ``fill`` gets the original image, hole
-    included (its result in the hole bounds what the model can reach, not what it does).
-    A checkpoint's method carries what it trained on: ``frame`` and ``training_images`` (None
-    when unknown, ``provenance`` says why), and the ``landmark_checkpoint`` it runs, if any.
-    """
-
-    name: str
-    fill: Callable[[Tensor, Tensor, Tensor], Tensor]
-    image_size: int | None = None
-    checkpoint: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    needs_grad: bool = False
-    oracle: bool = False
-    reset: Callable[[], None] = lambda: None  # called before each task (clears DCGAN history)
-    frame: FaceFrame | None = None
-    training_images: ImageSet | None = None
-    provenance: str = ""
-    landmark_checkpoint: str | None = None
-    wandb_run: dict[str, Any] | None = None  # the wandb run that trained the checkpoint
-    history: list[Tensor] = field(default_factory=list)  # (K,B,N) search losses, first batch
-
-    def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        with torch.enable_grad() if self.needs_grad else torch.no_grad():
-            return self.fill(damaged, mask, index).detach()
-
-
-def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Method:
-    """The VAE-GAN of ``path``; with ``oracle``, its reconstruction of the whole original
-    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all."""
-    checkpoint = read_checkpoint(path)
-    expect_kind(checkpoint, path, ["vaegan"])
-    model = load_vaegan(path, checkpoint).to(device)
-
-    def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        # hole noise seeded per sample by (eval_seed, index), as in `faceinpaint test`
-        return model.inpaint(damaged, mask, index=index)[2]
-
-    def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.inpaint(image, torch.zeros_like(mask), index=index)[1]
-
-    training_images, provenance = checkpoint_training_images(checkpoint)
-    return Method(
-        name="vaegan-oracle" if oracle else "vaegan",
-        fill=reconstruct if oracle else fill,
-        image_size=int(model.hparams.image_size),
-        checkpoint=str(path),
-        config=public_hparams(checkpoint),
-        oracle=oracle,
-        frame=recorded_frame(checkpoint),
-        training_images=training_images,
-        provenance=provenance,
-        wandb_run=checkpoint.get(CHECKPOINT_KEY),
-    )
-
-
-def dcgan_method(
-    path: str,
-    device: torch.device,
-    candidates: int | None,
-    iterations: int | None,
-    landmark_weight: float | None = None,
-    poisson_iterations: int | None = None,
-    oracle: bool = False,
-    encoder: str | None = None,
-) -> Method:
-    """The latent search of the DCGAN in ``path``; arguments that are not None replace the
-    checkpoint's search settings. The method is named ``dcgan``, with ``+encoder`` when the search
-    starts from a latent encoder's estimate (``encoder``: one trained for this generator),
-    ``+landmark`` when the landmark term is on and ``+poisson`` when the result is
-    Poisson-blended, so several settings can share one table. With ``oracle``: ``dcgan-oracle``,
-    the generator's closest image to the whole original (``LatentSearch.project``, same
-    candidates and iterations)."""
-    checkpoint = read_checkpoint(path)
-    expect_kind(checkpoint, path, ["dcgan"])
-    if landmark_weight is not None and landmark_weight < 0:
-        raise ValueError(f"dcgan_landmark_weight must be >= 0, got {landmark_weight}")
-    if poisson_iterations is not None and poisson_iterations < 0:
-        raise ValueError(f"dcgan_poisson_iterations must be >= 0, got {poisson_iterations}")
-    overrides = {
-        "num_candidates": candidates,
-        "iterations": iterations,
-        "landmark_weight": landmark_weight,
-        "poisson_iterations": poisson_iterations,
-        "encoder_checkpoint": None if oracle else encoder,
-    }
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    model = load_dcgan(path, **overrides).to(device)
-    model.landmark_term()  # a missing landmark checkpoint fails here, before any search
-
-    history: list[Tensor] = []
-
-    def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        if history:
-            return model.inpaint(damaged, mask, index).inpainted
-        search = model.latent_search()
-        search.record_history = True  # the first batch's loss curves, for the search plot
-        result = search(damaged, mask, index)
-        history.append(result.history.cpu())
-        return result.inpainted
-
-    def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.latent_search().project(image, index).generated
-
-    landmark_on = model.hparams.landmark_weight > 0
-    name = "dcgan"
-    name += "+encoder" if model.hparams.encoder_checkpoint is not None else ""
-    name += "+landmark" if landmark_on else ""
-    name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
-    if oracle:
-        name = "dcgan-oracle"
-        overrides = {k: v for k, v in overrides.items() if k in ("num_candidates", "iterations")}
-    training_images, provenance = checkpoint_training_images(checkpoint)
-    network_term = landmark_on and model.hparams.landmark_loss == "network" and not oracle
-    return Method(
-        name=name,
-        fill=project if oracle else fill,
-        oracle=oracle,
-        image_size=int(model.hparams.image_size),
-        checkpoint=str(path),
-        config=public_hparams(checkpoint) | overrides,
-        needs_grad=True,
-        frame=recorded_frame(checkpoint),
-        training_images=training_images,
-        provenance=provenance,
-        landmark_checkpoint=model.hparams.landmark_checkpoint if network_term else None,
-        reset=history.clear,
-        wandb_run=checkpoint.get(CHECKPOINT_KEY),
-        history=history,
-    )
-
-
-def baseline_method(name: str) -> Method:
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; expected some of {list(BASELINE_NAMES)}")
-    fill = BASELINES[name]
-    return Method(name=name, fill=lambda damaged, mask, index: fill(damaged, mask))
-
-
-def nearest_neighbour_method(bank: Tensor) -> Method:
-    """The nearest-neighbour fill from ``bank`` (N,3,S,S) train faces in [-1, 1]."""
-    fill = partial(nearest_neighbour_fill, bank=bank)
-    return Method(
-        name="nn",
-        fill=lambda damaged, mask, index: fill(damaged, mask),
-        image_size=int(bank.shape[-1]),
-        config={"bank_size": int(bank.shape[0]), "bank_split": "train"},
-    )
-
-
-class NearestNeighbourBank:
-    """The first ``size`` train faces at each image size, loaded once onto the device."""
-
-    def __init__(self, size: int, device: torch.device) -> None:
-        if size < 1:
-            raise ValueError(f"nn_bank_size must be >= 1, got {size}")
-        self.size = size
-        self.device = device
-        self._banks: dict[int, Tensor] = {}
-
-    def faces(self, datamodule: FaceDataModule) -> Tensor:
-        image_size = datamodule.image_size
-        if image_size not in self._banks:
-            if "train" not in datamodule.split_names():
-                raise ValueError(
-                    f"the nearest-neighbour baseline needs a 'train' split; the data has "
-                    f"{datamodule.split_names()}: drop 'nn' from --baselines"
-                )
-            train = datamodule.dataset("train")
-            batch = train.__getitems__(list(range(min(self.size, len(train)))))
-            batch = {key: value.to(self.device) for key, value in batch.items()}
-            self._banks[image_size] = datamodule.prepare_batch(batch, "test")[IMAGE]
-        return self._banks[image_size]
-
-
-# ----------------------------------------------------------------------------- provenance
-def git_revision(directory: str | Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the package's checkout, or "unknown"."""
-    directory = directory or Path(__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
-def hardware(device: torch.device) -> str:
-    """The evaluating device in words, e.g. "NVIDIA H100 (cuda)" or "x86_64 CPU, 2 threads"."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (cuda)"
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model} CPU, {torch.get_num_threads()} torch threads"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def summarize(values: Tensor) -> dict[str, float]:
-    """mean, std (n-1), max, min, ci95 and n of the finite values of a (N,) tensor."""
-    values = values.detach().double().flatten()
-    values = values[torch.isfinite(values)]
-    n = values.numel()
-    if n == 0:
-        return {
-            "mean": math.nan,
-            "std": math.nan,
-            "max": math.nan,
-            "min": math.nan,
-            "ci95": math.nan,
-            "n": 0,
-        }
-    return summary_statistics(values)
-
-
-# ----------------------------------------------------------------------------- the run
-def task_datamodule(
-    data: FaceDataModule, task: MaskTask, frame: FaceFrame | None = None
-) -> FaceDataModule:
-    """The configured data at the task's size and crop (or ``frame``'s crop), serving the task's
-    masks at ``test``."""
-    names = set(inspect.signature(FaceDataModule.__init__).parameters) - {"self"}
-    kwargs = {key: value for key, value in dict(data.hparams).items() if key in names}
-    kwargs.update(
-        image_size=task.image_size,
-        test_mask=task.spec,
-        mask_seed=task.seed,
-        landmarks="off",
-    )
-    if task.crop_size is not None:
-        kwargs["crop_size"] = task.crop_size
-    if frame is not None:
-        kwargs.update(frame.settings())
-    return FaceDataModule(**kwargs)
-
-
-def checkpoints_frame(
-    task: MaskTask, asked: FaceFrame, methods: Sequence[Method], use_checkpoint_frame: bool
-) -> FaceFrame | None:
-    """None when every checkpoint of the task trained on the protocol's frame ``asked`` (or did
-    not record its frame); else, with ``use_checkpoint_frame``, the checkpoints' one frame. Any
-    other case is a ``ValueError`` naming the frames."""
-    learned = [m for m in methods if m.frame is not None and m.frame != asked]
-    if not learned:
-        return None
-    first = learned[0]
-    if not use_checkpoint_frame:
-        raise ValueError(
-            f"{first.name} checkpoint {first.checkpoint} was trained on faces of {first.frame}; "
-            f"protocol {task.protocol!r} ({task.mask}) asks for faces of {asked}: evaluate it with "
-            "a protocol of its frame, or pass --checkpoint_frame true to evaluate at its frame"
-        )
-    frames = {m.frame for m in methods if m.frame is not None}
-    if len(frames) > 1:
-        raise ValueError(
-            f"the checkpoints at {task.image_size} px were trained on different frames "
-            f"({'; '.join(sorted(map(str, frames)))}): evaluate them in separate runs"
-        )
-    if first.frame.source != asked.source:
-        raise ValueError(
-            f"{first.name} checkpoint {first.checkpoint} was trained on faces of {first.frame}, "
-            f"which cannot be cut from the protocol's data ({asked}): use a protocol of its source"
-        )
-    return first.frame
-
-
-def training_overlap(method: Method, names: Sequence[str], split: str, allow: bool) -> int | None:
-    """How many of the evaluated faces ``names`` the method's checkpoint trained on (None: unknown);
-    a ``ValueError`` naming them when there are any and ``allow`` is off."""
-    if method.checkpoint is None or method.training_images is None:
-        return None
-    overlap = method.training_images.overlap(names)
-    if overlap and not allow:
-        shown = ", ".join(overlap[:3]) + (", ..." if len(overlap) > 3 else "")
-        raise ValueError(
-            f"{method.name} checkpoint {method.checkpoint} trained on {len(overlap)} of the "
-            f"{len(names)} evaluated faces of split {split!r} ({shown}; its training set: "
-            f"{method.training_images.description}): evaluate on faces it never saw (CelebA's "
-            "test partition: configs/eval/*-celeba*.yaml), or pass --allow_train_overlap true "
-            "for a diagnostic"
-        )
-    return len(overlap)
-
-
-@dataclass
-class TaskResult:
-    task: MaskTask
-    n: int
-    mask_hash: str
-    metrics: dict[str, dict[str, dict[str, float]]]  # method key -> metric -> summary
-    grid: list[tuple[str, Tensor]]  # (label, (k,3,S,S) in [0,1])
-    seconds_per_face: dict[str, float]  # method key -> wall seconds of its fills / faces
-
-
-def run_task(
-    task: MaskTask,
-    datamodule: FaceDataModule,
-    methods: Sequence[Method],
-    device: torch.device,
-    limit: int | None,
-    batch_size: int,
-    grid_samples: int,
-    landmark_net: torch.nn.Module | None = None,
-    perceptual: PerceptualNetworks | None = None,
-) -> TaskResult:
-    """Evaluate ``methods`` on the first ``limit`` faces of the task's split (all when None);
-    ``perceptual`` adds LPIPS and/or FID with its networks."""
-    dataset = datamodule.dataset(task.split)
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    if n < 1:
-        raise ValueError(
-            f"nothing to evaluate: split {task.split!r} has {len(dataset)} faces, limit {limit}"
-        )
-    expected_hash = task_mask_hash(task, n, device)
-    metrics = {method_key(m): InpaintingMetrics().to(device) for m in methods}
-    extra = {method_key(m): perceptual.metrics() for m in methods} if perceptual else {}
-    nme: dict[str, list[Tensor]] = {method_key(m): [] for m in methods}
-    served_masks: list[Tensor] = []
-    seconds = {method_key(m): 0.0 for m in methods}
-    grid: dict[str, list[Tensor]] = {"original": [], "masked": []} | {
-        method_key(m): [] for m in methods
-    }
-    for method in methods:
-        method.reset()
-    progress = tqdm(total=n, desc=f"{task.protocol}/{task.mask}", unit="face", leave=False)
-    for start in range(0, n, batch_size):
-        indices = list(range(start, min(start + batch_size, n)))
-        batch = {key: value.to(device) for key, value in dataset.__getitems__(indices).items()}
-        batch = datamodule.prepare_batch(batch, "test")
-        image, mask, index = batch[IMAGE], batch[MASK], batch[INDEX]
-        served_masks.append(mask.detach().to("cpu", torch.bool))
-        damaged = image * (1.0 - mask)
-        reference = None
-        if landmark_net is not None:
-            with torch.no_grad():
-                reference = landmark_net(image)[1]  # (B, 68, 2)
-        keep = max(0, min(grid_samples - start, len(indices)))
-        if keep:
-            grid["original"].append(to_unit(image[:keep]))
-            grid["masked"].append(
-                to_unit(composite(torch.ones_like(image[:keep]), image[:keep], mask[:keep]))
-            )
-        for method in methods:
-            key = method_key(method)
-            synchronize(device)
-            started = time.perf_counter()
-            filled = method(image, mask, index) if method.oracle else method(damaged, mask, index)
-            synchronize(device)
-            seconds[key] += time.perf_counter() - started
-            result = composite(filled, image, mask)
-            metrics[key].update(result, image, mask)
-            if extra:
-                extra[key].update(result, image)
-            if reference is not None:
-                with torch.no_grad():
-                    nme[key].append(landmark_nme(landmark_net(result)[1], reference))
-            if keep:
-                grid[key].append(to_unit(result[:keep]))
-        progress.update(len(indices))
-    progress.close()
-    served_hash = mask_hash(torch.cat(served_masks))
-    if served_hash != expected_hash:
-        raise ValueError(
-            f"{task.protocol}/{task.mask}: the DataModule served masks with hash {served_hash[:16]}... "
-            f"but the protocol's masks hash to {expected_hash[:16]}...; check mask_seed and test_mask"
-        )
-    summaries = {}
-    for method in methods:
-        key = method_key(method)
-        summaries[key] = metrics[key].summary() | (extra[key].summary() if extra else {})
-        if nme[key]:
-            summaries[key]["nme"] = summarize(torch.cat(nme[key]))
-    rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
-    per_face = {key: value / n for key, value in seconds.items()}
-    return TaskResult(task, n, served_hash, summaries, rows, per_face)
-
-
-def grid_labels(rows: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
-    """Method keys to short row labels: the name, numbered when a name repeats."""
-    names = [key.split(":", 1)[0] for key, _ in rows]
-    labels = []
-    for position, ((_, images), name) in enumerate(zip(rows, names, strict=True)):
-        repeats = names.count(name) > 1
-        labels.append((f"{name} {names[: position + 1].count(name)}" if repeats else name, images))
-    return labels
-
-
-def method_key(method: Method) -> str:
-    return method.name if method.checkpoint is None else f"{method.name}:{method.checkpoint}"
 
 
 def data_source(datamodule: FaceDataModule) -> str:
@@ -593,13 +77,6 @@ def data_description(rows: Sequence[dict[str, Any]], protocol: Protocol) -> str:
         crops[row["image_size"]] = row["config"]["data"].get("crop_size")
     frames = ", ".join(f"{size} px from a crop of {crop} x width" for size, crop in crops.items())
     return f"{described}; {frames}"
-
-
-def command_line() -> str:
-    program = Path(sys.argv[0])
-    if program.name == "faceinpaint" or program.parent.name == "faceinpaint":
-        return shlex.join(["faceinpaint", *sys.argv[1:]])
-    return shlex.join(sys.argv)
 
 
 def evaluate(
@@ -836,8 +313,8 @@ def evaluate(
                     "data": data_source(datamodule),
                     "config": {
                         "protocol": protocol.describe(),
-                        "data": _plain(dict(datamodule.hparams)),
-                        "method": _plain(method.config),
+                        "data": plain(dict(datamodule.hparams)),
+                        "method": plain(method.config),
                         "run": {
                             "limit": limit,
                             "batch_size": batch_size,
@@ -890,18 +367,3 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: dataclasses to dicts, tuples to lists, other objects to strings."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)

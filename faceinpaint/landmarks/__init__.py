@@ -2,7 +2,7 @@
 
 Exports are resolved lazily: ``faceinpaint.landmarks.ibug`` is imported by the data pipeline,
 which should not pay for torch models here. ``annotate`` (the ``faceinpaint landmarks annotate``
-command) lives in ``faceinpaint.landmarks.annotate``.
+command) lives in ``faceinpaint.commands.annotate``.
 """
 
 from __future__ import annotations

@@ -105,14 +105,14 @@ class LandmarkNet(nn.Module):
     def from_checkpoint(
         cls, path: str | Path, map_location: str | torch.device = "cpu"
     ) -> LandmarkNet:
-        """The network from a Lightning checkpoint of ``LitLandmarks`` or a file from ``save``, in eval mode."""
+        """The network from a Lightning checkpoint of ``LandmarkModule`` or a file from ``save``, in eval mode."""
         # weights_only: runs no code (MaskSpec, which a Lightning checkpoint's DataModule
         # settings may hold, is allow-listed in faceinpaint.data.masks)
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
         if CHECKPOINT_KEY not in checkpoint:
             raise KeyError(
                 f"{str(path)!r} holds no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "
-                "expected a checkpoint written by faceinpaint.lit.landmarks.LitLandmarks"
+                "expected a checkpoint written by faceinpaint.lit.landmarks.LandmarkModule"
             )
         entry = checkpoint[CHECKPOINT_KEY]
         net = cls(**entry["config"])

@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
-import re
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,87 +41,22 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
-import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
 from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
+from faceinpaint.lit.loading import (
+    DCGAN_CLASS,
+    LANDMARK_CLASS,
+    VAEGAN_CLASS,
+    read_lightning_checkpoint,
+    resolve_class_path,
+)
 from faceinpaint.lit.run_dir import run_directory
 
 log = logging.getLogger(__name__)
 
 
-TRUST_NOTE = (
-    "a checkpoint is a pickle: faceinpaint loads it with torch.load(weights_only=True), which "
-    "runs no code; open a checkpoint from elsewhere in full only if you trust its source"
-)
-
-
-def _load(path: Path, map_location: Any) -> dict[str, Any]:
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def newest_readable_checkpoint(folder: Path, besides: Path) -> Path | None:
-    """The most recently written ``*.ckpt`` in ``folder`` other than ``besides`` that loads."""
-    candidates = sorted(
-        (p for p in folder.glob("*.ckpt") if p.resolve() != besides.resolve() and p.is_file()),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for candidate in candidates:
-        try:
-            _load(candidate, "cpu")
-        except Exception:  # noqa: BLE001 (any failure means: not a good checkpoint)
-            continue
-        return candidate
-    return None
-
-
-def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """A checkpoint file as a dict, loaded without running code; clear errors for a missing,
-    unreadable (empty, truncated) or untrusted file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        checkpoint = _load(path, map_location)
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" not in str(err):
-            raise _unreadable(path, err) from err
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds objects other than tensors and plain values "
-            f"({_reason(err)}); {TRUST_NOTE}"
-        ) from err
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
-        raise _unreadable(path, err) from err
-    if not isinstance(checkpoint, dict):
-        raise ValueError(
-            f"{str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict"
-        )
-    return checkpoint
-
-
-def _reason(err: BaseException) -> str:
-    """The part of torch's (long) load error that says what went wrong."""
-    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
-    if found:
-        return found.group(1).strip()
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
-def _unreadable(path: Path, err: BaseException) -> ValueError:
-    good = newest_readable_checkpoint(path.parent, path)
-    hint = (
-        f"the newest readable checkpoint beside it is {str(good)!r} (resume with --ckpt_path {good})"
-        if good is not None
-        else f"no other readable checkpoint in {str(path.parent)!r}"
-    )
-    return ValueError(
-        f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}; "
-        f"{path.stat().st_size} bytes); {hint}"
-    )
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``TorchCheckpointIO`` that writes through ``atomic_write`` and reads with ``read_checkpoint``."""
+    """``TorchCheckpointIO`` that writes through ``atomic_write`` and reads with
+    ``read_lightning_checkpoint``."""
 
     @override
     def save_checkpoint(
@@ -143,7 +75,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> dict[str, Any]:
         if weights_only is False:
             return super().load_checkpoint(path, map_location, weights_only=False)
-        return read_checkpoint(path, map_location)
+        return read_lightning_checkpoint(path, map_location)
 
 
 class ModelCheckpoint(LightningModelCheckpoint):
@@ -243,9 +175,7 @@ def note_resume(trainer: pl.Trainer) -> Path | None:
 
 
 # ----------------------------------------------------------------------------- resume rules
-VAEGAN = "faceinpaint.lit.vaegan.VAEGANInpainting"
-DCGAN = "faceinpaint.lit.dcgan.DCGANInpainter"
-LANDMARKS = "faceinpaint.lit.landmarks.LitLandmarks"
+VAEGAN, DCGAN, LANDMARKS = VAEGAN_CLASS, DCGAN_CLASS, LANDMARK_CLASS
 
 # Settings that shape the weights: never different from the checkpoint's.
 ARCHITECTURE: dict[str, tuple[str, ...]] = {
@@ -313,6 +243,8 @@ def check_resume(
     """
     saved = dict(checkpoint.get("hyper_parameters") or {})
     saved_class = saved.pop("_class_path", None)
+    class_path = resolve_class_path(class_path)
+    saved_class = resolve_class_path(saved_class) if saved_class is not None else None
     if saved_class is not None and saved_class != class_path:
         raise ValueError(
             f"checkpoint {path!r} holds a {saved_class}, but the config's model is {class_path}: "

@@ -3,7 +3,7 @@
 
 ``fit`` alternates a discriminator step and a generator step per batch (manual optimization,
 non-saturating BCE-with-logits losses), logging a grid of samples from fixed latents.
-``test`` and ``predict`` run :class:`faceinpaint.lit.search.LatentSearch` on each batch's damaged
+``test`` and ``predict`` run :class:`faceinpaint.latent_search.LatentSearch` on each batch's damaged
 faces and write, per image, the inpainted PNG, the mask PNG and a JSON line with the chosen
 loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
 (and the same metrics of classical fills named in ``baselines`` as ``test/<fill>/<name>``).
@@ -29,16 +29,12 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
-from faceinpaint.eval.baselines import BASELINES
 from faceinpaint.io import save_image, write_text
+from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
 from faceinpaint.lit.landmarks import check_landmark_frame
+from faceinpaint.lit.loading import former_class, load_latent_encoder
 from faceinpaint.lit.run_dir import shared_run_directory
-from faceinpaint.lit.search import LatentSearch, SearchResult
-from faceinpaint.losses.latent_search import (
-    LandmarkCandidates,
-    LandmarkTerm,
-    build_landmark_term,
-)
+from faceinpaint.losses.landmark import LandmarkCandidates, LandmarkTerm, build_landmark_term
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.dcgan import (
     Activation,
@@ -47,6 +43,7 @@ from faceinpaint.models.dcgan import (
     LatentPrior,
     sample_latent,
 )
+from faceinpaint.ops.fills import BASELINES
 
 Stage = Literal["test", "predict"]
 
@@ -58,7 +55,7 @@ def save_png(image: Tensor, path: Path) -> None:
     save_image(array, path)
 
 
-class DCGANInpainter(pl.LightningModule):
+class DCGANModule(pl.LightningModule):
     """DCGAN training and latent-search inpainting at ``image_size`` (64 in the thesis)."""
 
     def __init__(
@@ -132,7 +129,7 @@ class DCGANInpainter(pl.LightningModule):
             encoder_perturbation: std of the N(0, 1) noise added to E's latent for candidates
                 after the first (candidate 0 starts at E's latent itself).
             return_all: ``predict`` also returns every candidate.
-            baselines: classical fills (names in ``faceinpaint.eval.baselines.BASELINES``) whose
+            baselines: classical fills (names in ``faceinpaint.ops.fills.BASELINES``) whose
                 metrics ``test`` logs beside the search's, on the same batches.
             output_dir: where test/predict write images and JSON lines; None = the logger's
                 directory (or the trainer's root) + ``/inpainted``.
@@ -294,38 +291,38 @@ class DCGANInpainter(pl.LightningModule):
         if self.hparams.encoder_checkpoint is None:
             return None
         if self._encoder is None:
-            from faceinpaint.lit.encoder import load_latent_encoder
-
             self._encoder = load_latent_encoder(self.hparams.encoder_checkpoint)
         return self._encoder.to(self.device)
 
-    def inpaint(self, image: Tensor, mask: Tensor, index: Tensor) -> SearchResult:
-        """Search a batch: (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks
-        (1 = hole), (B,) int64 indices seeding the starting points."""
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "the latent search needs autograd, but Lightning is running it under "
-                "torch.inference_mode(): set `trainer.inference_mode: false` in the config"
-            )
+    def search(
+        self, damaged: Tensor, mask: Tensor, index: Tensor, record_history: bool = False
+    ) -> SearchResult:
+        """The latent search of a batch, with its extras (best G(z) and z, losses, candidates):
+        (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks (1 = hole), (B,)
+        int64 indices seeding the starting points."""
+        search = self.latent_search()
+        search.record_history = record_history
         encoder = self.encoder()
         start = None
         if encoder is not None:
-            from faceinpaint.lit.encoder import encoder_starts
-
-            hole = mask.to(image.dtype)
+            hole = mask.to(damaged.dtype)
             start = encoder_starts(
                 encoder,
-                image * (1.0 - hole),
+                damaged * (1.0 - hole),
                 hole,
                 index,
                 self.hparams.num_candidates,
                 self.hparams.encoder_perturbation,
                 self.hparams.search_seed,
             )
-        return self.latent_search()(image, mask, index, start)
+        return search(damaged, mask, index, start)
+
+    def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        """(B,3,H,W) composited results of the latent search (see :meth:`search`)."""
+        return self.search(damaged, mask, index).inpainted
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        result = self.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])
+        result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
         image, mask = batch[IMAGE], batch[MASK]
         self.test_metrics.update(result.inpainted, image, mask)
         damaged = image * (1.0 - mask)
@@ -342,7 +339,7 @@ class DCGANInpainter(pl.LightningModule):
             metric.reset()
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        result = self.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])
+        result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
         self.write_results("predict", batch, result)
         output = {
             "index": batch[INDEX],
@@ -406,3 +403,8 @@ class DCGANInpainter(pl.LightningModule):
         if not masks or stage not in masks:
             return None
         return asdict(masks[stage])
+
+
+def __getattr__(name: str) -> type:
+    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    return former_class(__name__, name)

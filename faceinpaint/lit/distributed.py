@@ -117,7 +117,7 @@ class MergeRankResults(pl.Callback):
     """After ``test`` / ``predict``, one ``results.jsonl`` from every rank's search results.
 
     Works with any module that has ``output_root() -> Path`` and writes under
-    ``output_root() / <stage>`` (``faceinpaint.lit.dcgan.DCGANInpainter``). Single-process runs
+    ``output_root() / <stage>`` (``faceinpaint.lit.dcgan.DCGANModule``). Single-process runs
     are checked the same way (each index once, with its row and image).
 
     Args:

@@ -18,91 +18,16 @@ G stays frozen in eval mode (BatchNorm from running statistics), as in the searc
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from faceinpaint.batch import IMAGE, MASK
-from faceinpaint.lit.search import initial_latents
-from faceinpaint.lit.weights import DCGAN_CLASS, is_weights_file, load_weights, read_weights
-from faceinpaint.models.dcgan import Generator, LatentPrior, sample_latent
+from faceinpaint.lit.loading import ENCODER_CONFIG_KEY, load_generator
+from faceinpaint.models.dcgan import sample_latent
 from faceinpaint.models.latent_encoder import LatentEncoder
-
-ENCODER_CONFIG_KEY = "encoder_config"
-
-
-def load_generator(path: str | Path) -> tuple[Generator, LatentPrior]:
-    """The generator of a DCGAN checkpoint (Lightning ``.ckpt`` or shipped ``.safetensors``),
-    frozen in eval mode, and the latent prior it was trained with.
-
-    Built from the checkpoint's arguments, not through ``DCGANInpainter``: under LightningCLI a
-    module built inside another's ``__init__`` would save the outer module's hyperparameters.
-    """
-    if is_weights_file(path):
-        class_path, hparams, state = read_weights(path)
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        hparams, state = checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"]
-        class_path = hparams.get("_class_path", DCGAN_CLASS)
-    if class_path != DCGAN_CLASS or "latent_prior" not in hparams:
-        raise ValueError(f"{str(path)!r} holds {class_path!r}, expected a DCGAN ({DCGAN_CLASS})")
-    generator = Generator(hparams["latent_dim"], hparams["ngf"], hparams["image_size"])
-    prefix = "generator."
-    generator.load_state_dict(
-        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    )
-    return generator.eval().requires_grad_(False), hparams["latent_prior"]
-
-
-def load_latent_encoder(path: str | Path) -> LatentEncoder:
-    """E from a ``.safetensors`` weights file or a ``LatentEncoderModule`` checkpoint, in eval
-    mode with frozen parameters."""
-    if is_weights_file(path):
-        encoder = load_weights(path)
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        if ENCODER_CONFIG_KEY not in checkpoint:
-            raise ValueError(
-                f"{str(path)!r} has no {ENCODER_CONFIG_KEY!r}; expected a LatentEncoderModule "
-                "checkpoint (faceinpaint fit --config configs/encoder/...)"
-            )
-        encoder = LatentEncoder(**checkpoint[ENCODER_CONFIG_KEY])
-        prefix = "encoder."
-        encoder.load_state_dict(
-            {
-                k[len(prefix) :]: v
-                for k, v in checkpoint["state_dict"].items()
-                if k.startswith(prefix)
-            }
-        )
-    if not isinstance(encoder, LatentEncoder):
-        raise ValueError(
-            f"{str(path)!r} holds a {type(encoder).__name__}, expected a LatentEncoder"
-        )
-    return encoder.eval().requires_grad_(False)
-
-
-@torch.no_grad()
-def encoder_starts(
-    encoder: nn.Module,
-    damaged: Tensor,
-    mask: Tensor,
-    index: Tensor,
-    num_candidates: int,
-    perturbation: float,
-    seed: int = 0,
-) -> Tensor:
-    """(B, N, latent_dim) search starts: E(y) for candidate 0, E(y) plus ``perturbation`` times
-    N(0, 1) noise (seeded by ``(seed, index)``, as the random starts are) for the others;
-    clipped to [-1, 1]."""
-    centre = encoder(damaged, mask)  # (B, latent_dim)
-    noise = initial_latents(index, num_candidates, centre.shape[1], "normal", seed)
-    noise = noise.to(centre)
-    noise[:, 0] = 0.0
-    return (centre[:, None] + perturbation * noise).clamp_(-1.0, 1.0)
 
 
 class LatentEncoderModule(pl.LightningModule):

@@ -21,7 +21,7 @@ from faceinpaint.data.masks import MaskSpec, make_masks
 from faceinpaint.data.provenance import FaceFrame, checkpoint_frame
 from faceinpaint.landmarks.heatmaps import render_heatmaps
 from faceinpaint.landmarks.network import CHECKPOINT_KEY, LandmarkNet
-from faceinpaint.lit.checkpoint import read_checkpoint
+from faceinpaint.lit.loading import former_class, read_checkpoint
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def check_landmark_frame(
         )
 
 
-class LitLandmarks(pl.LightningModule):
+class LandmarkModule(pl.LightningModule):
     def __init__(
         self,
         widths: list[int] = [16, 32, 48, 64, 96],  # noqa: B006 (jsonargparse needs a literal default)
@@ -167,3 +167,8 @@ class LitLandmarks(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The network alone, so that LandmarkNet.from_checkpoint needs no Lightning.
         checkpoint[CHECKPOINT_KEY] = self.net.checkpoint_entry()
+
+
+def __getattr__(name: str) -> type:
+    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    return former_class(__name__, name)

@@ -4,7 +4,7 @@ The VAE-GAN trains until its generator-update clock reaches the last stage bound
 ``max_epochs: -1``: Lightning's bar restarts every epoch and never shows how far the run is.
 :class:`CurriculumProgressBar` runs one bar over the whole run (total = the last boundary,
 resumed runs start where they stopped) described by the stage, with the updates in its postfix.
-Modules opt in by exposing ``generator_updates``, ``stage`` and ``boundaries``; for any other
+Modules opt in by exposing ``generator_updates``, ``curriculum_stage`` and ``boundaries``; for any other
 module it is Lightning's bar.
 """
 
@@ -18,9 +18,11 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 def _curriculum(module: pl.LightningModule) -> tuple[int, int, int] | None:
     """(generator updates done, current stage, last boundary) of a curriculum module, else None."""
-    if not all(hasattr(module, name) for name in ("generator_updates", "stage", "boundaries")):
+    if not all(
+        hasattr(module, name) for name in ("generator_updates", "curriculum_stage", "boundaries")
+    ):
         return None
-    return int(module.generator_updates), int(module.stage), int(module.boundaries[-1])
+    return int(module.generator_updates), int(module.curriculum_stage), int(module.boundaries[-1])
 
 
 class CurriculumProgressBar(TQDMProgressBar):

@@ -36,23 +36,14 @@ from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole
 from faceinpaint.io import atomic_write
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.lit.landmarks import check_landmark_frame
+from faceinpaint.lit.loading import former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
-from faceinpaint.losses.vaegan import (
-    LossWeights,
-    active_terms,
-    critic_loss,
-    feature_layer_weights,
-    feature_reconstruction_loss,
-    generator_adversarial_loss,
-    gradient_penalty,
-    kl_divergence,
-    weighted_total,
-)
+from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
 from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
-from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
+from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
 
 CHECKPOINT_KEY = "vaegan_curriculum"
 
@@ -64,7 +55,7 @@ def clip_parameters_(module: nn.Module, bound: float) -> None:
             parameter.clamp_(-bound, bound)
 
 
-class VAEGANInpainting(pl.LightningModule):
+class VAEGANModule(pl.LightningModule):
     """VAE generator + global and local WGAN critics, feature / KL / landmark losses (eq. 10)."""
 
     def __init__(
@@ -206,6 +197,16 @@ class VAEGANInpainting(pl.LightningModule):
                 )
             # the paper's pixel-wise logistic loss between the landmark maps of original and result
             self.landmark_loss = LandmarkLoss(landmark_checkpoint, kind="logistic")
+        self.objective = VAEGANObjective(
+            self.weights,
+            local_size,
+            label_scale,
+            critic_noise_std,
+            gp_weight,
+            self.vgg,
+            getattr(self, "feature_weights", ()),
+            self.landmark_loss,
+        )
         self.val_metrics = InpaintingMetrics()
         self.test_metrics = InpaintingMetrics()
         self.generator_updates = 0  # the curriculum clock, saved in checkpoints
@@ -213,8 +214,8 @@ class VAEGANInpainting(pl.LightningModule):
         self.generator_log: dict[str, Tensor] = {}  # train/ terms of the latest generator update
 
     @property
-    def stage(self) -> int:
-        """Curriculum stage of the next generator update."""
+    def curriculum_stage(self) -> int:
+        """Curriculum stage (1, 2 or 3) of the next generator update."""
         return stage_at(self.generator_updates, self.boundaries)
 
     # ----------------------------------------------------------------- setup and checkpoints
@@ -249,7 +250,7 @@ class VAEGANInpainting(pl.LightningModule):
         checkpoint[CHECKPOINT_KEY] = {
             "generator_updates": self.generator_updates,
             "critic_updates": self.critic_updates,
-            "stage": self.stage,
+            "stage": self.curriculum_stage,
             "boundaries": list(self.boundaries),
         }
 
@@ -257,7 +258,7 @@ class VAEGANInpainting(pl.LightningModule):
         if CHECKPOINT_KEY not in checkpoint:
             raise KeyError(
                 f"checkpoint has no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "
-                "expected one written by VAEGANInpainting"
+                "expected one written by VAEGANModule"
             )
         state = checkpoint[CHECKPOINT_KEY]
         self.generator_updates = int(state["generator_updates"])
@@ -273,17 +274,9 @@ class VAEGANInpainting(pl.LightningModule):
             mask = mask.contiguous(memory_format=torch.channels_last)
         return image, mask
 
-    def _critic_input(self, x: Tensor) -> Tensor:
-        std = self.hparams.critic_noise_std
-        return x + std * torch.randn_like(x) if std > 0 else x
-
-    def _vgg_features(self, x: Tensor) -> list[Tensor]:
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.vgg(x.float())
-
     def generator_loss(
         self,
-        stage: int,
+        curriculum_stage: int,
         image: Tensor,
         output: Tensor,
         result: Tensor,
@@ -291,89 +284,29 @@ class VAEGANInpainting(pl.LightningModule):
         logvar: Tensor,
         windows: Tensor,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 10 restricted to ``stage``'s terms with non-zero weight; ``(total, parts)``.
-
-        Feature, L1 and KL terms train the VAE on the whole raw ``output`` (B,3,S,S); the critics
-        and the landmark loss judge the composited ``result``; ``windows`` (B,2) locate the
-        local critic's crops.
-        """
-        terms: dict[str, Tensor] = {}
-        layer_parts: dict[str, Tensor] = {}
-        for name in active_terms(stage, self.weights):
-            if name == "kl":
-                terms["kl"] = kl_divergence(mu, logvar)
-            elif name == "feat":
-                feat, layers = feature_reconstruction_loss(
-                    self._vgg_features(image),
-                    self._vgg_features(output),
-                    self.feature_weights,
-                    self.vgg.layers,
-                )
-                terms["feat"] = feat
-                layer_parts = {f"feat_{layer}": value for layer, value in layers.items()}
-            elif name == "l1":
-                terms["l1"] = (output.float() - image.float()).abs().mean()
-            elif name == "local_adv":
-                crops = crop_windows(result, windows, self.hparams.local_size)
-                scores = self.local_critic(self._critic_input(crops))
-                terms["local_adv"] = generator_adversarial_loss(scores, self.hparams.label_scale)
-            elif name == "global_adv":
-                scores = self.global_critic(self._critic_input(result))
-                terms["global_adv"] = generator_adversarial_loss(scores, self.hparams.label_scale)
-            elif name == "landmark":
-                if self.landmark_loss is None:
-                    raise RuntimeError(
-                        "stage 3 reached with landmark_weight > 0 but no landmark network: "
-                        "set landmark_checkpoint"
-                    )
-                terms["landmark"] = self.landmark_loss(result, image)
-        total, parts = weighted_total(terms, self.weights)
-        return total, {**parts, **layer_parts}
+        """Eq. 10 of ``curriculum_stage`` (:meth:`VAEGANObjective.generator`); ``(total, parts)``."""
+        critics = (self.global_critic, self.local_critic)
+        return self.objective.generator(
+            curriculum_stage, image, output, result, mu, logvar, windows, *critics
+        )
 
     def critic_losses(
         self, image: Tensor, fake: Tensor, windows: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """WGAN critic objective (eqs. 6 and 7) of the critics whose generator term is on.
+        """The critics' objective (:meth:`VAEGANObjective.critics`); ``(total, parts)``."""
+        return self.objective.critics(image, fake, windows, self.global_critic, self.local_critic)
 
-        ``fake`` (B,3,S,S) is the detached composited result; returns ``(total, parts)``.
-        """
-        pairs = []
-        if self.weights.global_adv > 0:
-            pairs.append(("global", self.global_critic, image, fake))
-        if self.weights.local_adv > 0:
-            size = self.hparams.local_size
-            pairs.append(
-                (
-                    "local",
-                    self.local_critic,
-                    crop_windows(image, windows, size),
-                    crop_windows(fake, windows, size),
-                )
-            )
-        parts: dict[str, Tensor] = {}
-        total = image.new_zeros((), dtype=torch.float32)
-        for name, critic, real, fake_input in pairs:
-            real, fake_input = self._critic_input(real), self._critic_input(fake_input)
-            loss = critic_loss(critic(real), critic(fake_input), self.hparams.label_scale)
-            parts[f"critic_{name}"] = loss
-            total = total + loss
-            if self.hparams.gp_weight > 0:
-                penalty = gradient_penalty(critic, real, fake_input)
-                parts[f"gp_{name}"] = penalty
-                total = total + self.hparams.gp_weight * penalty
-        return total, parts
-
-    def critics_train(self, stage: int) -> bool:
-        """Whether ``stage`` has critic updates: stage >= 2 and an adversarial weight > 0."""
-        return stage >= 2 and (self.weights.local_adv > 0 or self.weights.global_adv > 0)
+    def critics_train(self, curriculum_stage: int) -> bool:
+        """Whether ``curriculum_stage`` has critic updates: stage >= 2 and an adversarial weight > 0."""
+        return curriculum_stage >= 2 and (self.weights.local_adv > 0 or self.weights.global_adv > 0)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         image, mask = self._prepare(batch)
-        stage = self.stage
+        curriculum_stage = self.curriculum_stage
         generator_opt, critic_opt = self.optimizers()
         network_input = fill_hole(image, mask, self.hparams.hole_fill)
         windows = hole_windows(mask, self.hparams.local_size)  # (B, 2)
-        critic_step = self.critics_train(stage)
+        critic_step = self.critics_train(curriculum_stage)
         generator_step = not critic_step or (self.critic_updates + 1) % self.hparams.n_critic == 0
 
         # one forward of the current generator: the critic's fakes, and on a generator step the
@@ -399,7 +332,9 @@ class VAEGANInpainting(pl.LightningModule):
         if generator_step:
             self.toggle_optimizer(generator_opt)
             generator_opt.zero_grad(set_to_none=True)
-            total, parts = self.generator_loss(stage, image, output, result, mu, logvar, windows)
+            total, parts = self.generator_loss(
+                curriculum_stage, image, output, result, mu, logvar, windows
+            )
             self.manual_backward(total)
             generator_opt.step()
             self.untoggle_optimizer(generator_opt)
@@ -412,7 +347,7 @@ class VAEGANInpainting(pl.LightningModule):
 
         # every logged batch shows the latest generator update's terms, whichever batch it was
         logged.update(self.generator_log)
-        logged["train/stage"] = float(stage)
+        logged["train/stage"] = float(curriculum_stage)
         logged["train/generator_updates"] = float(self.generator_updates)
         logged["train/critic_updates"] = float(self.critic_updates)
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=image.shape[0])
@@ -422,7 +357,7 @@ class VAEGANInpainting(pl.LightningModule):
             self.trainer.should_stop = True
 
     # ----------------------------------------------------------------- evaluation
-    def inpaint(
+    def inpaint_parts(
         self,
         image: Tensor,
         mask: Tensor,
@@ -440,9 +375,14 @@ class VAEGANInpainting(pl.LightningModule):
         output, _, _ = self.generator(network_input)
         return network_input, output, composite(output, image, mask)
 
+    @torch.no_grad()
+    def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        """(B,3,S,S) composited results; the hole noise seeded per sample by ``(eval_seed, index)``."""
+        return self.inpaint_parts(damaged, mask, index=index)[2]
+
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         image, mask = self._prepare(batch)
-        network_input, output, result = self.inpaint(image, mask, index=batch[INDEX])
+        network_input, output, result = self.inpaint_parts(image, mask, index=batch[INDEX])
         metrics = self.val_metrics if prefix == "val" else self.test_metrics
         metrics.update(result, image, mask)
         if batch_idx == 0:
@@ -457,7 +397,7 @@ class VAEGANInpainting(pl.LightningModule):
     def _log_metrics(self, metrics: InpaintingMetrics, prefix: str) -> None:
         values = metrics.compute()
         self.log_dict({f"{prefix}/{name}": value for name, value in values.items()})
-        self.log(f"{prefix}/stage", float(self.stage))
+        self.log(f"{prefix}/stage", float(self.curriculum_stage))
         metrics.reset()
 
     def on_validation_epoch_end(self) -> None:
@@ -469,7 +409,7 @@ class VAEGANInpainting(pl.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """(B,3,S,S) composited results in [-1, 1]."""
         image, mask = self._prepare(batch)
-        return self.inpaint(image, mask, index=batch[INDEX])[2]
+        return self.inpaint_parts(image, mask, index=batch[INDEX])[2]
 
     # ----------------------------------------------------------------- image grids
     def log_grid(
@@ -492,3 +432,8 @@ class VAEGANInpainting(pl.LightningModule):
                 path = Path(logger.log_dir) / "images" / f"{tag.replace('/', '_')}_{step:06d}.png"
                 with atomic_write(path, "wb") as handle:
                     save_image(grid, handle, format="PNG")
+
+
+def __getattr__(name: str) -> type:
+    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    return former_class(__name__, name)

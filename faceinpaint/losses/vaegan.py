@@ -6,11 +6,13 @@ autocast get fp32 losses from bf16 activations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from faceinpaint.models.vaegan import crop_windows
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -128,3 +130,141 @@ def weighted_total(
         raise ValueError("no active loss term: every weight of this stage is 0")
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, terms
+
+
+class VAEGANObjective:
+    """Eq. 10 and the critics' objective (eqs. 6-7) as one callable the training step treats as a
+    black box: it is handed the networks' outputs and the critics, and returns ``(total, parts)``.
+
+    It holds no parameters of its own (the critics, the VGG extractor and the landmark network
+    stay registered on the Lightning module that owns them, so checkpoints keep their keys).
+
+    Args:
+        weights: the lambdas of eq. 10.
+        local_size: side of the local critic's window around the hole, pixels.
+        label_scale: scale of both WGAN losses (the paper's labels of -10 and 10 read as 10).
+        critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
+        gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off).
+        vgg: the feature extractor of the feature term (None when ``weights.feat`` is 0).
+        feature_weights: one weight per VGG layer.
+        landmark_loss: the landmark term's loss (None when stage 3 has none).
+    """
+
+    def __init__(
+        self,
+        weights: LossWeights,
+        local_size: int,
+        label_scale: float = 1.0,
+        critic_noise_std: float = 0.0,
+        gp_weight: float = 0.0,
+        vgg: nn.Module | None = None,
+        feature_weights: Sequence[float] = (),
+        landmark_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+    ) -> None:
+        self.weights = weights
+        self.local_size = local_size
+        self.label_scale = label_scale
+        self.critic_noise_std = critic_noise_std
+        self.gp_weight = gp_weight
+        self.vgg = vgg
+        self.feature_weights = list(feature_weights)
+        self.landmark_loss = landmark_loss
+
+    def critic_input(self, x: Tensor) -> Tensor:
+        """``x`` with the critics' input noise added."""
+        std = self.critic_noise_std
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def vgg_features(self, x: Tensor) -> list[Tensor]:
+        """VGG features of ``x`` in float32, outside any autocast."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.vgg(x.float())
+
+    def generator(
+        self,
+        curriculum_stage: int,
+        image: Tensor,
+        output: Tensor,
+        result: Tensor,
+        mu: Tensor,
+        logvar: Tensor,
+        windows: Tensor,
+        global_critic: nn.Module,
+        local_critic: nn.Module,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 10 restricted to ``curriculum_stage``'s terms with non-zero weight.
+
+        Feature, L1 and KL terms train the VAE on the whole raw ``output`` (B,3,S,S); the critics
+        and the landmark loss judge the composited ``result``; ``windows`` (B,2) locate the
+        local critic's crops.
+        """
+        terms: dict[str, Tensor] = {}
+        layer_parts: dict[str, Tensor] = {}
+        for name in active_terms(curriculum_stage, self.weights):
+            if name == "kl":
+                terms["kl"] = kl_divergence(mu, logvar)
+            elif name == "feat":
+                feat, layers = feature_reconstruction_loss(
+                    self.vgg_features(image),
+                    self.vgg_features(output),
+                    self.feature_weights,
+                    self.vgg.layers,
+                )
+                terms["feat"] = feat
+                layer_parts = {f"feat_{layer}": value for layer, value in layers.items()}
+            elif name == "l1":
+                terms["l1"] = (output.float() - image.float()).abs().mean()
+            elif name == "local_adv":
+                crops = crop_windows(result, windows, self.local_size)
+                scores = local_critic(self.critic_input(crops))
+                terms["local_adv"] = generator_adversarial_loss(scores, self.label_scale)
+            elif name == "global_adv":
+                scores = global_critic(self.critic_input(result))
+                terms["global_adv"] = generator_adversarial_loss(scores, self.label_scale)
+            elif name == "landmark":
+                if self.landmark_loss is None:
+                    raise RuntimeError(
+                        "stage 3 reached with landmark_weight > 0 but no landmark network: "
+                        "set landmark_checkpoint"
+                    )
+                terms["landmark"] = self.landmark_loss(result, image)
+        total, parts = weighted_total(terms, self.weights)
+        return total, {**parts, **layer_parts}
+
+    def critics(
+        self,
+        image: Tensor,
+        fake: Tensor,
+        windows: Tensor,
+        global_critic: nn.Module,
+        local_critic: nn.Module,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """WGAN critic objective (eqs. 6 and 7) of the critics whose generator term is on.
+
+        ``fake`` (B,3,S,S) is the detached composited result; returns ``(total, parts)``.
+        """
+        pairs = []
+        if self.weights.global_adv > 0:
+            pairs.append(("global", global_critic, image, fake))
+        if self.weights.local_adv > 0:
+            size = self.local_size
+            pairs.append(
+                (
+                    "local",
+                    local_critic,
+                    crop_windows(image, windows, size),
+                    crop_windows(fake, windows, size),
+                )
+            )
+        parts: dict[str, Tensor] = {}
+        total = image.new_zeros((), dtype=torch.float32)
+        for name, critic, real, fake_input in pairs:
+            real, fake_input = self.critic_input(real), self.critic_input(fake_input)
+            loss = critic_loss(critic(real), critic(fake_input), self.label_scale)
+            parts[f"critic_{name}"] = loss
+            total = total + loss
+            if self.gp_weight > 0:
+                penalty = gradient_penalty(critic, real, fake_input)
+                parts[f"gp_{name}"] = penalty
+                total = total + self.gp_weight * penalty
+        return total, parts

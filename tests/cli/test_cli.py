@@ -225,7 +225,7 @@ def _parsed(*args: str) -> Any:
     """The CLI's model and DataModule for ``args``, instantiated but not run."""
     from lightning.pytorch import LightningModule
 
-    from faceinpaint.cli import FaceInpaintCLI
+    from faceinpaint.commands.train import FaceInpaintCLI
     from faceinpaint.data.datamodule import FaceDataModule
 
     return FaceInpaintCLI(

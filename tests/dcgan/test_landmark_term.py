@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from faceinpaint.landmarks.network import LandmarkNet
-from faceinpaint.losses.landmark import soft_threshold_landmark_loss, thesis_landmark_loss
-from faceinpaint.losses.latent_search import (
+from faceinpaint.losses.landmark import (
     DlibLandmarkTerm,
     NetworkLandmarkTerm,
     build_landmark_term,
+    soft_threshold_landmark_loss,
+    thesis_landmark_loss,
 )
 
 

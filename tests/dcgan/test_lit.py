@@ -1,4 +1,4 @@
-"""DCGANInpainter under a Trainer: alternating updates, the search stage's files, metrics and guards."""
+"""DCGANModule under a Trainer: alternating updates, the search stage's files, metrics and guards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from faceinpaint.lit.dcgan import DCGANInpainter
+from faceinpaint.lit.dcgan import DCGANModule
 
 SIZE = 16
 
@@ -31,7 +31,7 @@ class _Batches(torch.utils.data.Dataset):
         return {"image": self.images[i], "mask": self.mask, "index": torch.tensor(i)}
 
 
-def _model(**kwargs) -> DCGANInpainter:
+def _model(**kwargs) -> DCGANModule:
     options = dict(
         latent_dim=8,
         ngf=4,
@@ -42,7 +42,7 @@ def _model(**kwargs) -> DCGANInpainter:
         num_candidates=2,
         iterations=2,
     )
-    return DCGANInpainter(**(options | kwargs))
+    return DCGANModule(**(options | kwargs))
 
 
 def _trainer(tmp_path, **kwargs) -> pl.Trainer:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from faceinpaint.lit.dcgan import DCGANInpainter
+from faceinpaint.lit.dcgan import DCGANModule
 from faceinpaint.models.dcgan import Generator
 
 
@@ -32,18 +32,18 @@ def test_generator_leaky_relu_option_keeps_the_weights_and_changes_the_function(
 
 def test_inpainter_defaults_to_relu_also_for_checkpoints_without_the_option(tmp_path):
     options = dict(latent_dim=8, ngf=4, ndf=4, image_size=16, num_samples=4)
-    leaky = DCGANInpainter(generator_activation="leaky_relu", **options)
+    leaky = DCGANModule(generator_activation="leaky_relu", **options)
     assert {type(m) for m in _nonlinearities(leaky.generator)} == {nn.LeakyReLU}
     assert leaky.hparams.generator_activation == "leaky_relu"
 
     path = tmp_path / "before-the-option.ckpt"
     torch.save(
         {
-            "state_dict": DCGANInpainter(**options).state_dict(),
+            "state_dict": DCGANModule(**options).state_dict(),
             "hyper_parameters": options,  # as written before generator_activation existed
             "pytorch-lightning_version": "2.6.0",
         },
         path,
     )
-    loaded = DCGANInpainter.load_from_checkpoint(path)
+    loaded = DCGANModule.load_from_checkpoint(path)
     assert {type(m) for m in _nonlinearities(loaded.generator)} == {nn.ReLU}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from faceinpaint.eval.poisson import poisson_blend
+from faceinpaint.ops.poisson import poisson_blend
 
 
 def _dense_reference(

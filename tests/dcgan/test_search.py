@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.lit.search import LatentSearch, initial_latents, select_best
+from faceinpaint.latent_search import LatentSearch, initial_latents, select_best
 from faceinpaint.models.dcgan import Discriminator, Generator
 
 SIZE = 8

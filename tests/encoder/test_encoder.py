@@ -13,10 +13,11 @@ import yaml
 
 from faceinpaint.batch import IMAGE, INDEX, MASK
 from faceinpaint.data.masks import make_masks
-from faceinpaint.lit.dcgan import DCGANInpainter
-from faceinpaint.lit.encoder import LatentEncoderModule, encoder_starts, load_latent_encoder
-from faceinpaint.lit.search import LatentSearch
-from faceinpaint.lit.weights import export_weights, load_weights
+from faceinpaint.latent_search import LatentSearch, encoder_starts
+from faceinpaint.lit.dcgan import DCGANModule
+from faceinpaint.lit.encoder import LatentEncoderModule
+from faceinpaint.lit.loading import load_latent_encoder, load_weights
+from faceinpaint.lit.weights import export_weights
 from faceinpaint.models.latent_encoder import LatentEncoder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,14 +29,14 @@ LATENT = 8
 def dcgan_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny DCGAN with non-trivial BatchNorm statistics, saved as Lightning would."""
     torch.manual_seed(0)
-    model = DCGANInpainter(latent_dim=LATENT, ngf=4, ndf=4, image_size=SIZE, num_samples=4)
+    model = DCGANModule(latent_dim=LATENT, ngf=4, ndf=4, image_size=SIZE, num_samples=4)
     with torch.no_grad():  # weights large enough that G(z) depends visibly on z
         for layer in model.generator.modules():
             if isinstance(layer, torch.nn.ConvTranspose2d):
                 layer.weight.normal_(0.0, 0.3)
         model.generator(torch.rand(64, LATENT) * 2 - 1)
     path = tmp_path_factory.mktemp("dcgan") / "dcgan.ckpt"
-    hparams = dict(model.hparams) | {"_class_path": "faceinpaint.lit.dcgan.DCGANInpainter"}
+    hparams = dict(model.hparams) | {"_class_path": "faceinpaint.lit.dcgan.DCGANModule"}
     torch.save(
         {
             "state_dict": model.state_dict(),
@@ -138,7 +139,7 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
         },
         encoder_path,
     )
-    model = DCGANInpainter.load_from_checkpoint(
+    model = DCGANModule.load_from_checkpoint(
         dcgan_checkpoint,
         map_location="cpu",
         encoder_checkpoint=str(encoder_path),
@@ -162,7 +163,7 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
         return_all=True,
     )
     given = search(batch[IMAGE], batch[MASK], batch[INDEX], starts)
-    from_encoder = model.inpaint(batch[IMAGE], batch[MASK], batch[INDEX])
+    from_encoder = model.search(batch[IMAGE], batch[MASK], batch[INDEX])
     assert torch.allclose(from_encoder.latent, given.latent)
     assert torch.allclose(from_encoder.inpainted, given.inpainted)
     random_starts = search(batch[IMAGE], batch[MASK], batch[INDEX])
@@ -180,7 +181,7 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
 def test_weights_round_trip_through_safetensors(dcgan_checkpoint, tmp_path):
     path = export_weights(dcgan_checkpoint, tmp_path / "dcgan.safetensors")
     loaded = load_weights(path)
-    original = DCGANInpainter.load_from_checkpoint(dcgan_checkpoint, map_location="cpu").eval()
+    original = DCGANModule.load_from_checkpoint(dcgan_checkpoint, map_location="cpu").eval()
     z = torch.rand(4, LATENT) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(loaded.generator(z), original.generator(z), atol=2e-3)

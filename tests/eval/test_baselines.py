@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from faceinpaint.batch import from_unit
-from faceinpaint.eval.baselines import (
+from faceinpaint.metrics import hole_psnr_per_sample
+from faceinpaint.ops.fills import (
     BASELINES,
     harmonic_fill,
     mean_fill,
     nearest_neighbour_fill,
     opencv_fill,
 )
-from faceinpaint.metrics import hole_psnr_per_sample
 
 CELEBA = Path(__file__).resolve().parents[2].parent / "shared/data/celeba-half"
 SIZE = 32

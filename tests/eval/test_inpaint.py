@@ -12,13 +12,9 @@ import torch
 from PIL import Image
 
 from faceinpaint.cli import cli_main
-from faceinpaint.eval.inpaint import (
-    Frame,
-    InpaintError,
-    feather_weights,
-    inpaint,
-    similarity_transform,
-)
+from faceinpaint.photo.align import Frame, InpaintError, similarity_transform
+from faceinpaint.photo.inpaint import inpaint
+from faceinpaint.photo.paste import feather_weights
 
 PHOTO = "images/008001.jpg"  # 89 x 109; the face crop spans about x 17-72, y 32-86
 HOLE_BOX = (30, 45, 30, 20)  # x, y, w, h: eyes to nose, inside the face crop
@@ -30,10 +26,10 @@ pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained 64 px VAE-GAN with tiny widths (random but seeded weights)."""
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
-    model = VAEGANInpainting(
+    model = VAEGANModule(
         image_size=64, latent_dim=8, base_channels=4, max_channels=8, num_layers=4,
         critic_base_channels=4, critic_max_channels=8, local_size=32, feat_weight=0.0,
         landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
@@ -135,7 +131,7 @@ def test_several_faces_inpaints_the_one_holding_the_hole_and_says_so(
     canvas.paste(big, (0, 0)), canvas.paste(small, (200, 40))
     canvas.save(tmp_path / "two.png")
     out = tmp_path / "out.png"
-    with caplog.at_level(logging.WARNING, logger="faceinpaint.eval.inpaint"):
+    with caplog.at_level(logging.WARNING, logger="faceinpaint.photo.inpaint"):
         inpaint(str(checkpoint), str(tmp_path / "two.png"), str(out), box="60,90,60,40",
                 upsample=0, device="cpu")  # fmt: skip
     assert "2 faces found" in caplog.text and "inpainting the one holding the hole" in caplog.text

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from faceinpaint.cli import cli_main
-from faceinpaint.eval.inpaint import InpaintError, inpaint, polarity_hint
+from faceinpaint.photo.inpaint import InpaintError, inpaint, polarity_hint
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained 64 px VAE-GAN with tiny widths."""
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
-    model = VAEGANInpainting(
+    model = VAEGANModule(
         image_size=64, latent_dim=8, base_channels=4, max_channels=8, num_layers=4,
         critic_base_channels=4, critic_max_channels=8, local_size=32, feat_weight=0.0,
         landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],

@@ -17,7 +17,8 @@ from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import MaskSpec
 from faceinpaint.data.provenance import checkpoint_training_images
 from faceinpaint.eval.protocols import Protocol
-from faceinpaint.eval.runner import evaluate, read_checkpoint
+from faceinpaint.eval.runner import evaluate
+from faceinpaint.lit.loading import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -53,10 +54,10 @@ def checkpoint_with_data(module: pl.LightningModule, data: FaceDataModule, path:
 
 
 def tiny_vaegan(**kwargs):
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
-    return VAEGANInpainting(
+    return VAEGANModule(
         image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
         critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
         vgg_weights="random", **({"landmark_weight": 0.0, "stage_boundaries": [1, 2, 3]} | kwargs),
@@ -80,10 +81,10 @@ def vaegan_08(faces: Path, tmp_path: Path) -> str:
 
 
 def landmark_checkpoint(faces: Path, tmp_path: Path, crop: float) -> str:
-    from faceinpaint.lit.landmarks import LitLandmarks
+    from faceinpaint.lit.landmarks import LandmarkModule
 
     data = folder_data(faces, tmp_path, crop, TRAINED)
-    module = LitLandmarks(widths=[4, 4, 4, 4, 4])
+    module = LandmarkModule(widths=[4, 4, 4, 4, 4])
     return str(checkpoint_with_data(module, data, tmp_path / f"landmarks-{crop}.ckpt"))
 
 
@@ -102,9 +103,9 @@ def test_a_landmark_net_of_another_frame_is_refused_naming_both(
         trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_061), data)
     trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_08), data)
 
-    from faceinpaint.lit.dcgan import DCGANInpainter
+    from faceinpaint.lit.dcgan import DCGANModule
 
-    search = DCGANInpainter(latent_dim=8, ngf=4, ndf=4, image_size=SIZE, landmark_weight=1.0,
+    search = DCGANModule(latent_dim=8, ngf=4, ndf=4, image_size=SIZE, landmark_weight=1.0,
                             landmark_checkpoint=at_061)  # fmt: skip
     with pytest.raises(ValueError, match="the latent search works on faces of 32 px from a 0.8"):
         with_test = folder_data(faces, tmp_path, 0.8, TRAINED | {"test": "9-12"})

@@ -38,17 +38,17 @@ def save_checkpoint(module: pl.LightningModule, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Untrained 32 px VAE-GAN and DCGAN with tiny widths (weights are seeded, not trained)."""
-    from faceinpaint.lit.dcgan import DCGANInpainter
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.dcgan import DCGANModule
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     folder = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
-    vaegan = VAEGANInpainting(
+    vaegan = VAEGANModule(
         image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
         critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
         landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
     )  # fmt: skip
-    dcgan = DCGANInpainter(
+    dcgan = DCGANModule(
         latent_dim=8, ngf=4, ndf=4, image_size=SIZE, num_samples=4, num_candidates=2, iterations=2
     )
     return {
@@ -210,10 +210,10 @@ def test_eval_configs_parse(
 def test_landmark_nme_is_that_of_the_landmark_network_on_result_and_original(
     tmp_path: Path,
 ) -> None:
-    from faceinpaint.eval.baselines import mean_fill
-    from faceinpaint.eval.runner import task_datamodule
+    from faceinpaint.eval.tasks import task_datamodule
     from faceinpaint.landmarks.network import LandmarkNet
     from faceinpaint.losses.landmark import landmark_nme
+    from faceinpaint.ops.fills import mean_fill
 
     torch.manual_seed(0)
     net = LandmarkNet(widths=(4, 4, 4, 4, 4)).eval()
@@ -239,14 +239,14 @@ def test_dcgan_search_overrides_name_the_row_and_change_the_result(
     tmp_path: Path,
 ) -> None:
     from faceinpaint.landmarks.network import LandmarkNet
-    from faceinpaint.lit.dcgan import DCGANInpainter
+    from faceinpaint.lit.dcgan import DCGANModule
 
     torch.manual_seed(0)
     net = LandmarkNet(widths=(4, 4, 4, 4, 4)).eval()
     with torch.no_grad():  # peaked heatmaps: landmarks that move with the image, so a gradient
         net.head.weight.mul_(200)
     net.save(tmp_path / "landmarks.ckpt")
-    dcgan = DCGANInpainter(
+    dcgan = DCGANModule(
         latent_dim=8, ngf=4, ndf=4, image_size=SIZE, num_samples=4, num_candidates=2,
         iterations=3, search_lr=0.1, landmark_checkpoint=str(tmp_path / "landmarks.ckpt"),
     )  # fmt: skip
@@ -286,7 +286,8 @@ def test_dcgan_search_overrides_name_the_row_and_change_the_result(
 def test_oracle_rows_see_the_original_and_bound_the_methods(
     tmp_path: Path, checkpoints: dict[str, Path]
 ) -> None:
-    from faceinpaint.eval.runner import task_datamodule, vaegan_method
+    from faceinpaint.eval.methods import vaegan_method
+    from faceinpaint.eval.tasks import task_datamodule
 
     protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
     data = embedded(tmp_path)
@@ -367,11 +368,11 @@ def test_eval_run_is_grouped_with_training_and_holds_the_metrics(
 def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
     tmp_path: Path,
 ) -> None:
-    from faceinpaint.eval.runner import load_vaegan, read_checkpoint
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.loading import load_vaegan, read_checkpoint
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
-    vaegan = VAEGANInpainting(
+    vaegan = VAEGANModule(
         image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
         critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
         landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
@@ -403,7 +404,8 @@ def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
 
 def test_lpips_and_fid_reach_the_rows_through_injected_networks(tmp_path: Path) -> None:
     """The plumbing of the optional metrics, with stand-ins for the pretrained networks."""
-    from faceinpaint.eval.runner import baseline_method, run_task, task_datamodule
+    from faceinpaint.eval.methods import baseline_method
+    from faceinpaint.eval.tasks import run_task, task_datamodule
     from faceinpaint.metrics import PerceptualNetworks
 
     class MeanAbsoluteDistance(torch.nn.Module):

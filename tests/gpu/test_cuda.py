@@ -97,9 +97,9 @@ class _Faces(torch.utils.data.Dataset):
 
 
 def test_bf16_vaegan_training_crosses_every_stage_with_finite_weights(cuda):
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
-    module = VAEGANInpainting(
+    module = VAEGANModule(
         image_size=32,
         latent_dim=16,
         base_channels=8,
@@ -122,7 +122,7 @@ def test_bf16_vaegan_training_crosses_every_stage_with_finite_weights(cuda):
             metrics = {
                 k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")
             }
-            seen.append((pl_module.stage, metrics))
+            seen.append((pl_module.curriculum_stage, metrics))
 
     trainer = pl.Trainer(
         accelerator="gpu",
@@ -148,9 +148,9 @@ def test_bf16_vaegan_training_crosses_every_stage_with_finite_weights(cuda):
 
 
 def test_the_search_loop_never_synchronises_with_the_host(cuda, monkeypatch):
+    from faceinpaint import latent_search as search_lib
     from faceinpaint.landmarks.network import LandmarkNet
-    from faceinpaint.lit import search as search_lib
-    from faceinpaint.losses.latent_search import NetworkLandmarkTerm
+    from faceinpaint.losses.landmark import NetworkLandmarkTerm
     from faceinpaint.models.dcgan import Discriminator, Generator
 
     generator = Generator(latent_dim=16, ngf=8, image_size=32).to(cuda)

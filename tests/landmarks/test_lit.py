@@ -1,4 +1,4 @@
-"""LitLandmarks on the embedded faces: it learns, logs the three NMEs, and exports the network."""
+"""LandmarkModule on the embedded faces: it learns, logs the three NMEs, and exports the network."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from faceinpaint.data import FaceDataModule
 from faceinpaint.landmarks.network import LandmarkNet
-from faceinpaint.lit.landmarks import LitLandmarks
+from faceinpaint.lit.landmarks import LandmarkModule
 
 TINY = {"widths": [8, 8, 16], "heatmap_stride": 2}
 
@@ -25,7 +25,7 @@ def test_loss_goes_down_on_one_batch() -> None:
     data = _data()
     data.setup("fit")
     batch = data.prepare_batch(next(iter(data.train_dataloader())), "train")
-    model = LitLandmarks(**TINY, masked_fraction=0.0)
+    model = LandmarkModule(**TINY, masked_fraction=0.0)
     model.log = lambda *args, **kwargs: None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
@@ -40,7 +40,7 @@ def test_loss_goes_down_on_one_batch() -> None:
 
 def test_fit_logs_nme_and_checkpoint_loads_without_lightning(tmp_path) -> None:
     pl.seed_everything(0)
-    model = LitLandmarks(**TINY)
+    model = LandmarkModule(**TINY)
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_val_batches=1,
         logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -180,7 +180,7 @@ def test_a_kill_in_the_middle_of_a_save_leaves_the_last_good_checkpoint(tmp_path
 
 
 def test_an_unreadable_checkpoint_names_itself_and_the_previous_good_one(tmp_path):
-    from faceinpaint.lit.checkpoint import read_checkpoint
+    from faceinpaint.lit.loading import read_checkpoint
 
     fit(BoringModel(), ModelCheckpoint(dirpath=tmp_path, save_last=True), max_epochs=1)
     (tmp_path / "last.ckpt").write_bytes(b"")  # what a kill during Lightning's copy left
@@ -200,7 +200,7 @@ def test_an_unreadable_checkpoint_names_itself_and_the_previous_good_one(tmp_pat
 
 def test_checkpoints_load_without_running_code(tmp_path):
     """weights_only=True: a checkpoint holding an arbitrary object is refused, with the trust note."""
-    from faceinpaint.lit.checkpoint import read_checkpoint
+    from faceinpaint.lit.loading import read_checkpoint
 
     torch.save({"state_dict": {}, "payload": Worsening}, tmp_path / "a.ckpt")
     with pytest.raises(ValueError, match="holds objects other than tensors.*trust"):
@@ -209,7 +209,7 @@ def test_checkpoints_load_without_running_code(tmp_path):
 
 def test_the_allow_list_covers_a_datamodule_built_in_python(tmp_path):
     from faceinpaint.data.masks import MaskSpec
-    from faceinpaint.lit.checkpoint import read_checkpoint
+    from faceinpaint.lit.loading import read_checkpoint
 
     hparams = {"train_mask": MaskSpec(kind="center")}
     torch.save({"datamodule_hyper_parameters": hparams}, tmp_path / "a.ckpt")

@@ -19,7 +19,7 @@ class Clocked(pl.LightningModule):
         self.generator_updates = 0
 
     @property
-    def stage(self) -> int:
+    def curriculum_stage(self) -> int:
         return stage_at(self.generator_updates, self.boundaries)
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ import time
 import lightning.pytorch as pl
 
 def state(trainer, module):
-    return f"step {trainer.global_step} updates {module.generator_updates} stage {module.stage}"
+    return f"step {trainer.global_step} updates {module.generator_updates} stage {module.curriculum_stage}"
 
 class Announce(pl.Callback):
     """Prints the VAE-GAN's position after each training batch and at the start of training."""
@@ -162,5 +162,5 @@ def test_a_checkpoint_of_another_kind_names_both(
 ) -> None:
     err = resume_error(terminated["folder"], monkeypatch, capsys, DCGAN, "test",
                        "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
-    assert "holds a faceinpaint.lit.vaegan.VAEGANInpainting" in err
-    assert "the config's model is faceinpaint.lit.dcgan.DCGANInpainter" in err
+    assert "holds a faceinpaint.lit.vaegan.VAEGANModule" in err
+    assert "the config's model is faceinpaint.lit.dcgan.DCGANModule" in err

@@ -175,10 +175,10 @@ def _trainer(tmp_path: Path, devices: int, **kwargs) -> pl.Trainer:
 
 
 def _dcgan(output_dir: Path):
-    from faceinpaint.lit.dcgan import DCGANInpainter
+    from faceinpaint.lit.dcgan import DCGANModule
 
     pl.seed_everything(0, verbose=False)
-    return DCGANInpainter(
+    return DCGANModule(
         latent_dim=8,
         ngf=4,
         ndf=4,
@@ -225,7 +225,7 @@ class _RecordPerRank(pl.Callback):
 
 
 def _vaegan(**kwargs):
-    from faceinpaint.lit.vaegan import VAEGANInpainting
+    from faceinpaint.lit.vaegan import VAEGANModule
 
     pl.seed_everything(0, verbose=False)
     options = dict(
@@ -243,7 +243,7 @@ def _vaegan(**kwargs):
         n_critic=2,
         image_log_every_n_steps=0,
     )
-    return VAEGANInpainting(**(options | kwargs))
+    return VAEGANModule(**(options | kwargs))
 
 
 @pytest.mark.slow

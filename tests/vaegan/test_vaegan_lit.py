@@ -9,14 +9,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
-from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANInpainting
+from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANModule
 from faceinpaint.metrics import hole_psnr_per_sample
 from faceinpaint.models.vaegan import InpaintingVAE
 
 SIZE = 32
 
 
-def tiny_model(**overrides) -> VAEGANInpainting:
+def tiny_model(**overrides) -> VAEGANModule:
     args = dict(
         image_size=SIZE,
         latent_dim=16,
@@ -33,7 +33,7 @@ def tiny_model(**overrides) -> VAEGANInpainting:
         image_log_every_n_steps=0,
     )
     args.update(overrides)
-    return VAEGANInpainting(**args)
+    return VAEGANModule(**args)
 
 
 class Faces(Dataset):
@@ -105,7 +105,7 @@ class StepRecorder(pl.Callback):
             opt.register_step_post_hook(after)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        self.stages.append(module.stage)
+        self.stages.append(module.curriculum_stage)
 
 
 @pytest.mark.parametrize(
@@ -253,7 +253,11 @@ class CheckResumed(pl.Callback):
         self.stages: list[int] = []
 
     def on_train_start(self, trainer, module):
-        assert (module.generator_updates, module.critic_updates, module.stage) == (3, 7, 2)
+        assert (module.generator_updates, module.critic_updates, module.curriculum_stage) == (
+            3,
+            7,
+            2,
+        )
         saved = self.checkpoint["optimizer_states"]
         for opt, state in zip(module.optimizers(), saved, strict=True):
             live = opt.optimizer.state_dict()["state"]
@@ -263,7 +267,7 @@ class CheckResumed(pl.Callback):
                     torch.testing.assert_close(live[key][name], value)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        self.stages.append(module.stage)
+        self.stages.append(module.curriculum_stage)
 
 
 def test_resume_mid_stage_restores_stage_cycle_and_optimizers(tmp_path):
@@ -294,7 +298,9 @@ def test_resume_mid_stage_restores_stage_cycle_and_optimizers(tmp_path):
 def hole_psnr(model, batch):
     model.eval()
     with torch.no_grad():
-        _, _, result = model.inpaint(batch[IMAGE], batch[MASK], torch.Generator().manual_seed(0))
+        _, _, result = model.inpaint_parts(
+            batch[IMAGE], batch[MASK], torch.Generator().manual_seed(0)
+        )
     model.train()
     return hole_psnr_per_sample(to_unit(result), to_unit(batch[IMAGE]), batch[MASK]).mean()
 

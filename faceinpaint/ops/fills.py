@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from faceinpaint.batch import composite, from_unit, to_unit
-from faceinpaint.eval.hole_solver import neighbour_sum, solve_hole_laplacian
+from faceinpaint.ops.hole_solver import neighbour_sum, solve_hole_laplacian
 
 
 def _known_mean(image: Tensor, known: Tensor) -> Tensor:

@@ -29,15 +29,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.batch import composite
-from faceinpaint.eval.poisson import poisson_blend
+from faceinpaint.batch import composite, sample_generator
+from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
-    LandmarkTerm,
     context_weights,
     prior_loss,
     weighted_context_loss,
 )
 from faceinpaint.models.dcgan import LatentPrior, sample_latent
+from faceinpaint.ops.poisson import poisson_blend
 
 
 @dataclass
@@ -65,9 +65,29 @@ def initial_latents(
     seeded by ``(seed, index[b])`` (same on every device and in every batch), clipped to [-1, 1]."""
     starts = []
     for sample_index in index.tolist():
-        rng = torch.Generator().manual_seed(seed * 1_000_003 + sample_index)
+        rng = sample_generator(seed, sample_index)
         starts.append(sample_latent(prior, num_candidates, latent_dim, generator=rng))
     return torch.stack(starts).clamp_(-1.0, 1.0).to(index.device)
+
+
+@torch.no_grad()
+def encoder_starts(
+    encoder: nn.Module,
+    damaged: Tensor,
+    mask: Tensor,
+    index: Tensor,
+    num_candidates: int,
+    perturbation: float,
+    seed: int = 0,
+) -> Tensor:
+    """(B, N, latent_dim) search starts: E(y) for candidate 0, E(y) plus ``perturbation`` times
+    N(0, 1) noise (seeded by ``(seed, index)``, as the random starts are) for the others;
+    clipped to [-1, 1]."""
+    centre = encoder(damaged, mask)  # (B, latent_dim)
+    noise = initial_latents(index, num_candidates, centre.shape[1], "normal", seed)
+    noise = noise.to(centre)
+    noise[:, 0] = 0.0
+    return (centre[:, None] + perturbation * noise).clamp_(-1.0, 1.0)
 
 
 @contextmanager
@@ -197,11 +217,6 @@ class LatentSearch:
             start: (B,N,latent_dim) starting points (e.g. from an encoder, clipped to [-1, 1]
                 here); None draws them from the prior with :func:`initial_latents`.
         """
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "the latent search needs autograd but runs under torch.inference_mode(); "
-                "set `trainer.inference_mode: false` in the config"
-            )
         hole = mask.to(image.dtype)
         damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
         weights = context_weights(hole, self.context_window)
@@ -215,11 +230,6 @@ class LatentSearch:
         hole bounds from above how well any latent search through this generator can fill it
         (up to the search budget).
         """
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "the projection needs autograd but runs under torch.inference_mode(); "
-                "set `trainer.inference_mode: false` in the config"
-            )
         weights = torch.ones_like(image[:, :1])
         return self._search(image, torch.zeros_like(weights), weights, index, None)
 
@@ -234,6 +244,11 @@ class LatentSearch:
     ) -> SearchResult:
         """The search itself: ``damaged`` (B,3,H,W) with the hole zeroed, ``hole`` (B,1,H,W)
         1 = hole, ``weights`` (B,1,H,W) context weights, ``start`` (B,N,latent_dim) or None."""
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "the latent search needs autograd but runs under torch.inference_mode(): "
+                "set `trainer.inference_mode: false` in the config"
+            )
         b, n = damaged.shape[0], self.num_candidates
         latent_dim = self.generator.latent_dim
         if start is None:

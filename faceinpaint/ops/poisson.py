@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from faceinpaint.batch import composite
-from faceinpaint.eval.hole_solver import neighbour_sum, solve_hole_laplacian
+from faceinpaint.ops.hole_solver import neighbour_sum, solve_hole_laplacian
 
 
 def poisson_blend(

@@ -1,0 +1,1 @@
+"""Classical image operations: the hole solver, Poisson blending, the classical fills."""

@@ -1,0 +1,1 @@
+"""Inpainting a user's own photo: face alignment, the model's frame, paste-back."""

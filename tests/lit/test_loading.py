@@ -1,0 +1,60 @@
+"""Loading by kind: the shipped weights and the former class paths they carry still load."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from faceinpaint.lit.loading import (
+    CLASS_ALIASES,
+    checkpoint_kind,
+    load_inpainter,
+    load_weights,
+    read_checkpoint,
+    read_weights,
+    resolve_class_path,
+)
+
+ASSETS = Path(__file__).resolve().parents[2] / "faceinpaint" / "assets"
+
+
+@pytest.mark.parametrize("former", sorted(CLASS_ALIASES))
+def test_a_former_class_path_imports_as_the_current_class(former):
+    module, _, name = former.rpartition(".")
+    current_module, _, current_name = CLASS_ALIASES[former].rpartition(".")
+    current = getattr(importlib.import_module(current_module), current_name)
+    assert getattr(importlib.import_module(module), name) is current
+    assert resolve_class_path(former) == CLASS_ALIASES[former]
+
+
+def test_an_unknown_name_is_still_an_attribute_error():
+    with pytest.raises(AttributeError, match="VAEGANNothing"):
+        importlib.import_module("faceinpaint.lit.vaegan").VAEGANNothing  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["vaegan-demo", "dcgan-demo", "encoder-demo"])
+def test_the_shipped_weights_load(name):
+    path = ASSETS / f"{name}.safetensors"
+    class_path, _, _ = read_weights(path)
+    module = load_weights(path)
+    assert f"{type(module).__module__}.{type(module).__name__}" == resolve_class_path(class_path)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("vaegan-demo", "vaegan"), ("dcgan-demo", "dcgan")])
+def test_the_shipped_inpainters_answer_the_contract(name, kind):
+    path = ASSETS / f"{name}.safetensors"
+    checkpoint = read_checkpoint(path)
+    assert checkpoint_kind(checkpoint) == kind
+    overrides = {"num_candidates": 2, "iterations": 2} if kind == "dcgan" else {}
+    model = load_inpainter(path, checkpoint, **overrides)
+    size = int(model.hparams.image_size)
+    damaged = torch.zeros(2, 3, size, size)
+    mask = torch.zeros(2, 1, size, size)
+    mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1.0
+    damaged[:, :, : size // 4] = 0.5
+    result = model.inpaint(damaged, mask, torch.arange(2))
+    assert result.shape == (2, 3, size, size)
+    assert torch.equal(result * (1 - mask), damaged * (1 - mask))  # composited
