@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from faceinpaint.bench.timing import Spread, load_average
+from faceinpaint.provenance import cpu_name
 
 # Dense peak FLOP/s by GPU name fragment (vendor datasheets, SXM parts); None where not listed.
 PEAK_FLOPS = {
@@ -61,16 +60,6 @@ class Row:
             spread.n,
             **kwargs,
         )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(device: torch.device, command: str) -> dict[str, Any]:

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the work queued on ``device`` (no-op on CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from faceinpaint.device import synchronize
 
 
 def load_average() -> float | None:

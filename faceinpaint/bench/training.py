@@ -13,7 +13,8 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.bench.timing import SelfTimed, interleave, synchronize
+from faceinpaint.bench.timing import SelfTimed, interleave
+from faceinpaint.device import synchronize
 
 
 @contextmanager

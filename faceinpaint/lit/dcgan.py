@@ -4,36 +4,33 @@
 ``fit`` alternates a discriminator step and a generator step per batch (manual optimization,
 non-saturating BCE-with-logits losses), logging a grid of samples from fixed latents.
 ``test`` and ``predict`` run :class:`faceinpaint.latent_search.LatentSearch` on each batch's damaged
-faces and write, per image, the inpainted PNG, the mask PNG and a JSON line with the chosen
-loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
+faces; the module's :class:`faceinpaint.lit.writers.InpaintingWriter` writes, per image, the
+inpainted PNG, the mask PNG and a JSON line with the chosen loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
 (and the same metrics of classical fills named in ``baselines`` as ``test/<fill>/<name>``).
 
 The search needs autograd: Lightning runs test/predict under ``torch.inference_mode`` unless
-the config sets ``trainer.inference_mode: false``; this module raises if it finds itself
+the config sets ``trainer.inference_mode: false``; the search raises if it finds itself
 under inference mode.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
-from faceinpaint.io import save_image, write_text
 from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
+from faceinpaint.lit.images import log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.loading import former_class, load_latent_encoder
 from faceinpaint.lit.run_dir import shared_run_directory
+from faceinpaint.lit.writers import ROWS, InpaintingWriter
 from faceinpaint.losses.landmark import LandmarkCandidates, LandmarkTerm, build_landmark_term
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.dcgan import (
@@ -44,15 +41,6 @@ from faceinpaint.models.dcgan import (
     sample_latent,
 )
 from faceinpaint.ops.fills import BASELINES
-
-Stage = Literal["test", "predict"]
-
-
-def save_png(image: Tensor, path: Path) -> None:
-    """Write a (C,H,W) tensor in [0, 1] (C = 1 or 3) as an 8-bit PNG, atomically."""
-    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
-    save_image(array, path)
 
 
 class DCGANModule(pl.LightningModule):
@@ -149,7 +137,6 @@ class DCGANModule(pl.LightningModule):
         )
         self._landmark_term: LandmarkTerm | None = None
         self._encoder: torch.nn.Module | None = None
-        self._rows: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------ training
     def configure_optimizers(self):
@@ -216,19 +203,9 @@ class DCGANModule(pl.LightningModule):
         self.generator.eval()
         grid = make_grid(to_unit(self.generator(self.fixed_latent)), nrow=8, padding=1)
         self.generator.train(was_training)
-        self.log_image("samples", grid)
-
-    def log_image(self, key: str, grid: Tensor) -> None:
-        """(3,H,W) in [0, 1] to ``<log dir>/images/<key>_<step>.png`` and to wandb/TensorBoard."""
-        if self._trainer is None or not self._trainer.is_global_zero:
-            return
         step = self.global_step
-        save_png(grid, self._log_dir() / "images" / f"{key}_{step:07d}.png")
-        for logger in self.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=key, images=[grid.float().cpu()], step=step)
-            elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(key, grid.float().cpu(), step)
+        png = self._log_dir() / "images" / f"samples_{step:07d}.png"
+        log_image(self._trainer, "samples", grid, step, wandb_step=step, png_path=png)
 
     def setup(self, stage: str) -> None:
         # a collective under DDP (a broadcast from rank 0): found once here, on every rank, never
@@ -243,6 +220,10 @@ class DCGANModule(pl.LightningModule):
         if self._trainer is None:
             return Path("runs")
         return self._log_directory
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The writer of test / predict files (images, masks, JSON lines)."""
+        return [InpaintingWriter(self.hparams.output_dir)]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("hyper_parameters", {}).get("latent_prior")
@@ -321,7 +302,7 @@ class DCGANModule(pl.LightningModule):
         """(B,3,H,W) composited results of the latent search (see :meth:`search`)."""
         return self.search(damaged, mask, index).inpainted
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
         image, mask = batch[IMAGE], batch[MASK]
         self.test_metrics.update(result.inpainted, image, mask)
@@ -329,7 +310,7 @@ class DCGANModule(pl.LightningModule):
         for name, metric in self.baseline_metrics.items():
             metric.update(BASELINES[name](damaged, mask), image, mask)
         self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0], sync_dist=True)
-        self.write_results("test", batch, result)
+        return {"index": batch[INDEX], "inpainted": result.inpainted, ROWS: result_rows(result)}
 
     def on_test_epoch_end(self) -> None:
         self.log_dict({f"test/{k}": v for k, v in self.test_metrics.compute().items()})
@@ -338,9 +319,8 @@ class DCGANModule(pl.LightningModule):
             self.log_dict({f"test/{name}/{k}": v for k, v in metric.compute().items()})
             metric.reset()
 
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
-        self.write_results("predict", batch, result)
         output = {
             "index": batch[INDEX],
             "inpainted": result.inpainted,
@@ -352,57 +332,16 @@ class DCGANModule(pl.LightningModule):
         if result.all_generated is not None:
             output["all_generated"] = result.all_generated
             output["all_latent"] = result.all_latent
-        return {name: value.detach().cpu() for name, value in output.items()}
+        return {name: value.detach().cpu() for name, value in output.items()} | {
+            ROWS: result_rows(result)
+        }
 
-    def on_test_epoch_start(self) -> None:
-        self._rows = []
 
-    def on_predict_epoch_start(self) -> None:
-        self._rows = []
-
-    # ----------------------------------------------------------------------- results
-    def output_root(self) -> Path:
-        if self.hparams.output_dir is not None:
-            return Path(self.hparams.output_dir)
-        return self._log_dir() / "inpainted"
-
-    def write_results(self, stage: Stage, batch: dict[str, Tensor], result: SearchResult) -> None:
-        """Per image ``<index>.png`` (inpainted) and ``<index>_mask.png`` (white = hole) under
-        ``<output_root>/<stage>/``, and ``results.jsonl`` rewritten with every row so far."""
-        directory = self.output_root() / stage
-        trainer = self._trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
-        checkpoint = trainer.ckpt_path if trainer is not None else None
-        mask_spec = self._mask_spec(stage)
-        inpainted = to_unit(result.inpainted).cpu()
-        masks = batch[MASK].cpu()
-        parts = {name: value.tolist() for name, value in result.parts.items()}
-        for row, (index, loss, best) in enumerate(
-            zip(batch[INDEX].tolist(), result.loss.tolist(), result.best.tolist(), strict=True)
-        ):
-            save_png(inpainted[row], directory / f"{index:06d}.png")
-            save_png(masks[row], directory / f"{index:06d}_mask.png")
-            self._rows.append(
-                {
-                    "index": index,
-                    "loss": loss,
-                    **{name: values[row] for name, values in parts.items()},
-                    "candidate": best,
-                    "mask": mask_spec,
-                    "checkpoint": checkpoint,
-                }
-            )
-        name = "results.jsonl" if world == 1 else f"results.rank{rank}.jsonl"
-        text = "".join(json.dumps(row) + "\n" for row in self._rows)
-        write_text(text, directory / name)
-
-    def _mask_spec(self, stage: Stage) -> dict[str, Any] | None:
-        datamodule = getattr(self._trainer, "datamodule", None)
-        masks = getattr(datamodule, "masks", None)
-        if not masks or stage not in masks:
-            return None
-        return asdict(masks[stage])
+def result_rows(result: SearchResult) -> dict[str, list[Any]]:
+    """Per-image values of a search for the results' JSON lines: the chosen candidate's loss, its
+    parts, and which candidate it was."""
+    parts = {name: value.tolist() for name, value in result.parts.items()}
+    return {"loss": result.loss.tolist(), **parts, "candidate": result.best.tolist()}
 
 
 def __getattr__(name: str) -> type:

@@ -7,8 +7,8 @@
   ``seed + rank``. ``PL_GLOBAL_SEED`` is left alone: the train ``DistributedSampler`` reads it
   and must shuffle identically on every rank, and loader workers are already seeded per rank
   by ``seed_everything(workers=True)``.
-* :class:`MergeRankResults`: the latent search writes, per rank, ``<index>.png`` files and
-  ``results.rank<r>.jsonl`` (``faceinpaint.lit.dcgan``). After the last test/predict batch the
+* :class:`MergeRankResults`: the prediction writer writes, per rank, ``<index>.png`` files and
+  ``results.rank<r>.jsonl`` (``faceinpaint.lit.writers``). After the last test/predict batch the
   ranks exchange the indices they searched, rank 0 checks that each index was searched exactly
   once and that each has its row, and writes one ``results.jsonl`` sorted by index.
 """
@@ -31,6 +31,7 @@ from torch import Tensor
 
 from faceinpaint.batch import INDEX
 from faceinpaint.io import write_jsonl
+from faceinpaint.lit.writers import InpaintingWriter
 
 RESULTS_FILE = "results.jsonl"
 
@@ -116,9 +117,9 @@ def merge_rank_results(
 class MergeRankResults(pl.Callback):
     """After ``test`` / ``predict``, one ``results.jsonl`` from every rank's search results.
 
-    Works with any module that has ``output_root() -> Path`` and writes under
-    ``output_root() / <stage>`` (``faceinpaint.lit.dcgan.DCGANModule``). Single-process runs
-    are checked the same way (each index once, with its row and image).
+    Reads where the run's :class:`faceinpaint.lit.writers.InpaintingWriter` wrote (the
+    DCGAN's adds one itself). Single-process runs are checked the same way (each index once,
+    with its row and image).
 
     Args:
         keep_rank_files: leave the per-rank JSON lines beside the merged file.
@@ -155,8 +156,10 @@ class MergeRankResults(pl.Callback):
         self._merge(trainer, pl_module, "predict")
 
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # output_root may call trainer.log_dir, a broadcast: every rank calls it here, once
-        directory = Path(pl_module.output_root()) / stage
+        writers = [c for c in trainer.callbacks if isinstance(c, InpaintingWriter)]
+        if not writers:
+            raise ValueError("MergeRankResults needs an InpaintingWriter among the callbacks")
+        directory = writers[0].directory(stage)
         searched: list[list[int]] = [self._searched]
         if trainer.world_size > 1:
             searched = [[] for _ in range(trainer.world_size)]

@@ -24,17 +24,14 @@ log-variance and the sampling of z, the VGG-19 feature extractor and every loss 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from torch import Tensor, nn
-from torchvision.utils import make_grid, save_image
 
-from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole, to_unit
-from faceinpaint.io import atomic_write
+from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
+from faceinpaint.lit.images import figure_grid, log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.loading import former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
@@ -417,21 +414,11 @@ class VAEGANModule(pl.LightningModule):
     ) -> None:
         """The paper's figure layout: rows original / masked / result / mixed, one column per
         sample; sent to wandb or TensorBoard, or saved as a PNG beside a CSV log."""
-        if not self.loggers or not self.trainer.is_global_zero:
+        if not self.loggers:
             return
-        n = min(self.hparams.grid_samples, image.shape[0])
-        rows = [to_unit(x[:n].detach().float()) for x in (image, network_input, output, result)]
-        grid = make_grid(torch.cat(rows), nrow=n, padding=2).cpu()  # (3, H', W')
+        grid = figure_grid([image, network_input, output, result], self.hparams.grid_samples)
         step = self.generator_updates
-        for logger in self.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=tag, images=[grid], caption=[f"generator step {step}"])
-            elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(tag, grid, global_step=step)
-            elif isinstance(logger, CSVLogger):
-                path = Path(logger.log_dir) / "images" / f"{tag.replace('/', '_')}_{step:06d}.png"
-                with atomic_write(path, "wb") as handle:
-                    save_image(grid, handle, format="PNG")
+        log_image(self._trainer, tag, grid, step, caption=f"generator step {step}")
 
 
 def __getattr__(name: str) -> type:
