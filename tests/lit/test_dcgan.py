@@ -7,54 +7,10 @@ import json
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers import SmoothFaces, cpu_trainer, tiny_dcgan
 from torch.utils.data import DataLoader
 
-from faceinpaint.lit.dcgan import DCGANModule
-
 SIZE = 16
-
-
-class _Batches(torch.utils.data.Dataset):
-    """Batch-contract samples: smooth random faces with a centred square hole."""
-
-    def __init__(self, n: int) -> None:
-        generator = torch.Generator().manual_seed(0)
-        coarse = torch.rand(n, 3, 4, 4, generator=generator) * 2 - 1
-        self.images = torch.nn.functional.interpolate(coarse, size=SIZE, mode="bilinear")
-        self.mask = torch.zeros(1, SIZE, SIZE)
-        self.mask[:, 4:12, 4:12] = 1.0
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"image": self.images[i], "mask": self.mask, "index": torch.tensor(i)}
-
-
-def _model(**kwargs) -> DCGANModule:
-    options = dict(
-        latent_dim=8,
-        ngf=4,
-        ndf=4,
-        image_size=SIZE,
-        num_samples=4,
-        sample_every_n_batches=0,
-        num_candidates=2,
-        iterations=2,
-    )
-    return DCGANModule(**(options | kwargs))
-
-
-def _trainer(tmp_path, **kwargs) -> pl.Trainer:
-    options = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    return pl.Trainer(**(options | kwargs))
 
 
 class _StepSpy(pl.Callback):
@@ -85,14 +41,14 @@ class _StepSpy(pl.Callback):
 
 def test_d_step_changes_only_d_and_g_step_changes_only_g(tmp_path):
     spy = _StepSpy()
-    _trainer(tmp_path, max_steps=2, callbacks=[spy]).fit(
-        _model(), DataLoader(_Batches(8), batch_size=4)
+    cpu_trainer(tmp_path, max_steps=2, callbacks=[spy]).fit(
+        tiny_dcgan(), DataLoader(SmoothFaces(8), batch_size=4)
     )
     assert [e["name"] for e in spy.events] == ["d", "g"], "one D step then one G step per batch"
     assert list((tmp_path / "images").glob("samples_*.png")), "no sample grid written"
     d_step, g_step = spy.events
-    d_names = {k for k, _ in _model().named_parameters() if k.startswith("discriminator.")}
-    g_names = {k for k, _ in _model().named_parameters() if k.startswith("generator.")}
+    d_names = {k for k, _ in tiny_dcgan().named_parameters() if k.startswith("discriminator.")}
+    g_names = {k for k, _ in tiny_dcgan().named_parameters() if k.startswith("generator.")}
     assert d_step["changed"] == d_names
     assert g_step["changed"] == g_names
     assert all(g is None for g in d_step["g_grads"]), "fakes must be detached for D"
@@ -101,15 +57,15 @@ def test_d_step_changes_only_d_and_g_step_changes_only_g(tmp_path):
 
 
 def test_search_under_inference_mode_is_a_clear_error(tmp_path):
-    trainer = _trainer(tmp_path, inference_mode=True)
+    trainer = cpu_trainer(tmp_path, inference_mode=True)
     with pytest.raises(RuntimeError, match="trainer.inference_mode: false"):
-        trainer.test(_model(output_dir=str(tmp_path)), DataLoader(_Batches(2), batch_size=2))
+        trainer.test(tiny_dcgan(output_dir=str(tmp_path)), DataLoader(SmoothFaces(2), batch_size=2))
 
 
 def test_test_writes_every_image_and_logs_metrics(tmp_path):
-    model = _model(output_dir=str(tmp_path / "out"), baselines=["mean"])
-    metrics = _trainer(tmp_path, inference_mode=False).test(
-        model, DataLoader(_Batches(5), batch_size=2)
+    model = tiny_dcgan(output_dir=str(tmp_path / "out"), baselines=["mean"])
+    metrics = cpu_trainer(tmp_path, inference_mode=False).test(
+        model, DataLoader(SmoothFaces(5), batch_size=2)
     )[0]
     for name in ("psnr", "ssim", "psnr_hole", "ssim_hole"):
         assert f"test/{name}" in metrics and f"test/mean/{name}" in metrics
@@ -125,29 +81,31 @@ def test_test_writes_every_image_and_logs_metrics(tmp_path):
 
 
 def test_predict_returns_the_chosen_candidates_with_all_when_asked(tmp_path):
-    model = _model(output_dir=str(tmp_path), return_all=True)
-    batches = _trainer(tmp_path, inference_mode=False).predict(
-        model, DataLoader(_Batches(3), batch_size=3)
+    model = tiny_dcgan(output_dir=str(tmp_path), return_all=True)
+    batches = cpu_trainer(tmp_path, inference_mode=False).predict(
+        model, DataLoader(SmoothFaces(3), batch_size=3)
     )
     output = batches[0]
     assert output["inpainted"].shape == (3, 3, SIZE, SIZE)
     assert output["all_generated"].shape == (3, 2, 3, SIZE, SIZE)
     torch.testing.assert_close(output["loss"], output["candidate_loss"].min(dim=1).values)
-    hole = _Batches(3).mask.bool().expand(3, 3, SIZE, SIZE)
+    hole = SmoothFaces(3).mask.bool().expand(3, 3, SIZE, SIZE)
     known = ~hole
-    assert torch.equal(output["inpainted"][known], _Batches(3).images[known])
+    assert torch.equal(output["inpainted"][known], SmoothFaces(3).images[known])
 
 
 def test_checkpoint_with_another_latent_prior_is_refused(tmp_path):
-    trained = _model(latent_prior="normal")
-    trainer = _trainer(tmp_path, max_steps=2)
-    trainer.fit(trained, DataLoader(_Batches(4), batch_size=4))
+    trained = tiny_dcgan(latent_prior="normal")
+    trainer = cpu_trainer(tmp_path, max_steps=2)
+    trainer.fit(trained, DataLoader(SmoothFaces(4), batch_size=4))
     path = tmp_path / "normal.ckpt"
     trainer.save_checkpoint(path)
     assert torch.load(path, weights_only=False)["hyper_parameters"]["latent_prior"] == "normal"
     with pytest.raises(ValueError, match="latent_prior='normal'"):
-        _trainer(tmp_path, inference_mode=False).test(
-            _model(latent_prior="uniform"), DataLoader(_Batches(2), batch_size=2), ckpt_path=path
+        cpu_trainer(tmp_path, inference_mode=False).test(
+            tiny_dcgan(latent_prior="uniform"),
+            DataLoader(SmoothFaces(2), batch_size=2),
+            ckpt_path=path,
         )
 
 
@@ -156,10 +114,12 @@ def test_landmark_network_term_runs_inside_test_from_a_checkpoint(tmp_path):
 
     checkpoint = tmp_path / "landmarks.pt"
     LandmarkNet(widths=(4, 4, 4, 4)).save(checkpoint)
-    model = _model(
+    model = tiny_dcgan(
         output_dir=str(tmp_path / "out"), landmark_weight=1.0, landmark_checkpoint=str(checkpoint)
     )
-    _trainer(tmp_path, inference_mode=False).test(model, DataLoader(_Batches(2), batch_size=2))
+    cpu_trainer(tmp_path, inference_mode=False).test(
+        model, DataLoader(SmoothFaces(2), batch_size=2)
+    )
     lines = (tmp_path / "out" / "test" / "results.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert all(

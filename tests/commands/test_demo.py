@@ -13,7 +13,7 @@ from faceinpaint.commands.demo import ASSETS, WEIGHTS, resolve_config, verdicts
 from faceinpaint.eval.protocols import load_protocol, task_mask_hash
 from faceinpaint.lit.loading import read_weights
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_configs_resolve_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
-import torch
+from helpers import untrained_vaegan_checkpoint
 from PIL import Image
 
 from faceinpaint.cli import cli_main
@@ -26,19 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained 64 px VAE-GAN with tiny widths (random but seeded weights)."""
-    from faceinpaint.lit.vaegan import VAEGANModule
-
-    torch.manual_seed(0)
-    model = VAEGANModule(
-        image_size=64, latent_dim=8, base_channels=4, max_channels=8, num_layers=4,
-        critic_base_channels=4, critic_max_channels=8, local_size=32, feat_weight=0.0,
-        landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
-    )  # fmt: skip
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
-    trainer.strategy.connect(model)
-    path = tmp_path_factory.mktemp("inpaint") / "vaegan.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+    return untrained_vaegan_checkpoint(tmp_path_factory.mktemp("inpaint") / "vaegan.ckpt")
 
 
 def rgb(path: Path) -> np.ndarray:

@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from helpers import cpu_trainer, tiny_dcgan, tiny_vaegan
 from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import DistributedSampler
 
@@ -161,34 +162,12 @@ def _trainer(tmp_path: Path, devices: int, **kwargs) -> pl.Trainer:
         if devices > 1
         else "auto"
     )
-    options = dict(
-        accelerator="cpu",
-        devices=devices,
-        strategy=strategy,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    return pl.Trainer(**(options | kwargs))
+    return cpu_trainer(tmp_path, devices=devices, strategy=strategy, **kwargs)
 
 
 def _dcgan(output_dir: Path):
-    from faceinpaint.lit.dcgan import DCGANModule
-
     pl.seed_everything(0, verbose=False)
-    return DCGANModule(
-        latent_dim=8,
-        ngf=4,
-        ndf=4,
-        image_size=SIZE,
-        num_samples=4,
-        sample_every_n_batches=0,
-        num_candidates=3,
-        iterations=3,
-        output_dir=str(output_dir),
-    )
+    return tiny_dcgan(image_size=SIZE, num_candidates=3, iterations=3, output_dir=str(output_dir))
 
 
 @pytest.mark.slow
@@ -225,25 +204,17 @@ class _RecordPerRank(pl.Callback):
 
 
 def _vaegan(**kwargs):
-    from faceinpaint.lit.vaegan import VAEGANModule
-
     pl.seed_everything(0, verbose=False)
     options = dict(
         image_size=SIZE,
         latent_dim=8,
-        base_channels=4,
-        max_channels=8,
-        num_layers=3,
-        critic_base_channels=4,
-        critic_max_channels=8,
-        local_size=16,
-        vgg_weights="random",
+        feature_layers=("relu1_1", "relu2_1", "relu3_1"),
         landmark_checkpoint="random",
+        landmark_weight=0.1,
         stage_boundaries=(1, 2, 3),
         n_critic=2,
-        image_log_every_n_steps=0,
     )
-    return VAEGANModule(**(options | kwargs))
+    return tiny_vaegan(**(options | kwargs))
 
 
 @pytest.mark.slow

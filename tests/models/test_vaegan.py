@@ -6,6 +6,8 @@ import torch
 from faceinpaint.models.blocks import DownBlock, ResidualBlock, UpBlock
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny CPU networks: one thread
+
 SMALL = dict(base_channels=4, max_channels=8)
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from faceinpaint.lit.curriculum import stage_at
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny CPU networks: one thread
+
 
 def test_paper_schedule():
     assert [stage_at(s) for s in (0, 14_999, 15_000, 24_999, 25_000, 39_999, 40_000)] == [

@@ -19,6 +19,8 @@ from faceinpaint.losses.vaegan import (
 )
 from faceinpaint.losses.vgg import VGGFeatures
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny CPU networks: one thread
+
 
 def test_kl_of_standard_normal_is_zero():
     assert kl_divergence(torch.zeros(4, 8), torch.zeros(4, 8)) == 0

@@ -6,6 +6,7 @@ import itertools
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers import tiny_vaegan
 from torch.utils.data import DataLoader, Dataset
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
@@ -13,27 +14,13 @@ from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANModule
 from faceinpaint.metrics import hole_psnr_per_sample
 from faceinpaint.models.vaegan import InpaintingVAE
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny CPU networks: one thread
+
 SIZE = 32
 
 
 def tiny_model(**overrides) -> VAEGANModule:
-    args = dict(
-        image_size=SIZE,
-        latent_dim=16,
-        base_channels=4,
-        max_channels=8,
-        num_layers=3,
-        critic_base_channels=4,
-        critic_max_channels=8,
-        local_size=16,
-        vgg_weights="random",
-        feature_layers=("relu1_1", "relu2_1"),
-        landmark_weight=0.0,
-        stage_boundaries=(2, 4, 6),
-        image_log_every_n_steps=0,
-    )
-    args.update(overrides)
-    return VAEGANModule(**args)
+    return tiny_vaegan(image_size=SIZE, **overrides)
 
 
 class Faces(Dataset):

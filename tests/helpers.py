@@ -1,0 +1,101 @@
+"""What several test modules build: CPU trainers, tiny Lightning modules, smooth faces.
+
+Imported as ``helpers`` (``pythonpath = ["tests"]`` in pyproject.toml). Every builder takes
+overrides, so each test states only what it needs to differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from faceinpaint.batch import IMAGE, INDEX, MASK
+
+
+def cpu_trainer(tmp_path: Path, **overrides: Any) -> pl.Trainer:
+    """A quiet CPU trainer writing under ``tmp_path``: no logger, checkpoints, bars or summary."""
+    options = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    return pl.Trainer(**(options | overrides))
+
+
+class SmoothFaces(torch.utils.data.Dataset):
+    """``n`` batch-contract samples: smooth random images (seeded) with one centred square hole."""
+
+    def __init__(self, n: int, size: int = 16, hole: tuple[int, int] = (4, 12)) -> None:
+        generator = torch.Generator().manual_seed(0)
+        coarse = torch.rand(n, 3, 4, 4, generator=generator) * 2 - 1
+        self.images = torch.nn.functional.interpolate(coarse, size=size, mode="bilinear")
+        self.mask = torch.zeros(1, size, size)  # (1, S, S), 1 = hole
+        self.mask[:, hole[0] : hole[1], hole[0] : hole[1]] = 1.0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {IMAGE: self.images[i], MASK: self.mask, INDEX: torch.tensor(i)}
+
+
+def tiny_dcgan(**overrides: Any) -> pl.LightningModule:
+    """A 16 px DCGAN with 4-channel widths and a 2 x 2 search (candidates x iterations)."""
+    from faceinpaint.lit.dcgan import DCGANModule
+
+    options = dict(
+        latent_dim=8,
+        ngf=4,
+        ndf=4,
+        image_size=16,
+        num_samples=4,
+        sample_every_n_batches=0,
+        num_candidates=2,
+        iterations=2,
+    )
+    return DCGANModule(**(options | overrides))
+
+
+def tiny_vaegan(**overrides: Any) -> pl.LightningModule:
+    """A 32 px VAE-GAN with 4-8 channel widths, random VGG, no landmark term, stages (2, 4, 6)."""
+    from faceinpaint.lit.vaegan import VAEGANModule
+
+    options = dict(
+        image_size=32,
+        latent_dim=16,
+        base_channels=4,
+        max_channels=8,
+        num_layers=3,
+        critic_base_channels=4,
+        critic_max_channels=8,
+        local_size=16,
+        vgg_weights="random",
+        feature_layers=("relu1_1", "relu2_1"),
+        landmark_weight=0.0,
+        stage_boundaries=(2, 4, 6),
+        image_log_every_n_steps=0,
+    )
+    return VAEGANModule(**(options | overrides))
+
+
+def untrained_vaegan_checkpoint(path: Path) -> Path:
+    """An untrained 64 px VAE-GAN with tiny widths (seeded weights), saved as a Lightning
+    checkpoint at ``path``: what the photo command needs to run."""
+    from faceinpaint.lit.vaegan import VAEGANModule
+
+    torch.manual_seed(0)
+    model = VAEGANModule(
+        image_size=64, latent_dim=8, base_channels=4, max_channels=8, num_layers=4,
+        critic_base_channels=4, critic_max_channels=8, local_size=32, feat_weight=0.0,
+        landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
+    )  # fmt: skip
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(path)
+    return path
