@@ -99,3 +99,18 @@ def untrained_vaegan_checkpoint(path: Path) -> Path:
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
     return path
+
+
+def two_faces_photo(celeba_half: Path, path: Path) -> Path:
+    """A 320 x 230 photo of two celeba-half faces: 008001 large at the left, 008003 smaller at
+    (200, 40), on grey."""
+    from PIL import Image
+
+    big = Image.open(celeba_half / "images/008001.jpg").resize((178, 218), Image.Resampling.BICUBIC)
+    small = Image.open(celeba_half / "images/008003.jpg").resize(
+        (116, 142), Image.Resampling.BICUBIC
+    )
+    canvas = Image.new("RGB", (320, 230), (90, 90, 90))
+    canvas.paste(big, (0, 0)), canvas.paste(small, (200, 40))
+    canvas.save(path)
+    return path

@@ -17,10 +17,9 @@ version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any co
 It also makes the trainer write every checkpoint through ``faceinpaint.io.atomic_write``
 (a temporary file in the destination folder, fsync, rename): Lightning's own writer stages the
 file in ``$TMPDIR`` and moves it, which on another filesystem is a copy over ``last.ckpt`` that a
-kill leaves empty. Checkpoints are read with ``torch.load(weights_only=True)``: tensors, plain
-values and the classes registered with ``torch.serialization.add_safe_globals`` (``MaskSpec``,
-in ``faceinpaint.data.masks``); one that cannot be read is an error naming it and the newest readable
-checkpoint beside it.
+kill leaves empty. Checkpoints are read by ``faceinpaint.lit.loading.read_lightning_checkpoint``
+(``torch.load(weights_only=True)``, no code run; an unreadable one is an error naming the newest
+readable checkpoint beside it).
 
 ``check_resume``: which model settings may differ from the checkpoint's when a run resumes.
 """

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.utils import make_grid
 
@@ -31,6 +30,7 @@ from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.loading import former_class, load_latent_encoder
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.writers import ROWS, InpaintingWriter
+from faceinpaint.losses.dcgan import discriminator_loss, generator_loss
 from faceinpaint.losses.landmark import LandmarkCandidates, LandmarkTerm, build_landmark_term
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.dcgan import (
@@ -146,21 +146,12 @@ class DCGANModule(pl.LightningModule):
         return opt_g, opt_d
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """BCE of D on real (label 1) and detached fake (label 0) images."""
-        real_logit = self.discriminator(real)
-        fake_logit = self.discriminator(fake.detach())
-        real_loss = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-        fake_loss = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-        parts = {
-            "d_real": torch.sigmoid(real_logit).mean().detach(),
-            "d_fake": torch.sigmoid(fake_logit).mean().detach(),
-        }
-        return real_loss + fake_loss, parts
+        """D's BCE on real and detached fake images (``faceinpaint.losses.dcgan``)."""
+        return discriminator_loss(self.discriminator(real), self.discriminator(fake.detach()))
 
     def generator_loss(self, fake: Tensor) -> Tensor:
-        """Non-saturating GAN loss: BCE of D(G(z)) against label 1."""
-        logit = self.discriminator(fake)
-        return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        """G's non-saturating loss on D(fake) (``faceinpaint.losses.dcgan``)."""
+        return generator_loss(self.discriminator(fake))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()

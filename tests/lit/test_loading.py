@@ -58,3 +58,16 @@ def test_the_shipped_inpainters_answer_the_contract(name, kind):
     result = model.inpaint(damaged, mask, torch.arange(2))
     assert result.shape == (2, 3, size, size)
     assert torch.equal(result * (1 - mask), damaged * (1 - mask))  # composited
+
+
+def test_a_run_config_with_a_former_class_path_still_parses(tmp_path, capsys):
+    from faceinpaint.cli import cli_main
+
+    repo = Path(__file__).resolve().parents[2]
+    config = tmp_path / "former.yaml"
+    text = (repo / "configs/dcgan/smoke.yaml").read_text()
+    config.write_text(text.replace("DCGANModule", "DCGANInpainter"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert "class_path: faceinpaint.lit.dcgan.DCGANInpainter" in capsys.readouterr().out

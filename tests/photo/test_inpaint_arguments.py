@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import untrained_vaegan_checkpoint
+from helpers import two_faces_photo, untrained_vaegan_checkpoint
 from PIL import Image
 
 from faceinpaint.cli import cli_main
@@ -71,13 +71,7 @@ def test_an_inverted_mask_on_a_face_is_hinted(
 def test_of_several_faces_the_one_holding_the_hole_is_inpainted(
     celeba_half: Path, checkpoint: Path, tmp_path: Path
 ) -> None:
-    big = Image.open(celeba_half / "images/008001.jpg").resize((178, 218), Image.Resampling.BICUBIC)
-    small = Image.open(celeba_half / "images/008003.jpg").resize(
-        (116, 142), Image.Resampling.BICUBIC
-    )
-    canvas = Image.new("RGB", (320, 230), (90, 90, 90))
-    canvas.paste(big, (0, 0)), canvas.paste(small, (200, 40))
-    canvas.save(tmp_path / "two.png")
+    two_faces_photo(celeba_half, tmp_path / "two.png")
     out = tmp_path / "out.png"
     inpaint(str(checkpoint), str(tmp_path / "two.png"), str(out), box="235,100,40,25",
             upsample=0, device="cpu")  # fmt: skip
