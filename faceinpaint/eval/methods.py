@@ -128,9 +128,8 @@ def dcgan_method(
     def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         if history:
             return model.inpaint(damaged, mask, index)
-        search = model.latent_search()
-        search.record_history = True  # the first batch's loss curves, for the search plot
-        result = search(damaged, mask, index)
+        # the first batch's loss curves, for the search plot; from the same starts as the rest
+        result = model.search(damaged, mask, index, record_history=True)
         history.append(result.history.cpu())
         return result.inpainted
 

@@ -211,3 +211,35 @@ def test_encoder_module_checkpoint_loads_as_encoder(dcgan_checkpoint, tmp_path):
     assert torch.equal(
         encoder(batch[IMAGE], batch[MASK]), module.encoder(batch[IMAGE], batch[MASK])
     )
+
+
+def test_eval_method_searches_its_first_batch_from_the_encoder_too(dcgan_checkpoint, tmp_path):
+    """The first batch of a task also records the loss curves; its result must not depend on
+    that (it once searched from random starts there)."""
+    from faceinpaint.eval.methods import dcgan_method
+
+    torch.manual_seed(1)
+    encoder = LatentEncoder(LATENT, SIZE, 4, 8).eval()
+    encoder_path = tmp_path / "encoder.ckpt"
+    config = {"latent_dim": LATENT, "image_size": SIZE, "base_channels": 4, "max_channels": 8}
+    torch.save(
+        {
+            "state_dict": {f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+            "encoder_config": config | {"bounded": True},
+        },
+        encoder_path,
+    )
+    method = dcgan_method(
+        str(dcgan_checkpoint),
+        torch.device("cpu"),
+        candidates=2,
+        iterations=3,
+        encoder=str(encoder_path),
+    )
+    assert method.name == "dcgan+encoder"
+    batch = _batch(4)
+    damaged = batch[IMAGE] * (1 - batch[MASK])
+    first = method.fill(damaged, batch[MASK], batch[INDEX])  # records the history
+    assert method.history
+    later = method.fill(damaged, batch[MASK], batch[INDEX])
+    assert torch.allclose(first, later)
