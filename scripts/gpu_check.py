@@ -32,6 +32,8 @@ TARGETS = {
     "search": "search >= 2 images/s at 64 candidates x 1000 iterations (aim: 4)",
     "vaegan": "VAE-GAN curriculum (40,000 updates, batch 16, 128 px) <= 20 min on one H100/H200",
     "data": "loader >= 10x what training consumes",
+    "landmark": "landmark term <= 1.3x a plain search iteration, at 1 and at 16 images",
+    "batching": "batching pays: 16 images searched together > 1x the per-image rate of one at a time",
 }
 PACKAGES = ("torch", "torchvision", "lightning", "torchmetrics", "kornia", "jsonargparse", "numpy")
 
@@ -311,6 +313,18 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _gpu_rows(bench: list[dict[str, Any]], benchmark: str) -> list[dict[str, Any]]:
+    """The bench rows of ``benchmark`` measured on the GPU."""
+    return [r for r in bench if r.get("benchmark") == benchmark and r.get("device") != "cpu"]
+
+
+def _spreads(rows: list[dict[str, Any]], unit: str) -> str:
+    """``variant: median unit (min-max)`` of each row, joined by "; "."""
+    return "; ".join(
+        f"{r['variant']}: {r['value']:.3g}{unit} ({r['low']:.3g}-{r['high']:.3g})" for r in rows
+    )
+
+
 def report(work: Path, out: Path, dry_run: bool) -> None:
     """Gather every part's records into OUT/gpu-check.jsonl and OUT/gpu-check.md (+ PNGs)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -359,10 +373,13 @@ def report(work: Path, out: Path, dry_run: bool) -> None:
         "## Targets",
         "",
     ]
-    search_rows = [
-        r for r in bench if r.get("benchmark") == "latent search" and r.get("device") != "cpu"
-    ]
+    search_rows = _gpu_rows(bench, "latent search")
     best_search = max((r["value"] for r in search_rows if r.get("value")), default=None)
+    ratios = [r for r in _gpu_rows(bench, "latent search ratio") if r.get("value") is not None]
+    landmark = [
+        r for r in ratios if r["variant"].endswith(("no landmark, B=1", "no landmark, B=16"))
+    ]
+    batching = [r for r in ratios if r["variant"].startswith("B=16 / B=1 per-image rate")]
     curriculum = [r for r in bench if r.get("benchmark") == "vaegan curriculum (extrapolated)"]
     data = [r for r in bench if r.get("benchmark") == "data pipeline"]
     md += [
@@ -380,6 +397,8 @@ def report(work: Path, out: Path, dry_run: bool) -> None:
             )
             or "not measured"
         ),
+        f"- {TARGETS['landmark']}: " + (_spreads(landmark, "x") or "not measured"),
+        f"- {TARGETS['batching']}: " + (_spreads(batching, "x") or "not measured"),
         f"- {TARGETS['data']}: "
         + ("; ".join(f"{r['variant']}: {r['note']}" for r in data) or "not measured"),
         "",

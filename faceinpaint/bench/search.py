@@ -3,13 +3,15 @@ term, for B images searched together; every variant timed in one interleaved run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from faceinpaint.bench.rows import Row
-from faceinpaint.bench.sizes import Sizes, synthetic_batch
+from faceinpaint.bench.sizes import THESIS_LANDMARK_NET, Sizes, synthetic_batch
 from faceinpaint.bench.timing import Spread, interleave, paired_ratios
 
 NO_LANDMARK = "no landmark"
@@ -33,16 +35,51 @@ class _EveryIteration(nn.Module):
         return self.term(generated.detach(), targets)
 
 
-def landmark_terms(with_dlib: bool) -> dict[str, nn.Module | None]:
+def landmark_net(spec: str | Path) -> tuple[str, nn.Module]:
+    """``(label, LandmarkNet)`` of a landmarks config (its model's ``widths`` and
+    ``heatmap_stride``; random weights) or of a ``LandmarkNet`` checkpoint; the label names the
+    architecture, e.g. ``landmark network s4 w16-32-48-64-96``."""
+    from faceinpaint.landmarks.network import LandmarkNet
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        init = (yaml.safe_load(path.read_text()).get("model") or {}).get("init_args") or {}
+        if "class_path" in init or not ({"widths", "heatmap_stride"} & set(init)):
+            raise ValueError(
+                f"{str(path)!r} is not a landmarks config: expected model.init_args with widths "
+                f"and/or heatmap_stride (configs/landmarks/*.yaml), got keys {sorted(init)}"
+            )
+        # LandmarkNet's defaults are the Lightning module's
+        net = LandmarkNet(**{k: init[k] for k in ("widths", "heatmap_stride") if k in init})
+    else:
+        net = LandmarkNet.from_checkpoint(path)
+    config = net.config
+    label = f"{NETWORK} s{config['heatmap_stride']} w{'-'.join(map(str, config['widths']))}"
+    return label, net
+
+
+def landmark_terms(
+    with_dlib: bool, nets: Sequence[str | Path] | None = None
+) -> dict[str, nn.Module | None]:
     """The search's landmark settings: none, the landmark network (random weights: speed does not
-    depend on them), and (``with_dlib``) dlib on every candidate at every iteration (CPU)."""
+    depend on them), and (``with_dlib``) dlib on every candidate at every iteration (CPU).
+
+    Args:
+        with_dlib: include dlib on every candidate.
+        nets: landmark networks to time instead of the thesis configs' (``THESIS_LANDMARK_NET``,
+            labelled ``landmark network``): landmarks configs or checkpoints, see ``landmark_net``.
+    """
     from faceinpaint.landmarks.network import LandmarkNet
     from faceinpaint.losses.landmark import NetworkLandmarkTerm
 
-    terms: dict[str, nn.Module | None] = {
-        NO_LANDMARK: None,
-        NETWORK: NetworkLandmarkTerm(LandmarkNet()),
-    }
+    terms: dict[str, nn.Module | None] = {NO_LANDMARK: None}
+    if not nets:
+        terms[NETWORK] = NetworkLandmarkTerm(LandmarkNet(**THESIS_LANDMARK_NET))
+    for spec in nets or ():
+        label, net = landmark_net(spec)
+        if label in terms:
+            raise ValueError(f"landmark network {str(spec)!r} is a second {label!r}: time it once")
+        terms[label] = NetworkLandmarkTerm(net)
     if with_dlib:
         from faceinpaint.landmarks.teacher import CELEBA_CROP_BOX, DlibTeacher
         from faceinpaint.losses.landmark import DlibLandmarkTerm
@@ -53,12 +90,17 @@ def landmark_terms(with_dlib: bool) -> dict[str, nn.Module | None]:
 
 
 def bench_search(
-    device: torch.device, sizes: Sizes, warmup: int, repeats: int, with_dlib: bool
+    device: torch.device,
+    sizes: Sizes,
+    warmup: int,
+    repeats: int,
+    with_dlib: bool,
+    landmark_nets: Sequence[str | Path] | None = None,
 ) -> Iterator[Row]:
     """Each (landmark setting, B) is timed as a search of K iterations and one of 0 (set-up and
     the final evaluation), all interleaved; per round, ms/iteration = (T_K - min T_0) / K and a
     1000-iteration search takes min T_0 + 1000 ms/iteration (extrapolated). Ratios pair the
-    rounds of T_K."""
+    rounds of T_K. ``landmark_nets``: see ``landmark_terms``."""
     from faceinpaint.latent_search import LatentSearch
     from faceinpaint.models.dcgan import Discriminator, Generator
 
@@ -69,7 +111,9 @@ def bench_search(
     k = sizes.search_iterations
     keys: list[tuple[str, int]] = []
     fns = {}
-    for label, term in landmark_terms(with_dlib).items():
+    terms = landmark_terms(with_dlib, landmark_nets)
+    networks = [label for label in terms if label.startswith(NETWORK)]
+    for label, term in terms.items():
         term = term.to(device) if term is not None else None
         for images in sizes.dlib_search_images if label == DLIB else sizes.search_images:
             keys.append((label, images))
@@ -115,11 +159,11 @@ def bench_search(
             },
         )
     for label, images in keys:
-        if label == NETWORK and (NO_LANDMARK, images) in per_iteration:
+        if label in networks and (NO_LANDMARK, images) in per_iteration:
             yield Row.measured(
                 "latent search ratio",
                 device.type,
-                f"{NETWORK} / {NO_LANDMARK}, B={images}",
+                f"{label} / {NO_LANDMARK}, B={images}",
                 paired_ratios(per_iteration[(label, images)], per_iteration[(NO_LANDMARK, images)]),
                 "x time/iteration",
                 note="cost of the landmark term; target <= 1.3; paired by round",
@@ -133,12 +177,12 @@ def bench_search(
                 "x images/s",
                 note=">1 = batching pays; paired by round",
             )
-        if label == DLIB and (NETWORK, images) in per_iteration:
+        if label == DLIB and (networks[0], images) in per_iteration:
             yield Row.measured(
                 "latent search ratio",
                 device.type,
-                f"{DLIB} / {NETWORK}, B={images}",
-                paired_ratios(per_iteration[(label, images)], per_iteration[(NETWORK, images)]),
+                f"{DLIB} / {networks[0]}, B={images}",
+                paired_ratios(per_iteration[(label, images)], per_iteration[(networks[0], images)]),
                 "x time/iteration",
                 note="the thesis's dlib loss against the network; paired by round",
             )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 PAPER_VAEGAN = dict(
@@ -19,6 +21,8 @@ PAPER_VAEGAN = dict(
     local_size=64,
 )
 PAPER_DCGAN = dict(latent_dim=100, ngf=64, ndf=64, image_size=64)
+# LandmarkNet kwargs of the thesis DCGAN configs' landmark term (configs/landmarks/celeba-half-64-fast.yaml)
+THESIS_LANDMARK_NET = dict(widths=[8, 16, 32, 48, 64], heatmap_stride=4)
 PAPER_STAGE_BOUNDARIES = (15000, 25000, 40000)  # the VAE-GAN curriculum, generator updates
 
 
@@ -139,6 +143,25 @@ def quick_sizes() -> Sizes:
         flops_batch=2,
         warmup=0,
         repeats=2,
+    )
+
+
+def sized_by_dcgan_config(sizes: Sizes, config: str | Path) -> Sizes:
+    """``sizes`` with the DCGAN and the search's candidates of a DCGAN config's model
+    (``latent_dim``, ``ngf``, ``ndf``, ``image_size``, ``num_candidates``; those it leaves out
+    keep the paper's), e.g. configs/dcgan/celeba-half-cpu.yaml."""
+    init = (yaml.safe_load(Path(config).read_text()).get("model") or {}).get("init_args") or {}
+    if not {"ngf", "ndf", "num_candidates"} & set(init):
+        raise ValueError(
+            f"{str(config)!r} is not a DCGAN config: expected model.init_args with ngf, ndf or "
+            f"num_candidates (configs/dcgan/*.yaml), got keys {sorted(init)}"
+        )
+    dcgan = {key: init.get(key, value) for key, value in sizes.dcgan.items()}
+    return replace(
+        sizes,
+        label=f"{sizes.label}; DCGAN and search sized by {config}",
+        dcgan=dcgan,
+        candidates=init.get("num_candidates", sizes.candidates),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 
 from faceinpaint.bench.rows import TABLE_HEADER, Row, environment, environment_lines, markdown_row
-from faceinpaint.bench.sizes import Sizes, paper_sizes, quick_sizes
+from faceinpaint.bench.sizes import Sizes, paper_sizes, quick_sizes, sized_by_dcgan_config
 from faceinpaint.io import append_jsonl, write_text
 
 Benchmark = Literal["vaegan", "dcgan", "search", "landmarks", "data", "flops"]
@@ -30,6 +30,7 @@ def _rows(
     num_workers: int,
     dlib: bool,
     compile_cpu: bool,
+    landmark_nets: list[str] | None = None,
 ) -> Iterator[Row]:
     """Every chosen benchmark's rows on ``device``, in order, each as soon as it is measured."""
     from faceinpaint.bench.data import bench_data
@@ -54,7 +55,11 @@ def _rows(
         yield from emit(bench_dcgan(device, sizes, repeats, compile_cpu))
     yield from emit(achieved_rows(list(done), hardware))
     if "search" in chosen:
-        yield from emit(bench_search(device, sizes, warmup, repeats, dlib and device.type == "cpu"))
+        yield from emit(
+            bench_search(
+                device, sizes, warmup, repeats, dlib and device.type == "cpu", landmark_nets
+            )
+        )
     if "landmarks" in chosen:
         yield from emit(bench_landmarks(device, sizes, warmup, repeats, data_root, dlib))
     if "data" in chosen:
@@ -81,6 +86,8 @@ def bench(
     dlib: bool = True,
     compile_cpu: bool = False,
     threads: int | None = None,
+    landmark_nets: list[str] | None = None,
+    dcgan_config: str | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark both methods on CPU (always) and CUDA (when present), printing the table as rows
     arrive; rows to ``<out>/bench.jsonl`` (appended as measured) and ``<out>/bench.md`` (this run).
@@ -107,6 +114,12 @@ def bench(
         dlib: include the dlib rows (dlib per face; dlib in the search loop on CPU).
         compile_cpu: also time torch.compile on CPU (slow to compile; a GPU always does).
         threads: torch CPU threads (default: torch's choice).
+        landmark_nets: the search's landmark networks, timed interleaved with one another
+            (default: the thesis configs' net): landmarks configs (configs/landmarks/*.yaml; their
+            model's widths and heatmap_stride, random weights) or LandmarkNet checkpoints.
+        dcgan_config: a DCGAN config (e.g. configs/dcgan/celeba-half-cpu.yaml) whose model
+            sizes (latent_dim, ngf, ndf, image_size, num_candidates) replace the paper's in the
+            DCGAN, search and FLOP rows.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -132,6 +145,8 @@ def bench(
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {name!r} asked for but CUDA is not available")
         sizes = quick_sizes() if quick else paper_sizes(device, full)
+        if dcgan_config is not None:
+            sizes = sized_by_dcgan_config(sizes, dcgan_config)
         env = environment(device, command)
         device_warmup = sizes.warmup if warmup is None else warmup
         device_repeats = sizes.repeats if repeats is None else repeats
@@ -149,6 +164,7 @@ def bench(
             num_workers,
             dlib,
             compile_cpu,
+            landmark_nets,
         )
         for row in rows:
             record = {**env, **asdict(row), "sizes": sizes.label}

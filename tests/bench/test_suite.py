@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from faceinpaint.bench import search as search_lib
@@ -14,7 +16,13 @@ from faceinpaint.bench import suite
 from faceinpaint.bench import vaegan as vaegan_lib
 from faceinpaint.bench.flops import count_flops
 from faceinpaint.bench.rows import Row, markdown_table, peak_flops
-from faceinpaint.bench.sizes import PAPER_DCGAN, PAPER_VAEGAN, paper_sizes, quick_sizes
+from faceinpaint.bench.sizes import (
+    PAPER_DCGAN,
+    PAPER_VAEGAN,
+    paper_sizes,
+    quick_sizes,
+    sized_by_dcgan_config,
+)
 
 
 def test_flops_of_a_linear_layer_forward_and_backward():
@@ -197,3 +205,71 @@ def test_quick_bench_covers_every_benchmark(tmp_path):
     assert len(data) == 2 and all(
         r["value"] > 0 and "images/s training consumed" in r["note"] for r in data
     )
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_the_search_times_the_landmark_net_of_the_thesis_config():
+    thesis = yaml.safe_load((CONFIGS / "dcgan" / "celeba-half.yaml").read_text())
+    run = Path(thesis["model"]["init_args"]["landmark_checkpoint"]).parent.name
+    (landmarks,) = [
+        c
+        for c in (CONFIGS / "landmarks").glob("*.yaml")
+        if yaml.safe_load(c.read_text())["trainer"]["logger"]["init_args"]["name"] == run
+    ]
+    label, net = search_lib.landmark_net(landmarks)
+    terms = search_lib.landmark_terms(with_dlib=False)
+    assert list(terms) == ["no landmark", "landmark network"]
+    assert terms["landmark network"].net.config == net.config
+    assert label == "landmark network s4 w8-16-32-48-64"
+
+
+def test_landmark_nets_from_configs_and_checkpoints(tmp_path):
+    from faceinpaint.landmarks.network import LandmarkNet
+
+    LandmarkNet(widths=[8, 16, 16, 32], heatmap_stride=4).save(tmp_path / "net.ckpt")
+    label, net = search_lib.landmark_net(tmp_path / "net.ckpt")
+    assert label == "landmark network s4 w8-16-16-32" and net.heatmap_stride == 4
+    label, _ = search_lib.landmark_net(CONFIGS / "landmarks" / "celeba-half-64.yaml")
+    assert label == "landmark network s2 w16-32-48-64-96"
+    with pytest.raises(ValueError, match="is not a landmarks config"):
+        search_lib.landmark_net(CONFIGS / "dcgan" / "celeba-half.yaml")
+    terms = search_lib.landmark_terms(
+        False, [CONFIGS / "landmarks" / "celeba-half-64.yaml", tmp_path / "net.ckpt"]
+    )
+    assert list(terms) == [
+        "no landmark",
+        "landmark network s2 w16-32-48-64-96",
+        "landmark network s4 w8-16-16-32",
+    ]
+    with pytest.raises(ValueError, match="a second 'landmark network s4 w8-16-16-32'"):
+        search_lib.landmark_terms(False, [tmp_path / "net.ckpt", tmp_path / "net.ckpt"])
+
+
+def test_a_dcgan_config_sizes_the_search():
+    sizes = sized_by_dcgan_config(
+        paper_sizes(torch.device("cpu")), CONFIGS / "dcgan/celeba-half-cpu.yaml"
+    )
+    assert sizes.dcgan == dict(latent_dim=100, ngf=48, ndf=32, image_size=64)
+    assert sizes.candidates == 16 and "celeba-half-cpu.yaml" in sizes.label
+    with pytest.raises(ValueError, match="is not a DCGAN config"):
+        sized_by_dcgan_config(quick_sizes(), CONFIGS / "landmarks" / "celeba-half-64.yaml")
+
+
+def test_quick_search_rows_of_two_landmark_nets(tmp_path):
+    rows = suite.bench(
+        out=str(tmp_path),
+        quick=True,
+        only=["search"],
+        devices=["cpu"],
+        repeats=1,
+        dlib=False,
+        landmark_nets=[
+            str(CONFIGS / "landmarks" / f"{n}.yaml") for n in ("smoke", "celeba-half-64")
+        ],
+    )
+    ratios = [r["variant"] for r in rows if r["benchmark"] == "latent search ratio"]
+    for net in ("landmark network s2 w8-16-16-32", "landmark network s2 w16-32-48-64-96"):
+        assert f"{net} / no landmark, B=1" in ratios and f"{net} / no landmark, B=2" in ratios
+        assert f"B=2 / B=1 per-image rate, {net}" in ratios

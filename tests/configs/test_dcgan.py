@@ -21,7 +21,7 @@ def _load(relative: str) -> dict:
     "method, landmarks",
     [
         ("dcgan/celeba64.yaml", "landmarks/celeba-64.yaml"),
-        ("dcgan/celeba-half.yaml", "landmarks/celeba-half-64.yaml"),
+        ("dcgan/celeba-half.yaml", "landmarks/celeba-half-64-fast.yaml"),
     ],
 )
 def test_thesis_config_uses_the_landmark_net_trained_in_its_frame(method, landmarks):
@@ -52,3 +52,25 @@ def test_no_landmark_ablation_differs_only_in_the_landmark_term(name):
             config["model"]["init_args"].pop(key, None)
         config["trainer"]["logger"]["init_args"].pop("name")
     assert full == ablation
+
+
+WITH_LANDMARK_NET = sorted(
+    p.name
+    for p in (CONFIGS / "dcgan").glob("*celeba*.yaml")
+    if yaml.safe_load(p.read_text())["model"]["init_args"].get("landmark_checkpoint")
+)
+
+
+@pytest.mark.parametrize("method", WITH_LANDMARK_NET)
+def test_thesis_configs_name_the_landmark_net_the_bench_times(method):
+    """The net whose search cost docs/results/lmspeed.md measured (<= 1.3x a plain iteration)."""
+    from faceinpaint.bench.sizes import THESIS_LANDMARK_NET
+
+    run = Path(_load(f"dcgan/{method}")["model"]["init_args"]["landmark_checkpoint"]).parent.name
+    (net,) = [
+        config
+        for config in (_load(f"landmarks/{p.name}") for p in (CONFIGS / "landmarks").glob("*.yaml"))
+        if config["trainer"]["logger"]["init_args"]["name"] == run
+    ]
+    init = net["model"]["init_args"]
+    assert {k: init[k] for k in THESIS_LANDMARK_NET} == THESIS_LANDMARK_NET

@@ -165,6 +165,48 @@ def test_report_gathers_the_parts_records(tmp_path):
     assert records == ["part", "test", "test", "bench"]
 
 
+def test_report_says_what_the_landmark_term_costs_and_whether_batching_pays(tmp_path):
+    helpers = _helpers()
+    work = tmp_path / "work"
+    (work / "bench").mkdir(parents=True)
+
+    def ratio(variant: str, value: float, device: str = "cuda") -> dict:
+        return {
+            "benchmark": "latent search ratio",
+            "device": device,
+            "variant": variant,
+            "value": value,
+            "low": value - 0.1,
+            "high": value + 0.1,
+            "n": 5,
+            "unit": "x",
+            "note": "",
+        }
+
+    net = "landmark network"
+    rows = [
+        ratio(f"{net} / no landmark, B=1", 1.2),
+        ratio(f"{net} / no landmark, B=4", 1.5),
+        ratio(f"{net} / no landmark, B=16", 1.1),
+        ratio(f"{net} / no landmark, B=16", 9.0, device="cpu"),
+        ratio("B=16 / B=1 per-image rate, no landmark", 6.0),
+        ratio(f"B=16 / B=1 per-image rate, {net}", 5.0),
+        ratio(f"B=64 / B=1 per-image rate, {net}", 7.0),
+    ]
+    (work / "bench" / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    helpers.report(work, tmp_path / "out", dry_run=False)
+    lines = (tmp_path / "out" / "gpu-check.md").read_text().splitlines()
+    (landmark,) = [x for x in lines if x.startswith("- landmark term <= 1.3x")]
+    assert landmark.endswith(
+        f"{net} / no landmark, B=1: 1.2x (1.1-1.3); {net} / no landmark, B=16: 1.1x (1-1.2)"
+    )
+    (batching,) = [x for x in lines if x.startswith("- batching pays")]
+    assert batching.endswith(
+        "B=16 / B=1 per-image rate, no landmark: 6x (5.9-6.1); "
+        f"B=16 / B=1 per-image rate, {net}: 5x (4.9-5.1)"
+    )
+
+
 @pytest.mark.slow
 def test_the_dry_run_runs_every_part(tmp_path):
     done = _run(tmp_path)
