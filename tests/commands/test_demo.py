@@ -38,7 +38,7 @@ def test_shipped_weights_are_small_fp16_safetensors_that_load() -> None:
         stored = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
         assert stored <= {"F16", "I64"}, f"{path}: {stored}"
         assert isinstance(load_weights(path), torch.nn.Module)
-    assert classes == {"VAEGANInpainting", "DCGANInpainter", "LatentEncoder"}
+    assert classes == {"VAEGANModule", "DCGANModule", "LatentEncoder"}
 
 
 def _row(mask: str, method: str, psnr: float, ssim: float) -> dict:

@@ -71,3 +71,23 @@ def test_a_run_config_with_a_former_class_path_still_parses(tmp_path, capsys):
         cli_main(["fit", "--config", str(config), "--print_config"])
     assert exit_info.value.code in (0, None)
     assert "class_path: faceinpaint.lit.dcgan.DCGANInpainter" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "former", ["faceinpaint.lit.dcgan.DCGANInpainter", "faceinpaint.lit.vaegan.VAEGANInpainting"]
+)
+def test_weights_saved_under_a_former_class_path_still_load(former, tmp_path):
+    """Weights files written before the renames carry the former class path in their metadata."""
+    from faceinpaint.lit.weights import save_weights
+
+    current = load_weights(
+        ASSETS / f"{'dcgan' if 'dcgan' in former else 'vaegan'}-demo.safetensors"
+    )
+    _, init_args, state = read_weights(
+        ASSETS / f"{'dcgan' if 'dcgan' in former else 'vaegan'}-demo.safetensors"
+    )
+    path = save_weights(state, former, init_args, tmp_path / "former.safetensors")
+    module = load_weights(path)
+    assert type(module) is type(current)
+    loaded = module.state_dict()  # the stored tensors (a VAE-GAN file holds its generator only)
+    assert all(torch.equal(loaded[k].float(), v.float()) for k, v in state.items())
