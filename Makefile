@@ -38,7 +38,7 @@ demo: setup  ## the main job: the shipped VAE-GAN and encoder-started DCGAN sear
 	@echo "demo: loading torch and the shipped models (faceinpaint/assets/), then 64 faces x 3 masks; a few minutes on 2 CPU cores"
 	$(BIN)/faceinpaint demo --out $(OUT)/demo
 
-demo-train: setup  ## retrain the demo's three models from scratch (about 1.5 h on one busy CPU core) into faceinpaint/assets/, then run the demo: $(OUT)/demo-train/
+demo-train: setup  ## retrain the demo's three models from scratch (about 3 h on one CPU core) into faceinpaint/assets/, then run the demo: $(OUT)/demo-train/
 	$(BIN)/faceinpaint demo --train true --out $(OUT)/demo-train
 
 eval: setup  ## benchmark tables in $(OUT)/eval: VAEGAN=ckpt DCGAN=ckpt on celeba-half (EVAL_PROTOCOLS); no checkpoint: the demo's shipped models on the embedded faces

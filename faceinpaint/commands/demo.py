@@ -5,8 +5,8 @@ safetensors, trained on the embedded procedural faces by the configs below) and 
 with the thesis masks (centre, left and right halves; configs/eval/demo.yaml) against the
 classical fills, in a few minutes on a 2-core CPU: the DCGAN latent search starts from the
 latent encoder's estimate and refines it with the thesis's losses. ``--train true`` first
-retrains all three models from scratch with the same configs (about 1.5 hours on one busy CPU
-core) and writes their weights to ``--assets``.
+retrains all three models from scratch with the same configs (about 3 hours on one CPU core)
+and writes their weights to ``--assets``.
 
 Outputs in ``out``: the table ``thesis.md``, the grids ``thesis-<mask>.png`` (original, masked,
 one row per method), ``results.jsonl`` and, with ``--train``, the training runs (``runs/``).

@@ -6,7 +6,8 @@ non-saturating BCE-with-logits losses), logging a grid of samples from fixed lat
 ``test`` and ``predict`` run :class:`faceinpaint.latent_search.LatentSearch` on each batch's damaged
 faces; the module's :class:`faceinpaint.lit.writers.InpaintingWriter` writes, per image, the
 inpainted PNG, the mask PNG and a JSON line with the chosen loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
-(and the same metrics of classical fills named in ``baselines`` as ``test/<fill>/<name>``).
+(and, through :class:`faceinpaint.lit.fill_metrics.ClassicalFillMetrics`, the same metrics of
+the classical fills named in ``baselines`` as ``test/<fill>/<name>``).
 
 The search needs autograd: Lightning runs test/predict under ``torch.inference_mode`` unless
 the config sets ``trainer.inference_mode: false``; the search raises if it finds itself
@@ -25,6 +26,7 @@ from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
 from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
+from faceinpaint.lit.fill_metrics import ClassicalFillMetrics
 from faceinpaint.lit.images import log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.loading import former_class, load_latent_encoder
@@ -40,7 +42,6 @@ from faceinpaint.models.dcgan import (
     LatentPrior,
     sample_latent,
 )
-from faceinpaint.ops.fills import BASELINES
 
 
 class DCGANModule(pl.LightningModule):
@@ -132,9 +133,6 @@ class DCGANModule(pl.LightningModule):
         )
         self.register_buffer("fixed_latent", fixed, persistent=False)  # (num_samples, latent_dim)
         self.test_metrics = InpaintingMetrics()
-        self.baseline_metrics = torch.nn.ModuleDict(
-            {name: InpaintingMetrics() for name in (baselines or [])}
-        )
         self._landmark_term: LandmarkTerm | None = None
         self._encoder: torch.nn.Module | None = None
 
@@ -213,8 +211,12 @@ class DCGANModule(pl.LightningModule):
         return self._log_directory
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """The writer of test / predict files (images, masks, JSON lines)."""
-        return [InpaintingWriter(self.hparams.output_dir)]
+        """The writer of test / predict files (images, masks, JSON lines) and the classical
+        fills' test metrics (``baselines``)."""
+        callbacks: list[pl.Callback] = [InpaintingWriter(self.hparams.output_dir)]
+        if self.hparams.baselines:
+            callbacks.append(ClassicalFillMetrics(self.hparams.baselines))
+        return callbacks
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("hyper_parameters", {}).get("latent_prior")
@@ -297,18 +299,12 @@ class DCGANModule(pl.LightningModule):
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
         image, mask = batch[IMAGE], batch[MASK]
         self.test_metrics.update(result.inpainted, image, mask)
-        damaged = image * (1.0 - mask)
-        for name, metric in self.baseline_metrics.items():
-            metric.update(BASELINES[name](damaged, mask), image, mask)
         self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0], sync_dist=True)
         return {"index": batch[INDEX], "inpainted": result.inpainted, ROWS: result_rows(result)}
 
     def on_test_epoch_end(self) -> None:
         self.log_dict({f"test/{k}": v for k, v in self.test_metrics.compute().items()})
         self.test_metrics.reset()
-        for name, metric in self.baseline_metrics.items():
-            self.log_dict({f"test/{name}/{k}": v for k, v in metric.compute().items()})
-            metric.reset()
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
