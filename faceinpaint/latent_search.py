@@ -171,6 +171,27 @@ class LatentSearch:
         self.return_all = return_all
         self.record_history = record_history
 
+    def step(
+        self,
+        latent: Tensor,
+        optimizer: torch.optim.Optimizer,
+        damaged: Tensor,
+        weights: Tensor,
+        landmark_targets: object,
+        landmark_term: LandmarkTerm | None,
+    ) -> Tensor:
+        """One Adam step of the search on ``latent`` (B*N, latent_dim), then the clip to [-1, 1];
+        returns the (B, N) total loss before the step, detached. Arguments as :meth:`objective`."""
+        total, _, _ = self.objective(
+            latent, damaged, weights, landmark_targets, final=False, landmark_term=landmark_term
+        )
+        optimizer.zero_grad(set_to_none=True)
+        total.sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            latent.clamp_(-1.0, 1.0)
+        return total.detach()
+
     def objective(
         self,
         latent: Tensor,
@@ -271,16 +292,9 @@ class LatentSearch:
             latent = start.to(damaged.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
             optimizer = torch.optim.Adam([latent], lr=self.lr, betas=self.betas)
             for step in range(self.iterations):
-                total, _, _ = self.objective(
-                    latent, damaged, weights, targets, final=False, landmark_term=landmark_term
-                )
-                optimizer.zero_grad(set_to_none=True)
-                total.sum().backward()
-                optimizer.step()
-                with torch.no_grad():
-                    latent.clamp_(-1.0, 1.0)
+                total = self.step(latent, optimizer, damaged, weights, targets, landmark_term)
                 if history is not None:
-                    history[step] = total.detach()
+                    history[step] = total
             with torch.no_grad():
                 total, parts, generated = self.objective(
                     latent, damaged, weights, targets, final=True, landmark_term=landmark_term

@@ -96,14 +96,7 @@ def search_snapshots(
                     }
             if step == max(snapshots):
                 break
-            total, _, _ = search.objective(
-                latent, damaged, weights, targets, final=False, landmark_term=term
-            )
-            optimizer.zero_grad(set_to_none=True)
-            total.sum().backward()
-            optimizer.step()
-            with torch.no_grad():
-                latent.clamp_(-1.0, 1.0)
+            search.step(latent, optimizer, damaged, weights, targets, term)
     return out
 
 
