@@ -27,7 +27,7 @@ from faceinpaint.lit.loading import (
     read_checkpoint,
 )
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
-from faceinpaint.ops.fills import BASELINES, nearest_neighbour_fill
+from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
 
 BASELINE_NAMES = (*BASELINES, "nn")
 DEFAULT_BASELINES = ("mean", "harmonic", "telea", "ns", "nn")
@@ -164,8 +164,7 @@ def dcgan_method(
 
 
 def baseline_method(name: str) -> Method:
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; expected some of {list(BASELINE_NAMES)}")
+    check_fill_names([name])
     fill = BASELINES[name]
     return Method(name=name, fill=lambda damaged, mask, index: fill(damaged, mask))
 

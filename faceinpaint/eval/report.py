@@ -73,12 +73,19 @@ def format_seconds(seconds: float | None) -> str:
 def method_label(row: Mapping[str, Any]) -> str:
     """The method's name, with the last three parts of its checkpoint path (less a
     ``checkpoints`` folder) when it has one: ``vaegan (`vaegan-smoke/version_0/last.ckpt`)``,
+    ``…/`` in front when parts were left out, the root when none were (``/tmp/g.safetensors``),
     and ``trained on k/n`` when k of its n faces were training faces (``--allow_train_overlap``)."""
     checkpoint = row.get("checkpoint")
     if not checkpoint:
         return row["method"]
-    parts = [part for part in Path(checkpoint).parts if part != "checkpoints"]
-    label = f"{row['method']} (`{'/'.join(parts[-3:])}`)"
+    path = Path(checkpoint)
+    parts = [part for part in path.parts[1 if path.anchor else 0 :] if part != "checkpoints"]
+    shown = "/".join(parts[-3:])
+    if len(parts) > 3:
+        shown = "…/" + shown
+    elif path.anchor:
+        shown = path.anchor + shown
+    label = f"{row['method']} (`{shown}`)"
     if row.get("train_overlap"):
         label += f" **trained on {row['train_overlap']}/{row['n']}**"
     return label

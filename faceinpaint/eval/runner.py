@@ -54,6 +54,7 @@ from faceinpaint.eval.tasks import (
 from faceinpaint.io import plain, read_jsonl, save_image, write_jsonl, write_text
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.metrics import PerceptualNetworks
+from faceinpaint.ops.fills import check_fill_names
 from faceinpaint.provenance import command_line, git_revision, hardware
 
 log = logging.getLogger(__name__)
@@ -161,9 +162,7 @@ def evaluate(
     target = resolve_device(device)
     out_dir = Path(out)
     results_path = out_dir / RESULTS_FILE
-    unknown = [name for name in baselines if name not in BASELINE_NAMES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; expected some of {list(BASELINE_NAMES)}")
+    check_fill_names(baselines, BASELINE_NAMES)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     perceptual = PerceptualNetworks.load(_as_list(metrics), target) if metrics else None

@@ -17,18 +17,14 @@ import torch
 
 from faceinpaint.batch import IMAGE, MASK
 from faceinpaint.metrics import InpaintingMetrics
-from faceinpaint.ops.fills import BASELINES
+from faceinpaint.ops.fills import BASELINES, check_fill_names
 
 
 class ClassicalFillMetrics(pl.Callback):
     """Logs ``test/<fill>/<metric>`` for each classical fill in ``fills``."""
 
     def __init__(self, fills: Sequence[str]) -> None:
-        unknown = [name for name in fills if name not in BASELINES]
-        if unknown:
-            raise ValueError(
-                f"unknown classical fills {unknown}; expected some of {list(BASELINES)}"
-            )
+        check_fill_names(fills)
         self.metrics = torch.nn.ModuleDict({name: InpaintingMetrics() for name in fills})
 
     def on_test_batch_end(

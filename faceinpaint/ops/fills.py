@@ -11,7 +11,7 @@ bank of training faces, so callers bind it: ``functools.partial(nearest_neighbou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Literal
 
@@ -148,3 +148,11 @@ BASELINES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "telea": partial(opencv_fill, method="telea"),
     "ns": partial(opencv_fill, method="ns"),
 }
+
+
+def check_fill_names(names: Iterable[str], known: Iterable[str] = BASELINES) -> None:
+    """Raise one ``ValueError`` naming every entry of ``names`` that is not in ``known``."""
+    known = list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown classical fills {unknown}; expected some of {known}")

@@ -430,3 +430,13 @@ def test_lpips_and_fid_reach_the_rows_through_injected_networks(tmp_path: Path) 
         assert metrics["fid"]["n"] == 4 and metrics["fid"]["value"] > 0
     plain = run_task(task, datamodule, methods[:1], device, 4, 3, 0, None)
     assert "lpips" not in plain.metrics["mean"] and "fid" not in plain.metrics["mean"]
+
+
+def test_evaluate_names_unknown_baselines_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown classical fills \['blur'\]; expected some of .*'nn'"
+    ):
+        evaluate(
+            embedded(tmp_path), PROTOCOL, baselines=["mean", "blur"], out=str(tmp_path / "out")
+        )
+    assert not (tmp_path / "out").exists()

@@ -189,3 +189,14 @@ def test_harmonic_beats_mean_fill_on_real_faces():
         for name in ("mean", "harmonic")
     }
     assert psnr["harmonic"] > psnr["mean"] + 3.0, f"hole PSNR: {psnr}"
+
+
+def test_check_fill_names_names_every_unknown_fill_once():
+    from faceinpaint.ops.fills import check_fill_names
+
+    check_fill_names(["mean", "ns"])
+    check_fill_names(["nn"], known=[*BASELINES, "nn"])
+    with pytest.raises(
+        ValueError, match=r"unknown classical fills \['blur', 'nn'\]; expected some of \['mean'"
+    ):
+        check_fill_names(["mean", "blur", "nn"])
