@@ -114,3 +114,21 @@ def two_faces_photo(celeba_half: Path, path: Path) -> Path:
     canvas.paste(big, (0, 0)), canvas.paste(small, (200, 40))
     canvas.save(path)
     return path
+
+
+class RecordPerRank(pl.Callback):
+    """Each rank saves its first training random draw and its final generator parameters.
+
+    Here, not in the test module: ``ddp_spawn`` workers unpickle it by module name, and a test
+    module imported by pytest's ``importlib`` mode is not importable in them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == 0:
+            torch.save(torch.rand(4), self.directory / f"draw.rank{trainer.global_rank}.pt")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        flat = torch.cat([p.detach().flatten() for p in pl_module.generator.parameters()])
+        torch.save(flat, self.directory / f"generator.rank{trainer.global_rank}.pt")

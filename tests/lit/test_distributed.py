@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from helpers import cpu_trainer, tiny_dcgan, tiny_vaegan
+from helpers import RecordPerRank, cpu_trainer, tiny_dcgan, tiny_vaegan
 from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import DistributedSampler
 
@@ -188,21 +188,6 @@ def test_search_on_two_ranks_writes_each_image_once_with_single_process_results(
         assert sharded["candidate"] == single["candidate"]
 
 
-class _RecordPerRank(pl.Callback):
-    """Each rank saves its first training random draw and its final generator parameters."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == 0:
-            torch.save(torch.rand(4), self.directory / f"draw.rank{trainer.global_rank}.pt")
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        flat = torch.cat([p.detach().flatten() for p in pl_module.generator.parameters()])
-        torch.save(flat, self.directory / f"generator.rank{trainer.global_rank}.pt")
-
-
 def _vaegan(**kwargs):
     pl.seed_everything(0, verbose=False)
     options = dict(
@@ -226,7 +211,7 @@ def test_vaegan_fits_on_two_ranks_with_synchronised_weights_and_per_rank_noise(t
         max_epochs=-1,
         limit_val_batches=0,
         num_sanity_val_steps=0,
-        callbacks=[SeedPerRank(), _RecordPerRank(tmp_path)],
+        callbacks=[SeedPerRank(), RecordPerRank(tmp_path)],
     )
     trainer.fit(_vaegan(), datamodule=_data(train_mask={"kind": "random_square"}))
     weights = [torch.load(tmp_path / f"generator.rank{r}.pt") for r in (0, 1)]
