@@ -14,6 +14,9 @@
 #   search    faceinpaint eval, thesis masks (centre, left, right), 64 x 1000 search + classical fills
 #   encoder   OPTIONAL: the encoder-initialised search, run only when its code, a celeba-half
 #             encoder config (configs/encoder/celeba-half*.yaml) and `eval --dcgan_encoder` exist
+#   curves    issue 13 item 2, with the encoder part's E: hole PSNR / SSIM / total loss against
+#             candidates x iterations, random starts (up to the thesis's 64 x 1000) and E starts
+#             (up to a tenth of it), same faces and masks (scripts/search_curves.py), plot + table
 #   vaegan    VAE-GAN training at paper width for a fixed time: stage transitions and throughput
 #   report    $OUT/gpu-check.jsonl + gpu-check.md + a few PNGs + gpu-check.log
 # GPU_CHECK_PARTS="dcgan,search,report" runs some of them (each call starts from an empty work
@@ -29,12 +32,13 @@ set -u -o pipefail
 # cannot change what a running check does.
 main() {
 DRY_RUN=${DRY_RUN:-0}
+SECONDS=0
 PYTHON=${PYTHON:-python3}
 OUT_DIR=${OUT:-outputs/gpu-check}
 DATA=${GPU_DATA:-.data/celeba-half}
 LANDMARKS=${GPU_LANDMARKS:-$(dirname "$DATA")/landmarks-64.ckpt}
 WORK=${GPU_CHECK_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")}
-PARTS=${GPU_CHECK_PARTS:-env,tests,bench,profile,dcgan,search,encoder,vaegan,report}
+PARTS=${GPU_CHECK_PARTS:-env,tests,bench,profile,dcgan,search,encoder,curves,vaegan,report}
 mkdir -p "$OUT_DIR" "$WORK"
 LOG="$WORK/gpu-check.log"
 PARTS_JSONL="$WORK/parts.jsonl"
@@ -47,6 +51,8 @@ budget() {
   echo "${!var:-$(($2 * ($DRY_RUN == 1 ? 12 : 1)))}"
 }
 wanted() { [[ ",$PARTS," == *",$1,"* ]]; }
+# the whole run's deadline (seconds from the start): the device tool allows 600 per command
+DEADLINE=$(budget deadline 560)
 hms() { printf '00:%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }  # max_time
 
 # part NAME BUDGET COMMAND...: run COMMAND with a time budget, log it, record how it ended.
@@ -95,6 +101,9 @@ if [[ $DRY_RUN == 1 ]]; then
     --trainer.max_steps 4 --trainer.val_check_interval 2 --trainer.limit_val_batches 1
     --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
   SEARCH_MASKS=(center)
+  CURVES_RANDOM=(--candidates 2 --subsets 1 2 --snapshots 0 1 2 --poisson_iterations 2)
+  CURVES_ENCODER=(--candidates 2 --subsets 1 2 --snapshots 0 1 --poisson_iterations 2)
+  CURVES_REFERENCE=k2_t2
   VAEGAN_SIZE=(--data.image_size 32 --model.init_args.latent_dim 16
     --model.init_args.base_channels 4 --model.init_args.max_channels 8 --model.init_args.num_layers 3
     --model.init_args.critic_base_channels 4 --model.init_args.critic_max_channels 8
@@ -109,6 +118,9 @@ else
   SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000)
   ENCODER_SIZE=(--data.num_workers 8)
   SEARCH_MASKS=(center left right)
+  CURVES_RANDOM=(--candidates 64 --subsets 1 4 16 64 --snapshots 0 10 30 100 300 1000)
+  CURVES_ENCODER=(--candidates 64 --subsets 1 4 16 64 --snapshots 0 10 30 100)  # <= 1/10 of 64 x 1000
+  CURVES_REFERENCE=k64_t1000
   VAEGAN_SIZE=(--trainer.val_check_interval 100 --trainer.limit_val_batches 2 --data.num_workers 8
     --data.cache_workers 8)
   MAX_LIMIT=${GPU_CHECK_FACES:-256}
@@ -139,8 +151,9 @@ wanted profile && part profile "$(budget profile 25)" "$PYTHON" scripts/gpu_chec
 # --------------------------------------------------------------------------- 3. quality runs
 if [[ ! -d $DATA/images ]] && { wanted dcgan || wanted search || wanted vaegan || wanted encoder; }; then
   echo "gpu-check: no celeba-half at $DATA (make gpu-data): quality parts skipped" | tee -a "$LOG"
-  for name in dcgan search encoder vaegan; do wanted $name && skip $name "no data at $DATA"; done
-  PARTS=${PARTS//dcgan/} PARTS=${PARTS//search/} PARTS=${PARTS//encoder/} PARTS=${PARTS//vaegan/}
+  for name in dcgan search encoder curves vaegan; do wanted $name && skip $name "no data at $DATA"; done
+  PARTS=${PARTS//dcgan/} PARTS=${PARTS//search/} PARTS=${PARTS//encoder/} PARTS=${PARTS//curves/}
+  PARTS=${PARTS//vaegan/}
 fi
 DCGAN_CKPT="$WORK/runs/dcgan/last.ckpt"
 LANDMARK_ARGS=() EVAL_LANDMARK=()
@@ -177,6 +190,7 @@ if wanted search; then
   fi
 fi
 # ---- OPTIONAL: the encoder-initialised search (issue 13, item 2), once its code exists here.
+encoder=${GPU_CHECK_ENCODER:-}
 if wanted encoder; then
   encoder_config=$(ls configs/encoder/celeba-half.yaml configs/encoder/celeba-half*.yaml 2>/dev/null | head -1)
   if [[ -f faceinpaint/lit/encoder.py && -n $encoder_config && -f $DCGAN_CKPT ]] &&
@@ -215,6 +229,40 @@ if wanted vaegan; then
     --trainer.logger lightning.pytorch.loggers.CSVLogger \
     --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.logger.init_args.name vaegan \
     "${VAEGAN_SIZE[@]}"
+fi
+
+# ---- issue 13 item 2: random against encoder starts, the same faces and masks
+if wanted curves; then
+  # last before the report, in what is left of the whole run's deadline (at most its budget)
+  seconds=$(budget curves 150)
+  left=$((DEADLINE - SECONDS - $(budget report 30) - $(budget curves_plot 15)))
+  ((left < seconds)) && seconds=$left
+  if ((seconds < 30)); then
+    skip curves "${left}s left before the ${DEADLINE}s deadline"
+  elif [[ -n $encoder && -f $encoder && -f $DCGAN_CKPT ]]; then
+    mkdir -p "$WORK/curves"
+    # the random 64 x 1000 searches dominate: faces for two thirds of the budget over the masks
+    read -r limit batch < <("$PYTHON" scripts/gpu_check.py search-plan --bench "$WORK/bench/bench.jsonl" \
+      --seconds $((seconds * 2 / 3 / ${#SEARCH_MASKS[@]})) --most "$MAX_LIMIT")
+    curves=("$PYTHON" scripts/search_curves.py --dcgan "$DCGAN_CKPT" --data_root "$DATA"
+      --masks "${SEARCH_MASKS[@]}" --limit "$limit" --batch "$batch" --device "$DEVICE")
+    # each writes its JSON after every batch of faces: a cut part keeps the faces it finished
+    part curves-random $((seconds * 2 / 3)) "${curves[@]}" --start random "${CURVES_RANDOM[@]}" \
+      --out "$WORK/curves/random.json"
+    part curves-encoder $((seconds / 3)) "${curves[@]}" --start encoder --encoder "$encoder" \
+      "${CURVES_ENCODER[@]}" --out "$WORK/curves/encoder.json"
+    if [[ -f $WORK/curves/random.json && -f $WORK/curves/encoder.json ]]; then
+      part curves-plot "$(budget curves_plot 15)" "$PYTHON" scripts/plot_search_curves.py \
+        "$WORK/curves/random.json" "$WORK/curves/encoder.json" --reference "$CURVES_REFERENCE" \
+        --out "$OUT_DIR/search-curves.png" --table "$OUT_DIR/search-curves.md"
+      cp "$WORK/curves/random.json" "$OUT_DIR/search-curves-random.json"
+      cp "$WORK/curves/encoder.json" "$OUT_DIR/search-curves-encoder.json"
+    else
+      skip curves-plot "a curves run wrote nothing"
+    fi
+  else
+    skip curves "no encoder (the encoder part, or GPU_CHECK_ENCODER) or no DCGAN checkpoint"
+  fi
 fi
 
 # --------------------------------------------------------------------------- 4. report

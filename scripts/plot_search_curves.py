@@ -11,6 +11,8 @@ horizontal lines, a tenth of its budget as a vertical one. Also prints the table
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 from pathlib import Path
@@ -75,7 +77,19 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="JSON files of scripts/search_curves.py")
     parser.add_argument("--reference", default="k64_t1000", help="the random-start reference cell")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--table", default=None, help="also write the printed table to this file")
     args = parser.parse_args()
+    if args.table:
+        with io.StringIO() as text, contextlib.redirect_stdout(text):
+            plot(args)
+            table = text.getvalue()
+        print(table, end="")
+        Path(args.table).write_text(table)
+    else:
+        plot(args)
+
+
+def plot(args: argparse.Namespace) -> None:
     runs = merge_by_start([json.loads(Path(p).read_text()) for p in args.runs])
     masks = [m for m in runs[0]["masks"] if all(m in r["masks"] for r in runs)]
     k_ref, t_ref = (int(part[1:]) for part in args.reference.split("_"))

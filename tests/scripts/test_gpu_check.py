@@ -71,6 +71,22 @@ def test_a_part_over_its_budget_is_cut_and_the_script_goes_on(tmp_path):
     ]
 
 
+def test_the_curves_part_takes_what_is_left_of_the_deadline_and_skips_when_nothing_is(tmp_path):
+    # GPU_CHECK_ENCODER names an encoder, so only the deadline can stop the part
+    (tmp_path / "encoder.ckpt").write_bytes(b"")
+    done = _run(
+        tmp_path,
+        GPU_CHECK_PARTS="curves,report",
+        GPU_CHECK_ENCODER=str(tmp_path / "encoder.ckpt"),
+        GPU_CHECK_BUDGET_DEADLINE="40",
+        GPU_CHECK_BUDGET_REPORT="600",
+    )
+    assert done.returncode == 0, done.stderr
+    curves = _parts(tmp_path)["curves"]
+    assert curves["status"] == "skipped"
+    assert "s left before the 40s deadline" in curves["reason"]
+
+
 def test_search_plan_fits_the_faces_in_the_time_measured(tmp_path):
     helpers = _helpers()
     bench = tmp_path / "bench.jsonl"
@@ -214,9 +230,14 @@ def test_the_dry_run_runs_every_part(tmp_path):
     parts = _parts(tmp_path)
     statuses = {name: part["status"] for name, part in parts.items()}
     assert {"dcgan", "search-center", "encoder-fit", "encoder-search", "vaegan"} <= set(statuses)
+    assert {"curves-random", "curves-encoder", "curves-plot"} <= set(statuses)
     assert set(statuses.values()) == {"ok"}, statuses
     out = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert len(out) <= 8 and {"gpu-check.jsonl", "gpu-check.md", "gpu-check.log"} <= set(out)
+    assert len(out) <= 12 and {"gpu-check.jsonl", "gpu-check.md", "gpu-check.log"} <= set(out)
+    # issue 13 item 2: random and encoder starts measured on the same faces, plotted, tabled
+    curves = (tmp_path / "out" / "search-curves.md").read_text()
+    assert "| random | 2 | 2 | 4 |" in curves and "| encoder | 2 | 1 | 2 |" in curves
+    assert "search-curves.png" in out
     report = (tmp_path / "out" / "gpu-check.md").read_text()
     for section in ("## faceinpaint bench", "## Profile", "## Quality", "## Training: vaegan"):
         assert section in report
