@@ -45,6 +45,10 @@ class Sizes:
         flops_batch: batch at which FLOPs are counted (FLOPs are linear in the batch).
         warmup: untimed rounds before the timed ones, unless the run gives its own.
         repeats: timed rounds, unless the run gives its own.
+        quality_faces: faces searched together in the time-to-quality rows.
+        quality_random: (candidates, iterations) of the random-start reference there.
+        quality_encoder: (candidates, iterations) of the encoder start there: a tenth of the
+            reference's candidate-iterations, the goal of issue 13 item 2.
     """
 
     label: str
@@ -63,6 +67,9 @@ class Sizes:
     flops_batch: int
     warmup: int
     repeats: int
+    quality_faces: int = 16
+    quality_random: tuple[int, int] = (64, 1000)
+    quality_encoder: tuple[int, int] = (8, 800)
 
 
 def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
@@ -85,6 +92,7 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         flops_batch=16,
         warmup=1,
         repeats=5,
+        quality_faces=64,
     )
     if device.type == "cuda":
         return gpu
@@ -99,6 +107,7 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         landmark_faces=16,
         data_batches=10,
         repeats=3,
+        quality_faces=16,
     )
     if full:
         return cpu_full
@@ -112,6 +121,9 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         search_iterations=1,
         flops_batch=1,
         warmup=0,
+        quality_faces=8,
+        quality_random=(16, 200),
+        quality_encoder=(4, 80),
     )
 
 
@@ -143,6 +155,9 @@ def quick_sizes() -> Sizes:
         flops_batch=2,
         warmup=0,
         repeats=2,
+        quality_faces=2,
+        quality_random=(4, 8),
+        quality_encoder=(2, 4),
     )
 
 

@@ -15,8 +15,16 @@ from faceinpaint.bench.rows import TABLE_HEADER, Row, environment, environment_l
 from faceinpaint.bench.sizes import Sizes, paper_sizes, quick_sizes, sized_by_dcgan_config
 from faceinpaint.io import append_jsonl, write_text
 
-Benchmark = Literal["vaegan", "dcgan", "search", "landmarks", "data", "flops"]
-ALL_BENCHMARKS: tuple[Benchmark, ...] = ("flops", "vaegan", "dcgan", "search", "landmarks", "data")
+Benchmark = Literal["vaegan", "dcgan", "search", "quality", "landmarks", "data", "flops"]
+ALL_BENCHMARKS: tuple[Benchmark, ...] = (
+    "flops",
+    "vaegan",
+    "dcgan",
+    "search",
+    "quality",
+    "landmarks",
+    "data",
+)
 
 
 def _rows(
@@ -31,12 +39,14 @@ def _rows(
     dlib: bool,
     compile_cpu: bool,
     landmark_nets: list[str] | None = None,
+    quality: dict[str, str | None] | None = None,
 ) -> Iterator[Row]:
     """Every chosen benchmark's rows on ``device``, in order, each as soon as it is measured."""
     from faceinpaint.bench.data import bench_data
     from faceinpaint.bench.dcgan import bench_dcgan
     from faceinpaint.bench.flops import achieved_rows, bench_flops
     from faceinpaint.bench.landmarks import bench_landmarks
+    from faceinpaint.bench.quality import bench_time_to_quality
     from faceinpaint.bench.search import bench_search
     from faceinpaint.bench.vaegan import bench_vaegan
 
@@ -60,6 +70,8 @@ def _rows(
                 device, sizes, warmup, repeats, dlib and device.type == "cpu", landmark_nets
             )
         )
+    if "quality" in chosen:
+        yield from emit(bench_time_to_quality(device, sizes, **(quality or {})))
     if "landmarks" in chosen:
         yield from emit(bench_landmarks(device, sizes, warmup, repeats, data_root, dlib))
     if "data" in chosen:
@@ -88,6 +100,9 @@ def bench(
     threads: int | None = None,
     landmark_nets: list[str] | None = None,
     dcgan_config: str | None = None,
+    quality_dcgan: str | None = None,
+    quality_encoder: str | None = None,
+    quality_config: str | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark both methods on CPU (always) and CUDA (when present), printing the table as rows
     arrive; rows to ``<out>/bench.jsonl`` (appended as measured) and ``<out>/bench.md`` (this run).
@@ -95,14 +110,16 @@ def bench(
     Variants compared with one another are timed interleaved (A, B, A, B, ...); each row is the
     median over ``repeats`` rounds with the min and max, the machine's load, and ratios are rows
     of their own computed round by round. Models are the papers' sizes with random weights (speed
-    does not depend on them). On a CPU the default run is short (minutes): smaller VAE-GAN
+    does not depend on them), except the time-to-quality rows, which search with trained weights
+    (the shipped demo DCGAN and encoder unless told otherwise). On a CPU the default run is short (minutes): smaller VAE-GAN
     batches, few search iterations, extrapolated and labelled so; ``full`` runs the long one.
 
     Args:
         out: folder of ``bench.jsonl`` (appended) and ``bench.md`` (this run).
         quick: tiny models and runs (seconds; for tests and dry runs), not the papers' sizes.
         full: on a CPU, the long run (VAE-GAN batches 16 and 32, 5 search iterations): hours.
-        only: benchmarks to run (default all): flops, vaegan, dcgan, search, landmarks, data.
+        only: benchmarks to run (default all): flops, vaegan, dcgan, search, quality,
+            landmarks, data.
         devices: e.g. ``[cpu]``; default cpu, and cuda when available.
         warmup: untimed rounds before the timed ones (search, landmarks, data); default: 1 on
             a GPU and in the full CPU run, 0 in the short one.
@@ -120,6 +137,12 @@ def bench(
         dcgan_config: a DCGAN config (e.g. configs/dcgan/celeba-half-cpu.yaml) whose model
             sizes (latent_dim, ngf, ndf, image_size, num_candidates) replace the paper's in the
             DCGAN, search and FLOP rows.
+        quality_dcgan: the trained DCGAN of the time-to-quality rows (default: the shipped
+            demo weights, faceinpaint/assets/dcgan-demo.safetensors).
+        quality_encoder: its latent encoder (default: the shipped encoder-demo.safetensors).
+        quality_config: an eval config whose protocol's first mask and split give those rows'
+            faces (default configs/eval/demo.yaml: the embedded val faces, centre mask; e.g.
+            configs/eval/thesis.yaml for celeba-half with a celeba-half DCGAN and encoder).
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -165,6 +188,7 @@ def bench(
             dlib,
             compile_cpu,
             landmark_nets,
+            {"dcgan": quality_dcgan, "encoder": quality_encoder, "config": quality_config},
         )
         for row in rows:
             record = {**env, **asdict(row), "sizes": sizes.label}

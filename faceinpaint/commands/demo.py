@@ -21,29 +21,12 @@ from typing import Any
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-WEIGHTS = {
-    "vaegan": "vaegan-demo.safetensors",
-    "dcgan": "dcgan-demo.safetensors",
-    "encoder": "encoder-demo.safetensors",
-}
+from faceinpaint.paths import ASSETS, WEIGHTS, resolve_config
 
 
 def say(message: str, started: float) -> None:
     """One progress line, stamped with the seconds since ``started``."""
     print(f"demo [{time.perf_counter() - started:5.0f} s] {message}", flush=True)
-
-
-def resolve_config(path: str) -> Path:
-    """``path`` as given, else relative to the checkout (so the demo runs from any folder)."""
-    given = Path(path)
-    if given.is_file():
-        return given
-    beside_package = REPO / path
-    if beside_package.is_file():
-        return beside_package
-    raise FileNotFoundError(f"config {path!r} not found here nor in {REPO}")
 
 
 def train(config: Path, runs: Path, overrides: list[str] | None = None) -> Path:

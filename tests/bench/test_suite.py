@@ -186,6 +186,7 @@ def test_quick_bench_covers_every_benchmark(tmp_path):
         "vaegan train",
         "dcgan train",
         "latent search",
+        "search time-to-quality",
         "landmarks per face",
         "data pipeline",
         "achieved",
