@@ -95,7 +95,9 @@ if [[ $DRY_RUN == 1 ]]; then
   DEVICE=cpu ACCEL=cpu
   BENCH=(--quick true --devices '[cpu]' --repeats 1 --warmup 0 --dlib false --threads 1)
   DCGAN_SIZE=(--model.init_args.latent_dim 16 --model.init_args.ngf 8 --model.init_args.ndf 8
-    --trainer.max_steps 4 --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
+    --trainer.max_steps 4 --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0
+    --trainer.val_check_interval 2 --trainer.limit_val_batches 1 --model.init_args.val_candidates 2
+    --model.init_args.val_iterations 2)
   SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --nn_bank_size 16)
   ENCODER_SIZE=(--model.init_args.base_channels 4 --model.init_args.max_channels 8
     --trainer.max_steps 4 --trainer.val_check_interval 2 --trainer.limit_val_batches 1

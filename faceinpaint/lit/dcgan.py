@@ -77,6 +77,8 @@ class DCGANModule(pl.LightningModule):
         return_all: bool = False,
         baselines: list[str] | None = None,
         output_dir: str | None = None,
+        val_candidates: int = 8,
+        val_iterations: int = 50,
     ) -> None:
         """
         Args:
@@ -122,6 +124,11 @@ class DCGANModule(pl.LightningModule):
                 metrics ``test`` logs beside the search's, on the same batches.
             output_dir: where test/predict write images and JSON lines; None = the logger's
                 directory (or the trainer's root) + ``/inpainted``.
+            val_candidates / val_iterations: the short search that scores the generator as an
+                inpainter during ``fit`` (``val/psnr_hole`` and the other
+                ``InpaintingMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
+                seeded by each face's index, no landmark term, plain composite, so values of
+                one run at different steps compare (a learning curve).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -132,6 +139,7 @@ class DCGANModule(pl.LightningModule):
             latent_prior, num_samples, latent_dim, torch.Generator().manual_seed(sample_seed)
         )
         self.register_buffer("fixed_latent", fixed, persistent=False)  # (num_samples, latent_dim)
+        self.val_metrics = InpaintingMetrics()
         self.test_metrics = InpaintingMetrics()
         self._landmark_term: LandmarkTerm | None = None
         self._encoder: torch.nn.Module | None = None
@@ -240,23 +248,25 @@ class DCGANModule(pl.LightningModule):
             )
         return self._landmark_term.to(self.device)
 
-    def latent_search(self) -> LatentSearch:
+    def latent_search(self, validation: bool = False) -> LatentSearch:
+        """The configured search; ``validation``: the short one of ``validation_step``
+        (``val_candidates`` x ``val_iterations``, no landmark term, plain composite)."""
         hp = self.hparams
         return LatentSearch(
             self.generator,
             self.discriminator,
             latent_prior=hp.latent_prior,
-            num_candidates=hp.num_candidates,
-            iterations=hp.iterations,
+            num_candidates=hp.val_candidates if validation else hp.num_candidates,
+            iterations=hp.val_iterations if validation else hp.iterations,
             lr=hp.search_lr,
             betas=tuple(hp.search_betas),
             prior_weight=hp.prior_weight,
             context_window=hp.context_window,
-            landmark_weight=hp.landmark_weight,
-            landmark_term=self.landmark_term(),
-            poisson_iterations=hp.poisson_iterations,
+            landmark_weight=0.0 if validation else hp.landmark_weight,
+            landmark_term=None if validation else self.landmark_term(),
+            poisson_iterations=0 if validation else hp.poisson_iterations,
             seed=hp.search_seed,
-            return_all=hp.return_all,
+            return_all=hp.return_all and not validation,
         )
 
     def encoder(self) -> torch.nn.Module | None:
@@ -294,6 +304,15 @@ class DCGANModule(pl.LightningModule):
     def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         """(B,3,H,W) composited results of the latent search (see :meth:`search`)."""
         return self.search(damaged, mask, index).inpainted
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        image, mask = batch[IMAGE], batch[MASK]
+        result = self.latent_search(validation=True)(image, mask, batch[INDEX])
+        self.val_metrics.update(result.inpainted, image, mask)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()})
+        self.val_metrics.reset()
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])

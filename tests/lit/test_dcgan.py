@@ -10,6 +10,9 @@ import torch
 from helpers import SmoothFaces, cpu_trainer, tiny_dcgan
 from torch.utils.data import DataLoader
 
+from faceinpaint.batch import IMAGE, INDEX, MASK
+from faceinpaint.metrics import InpaintingMetrics
+
 SIZE = 16
 
 
@@ -126,3 +129,22 @@ def test_landmark_network_term_runs_inside_test_from_a_checkpoint(tmp_path):
         row["loss"] == pytest.approx(row["context"] + row["prior"] + row["landmark"])
         for row in rows
     )
+
+
+def test_validation_scores_the_short_random_start_search_during_fit(tmp_path):
+    model = tiny_dcgan(val_candidates=3, val_iterations=4, landmark_weight=0.0)
+    faces = DataLoader(SmoothFaces(4), batch_size=4)
+    trainer = cpu_trainer(tmp_path, max_epochs=2, inference_mode=False, num_sanity_val_steps=0)
+    trainer.fit(model, train_dataloaders=faces, val_dataloaders=faces)
+    logged = trainer.callback_metrics
+    assert {"val/psnr_hole", "val/ssim_hole", "val/psnr", "val/ssim"} <= set(logged)
+    # the same short search, by hand, on the trained generator: the same number
+    batch = next(iter(faces))
+    search = model.latent_search(validation=True)
+    assert (search.num_candidates, search.iterations, search.poisson_iterations) == (3, 4, 0)
+    inpainted = search(batch[IMAGE], batch[MASK], batch[INDEX]).inpainted
+    metrics = InpaintingMetrics()
+    metrics.update(inpainted, batch[IMAGE], batch[MASK])
+    assert float(logged["val/psnr_hole"]) == pytest.approx(float(metrics.compute()["psnr_hole"]))
+    # the configured search is left as it was
+    assert (model.latent_search().num_candidates, model.latent_search().iterations) == (2, 2)
