@@ -123,6 +123,36 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The per-face differences against the best classical fill of each metric, one line per
+    (protocol, mask, method) that has them; empty when none has."""
+    chosen = [row for row in rows if row.get("paired")]
+    if not chosen:
+        return ""
+    lines = [
+        "Paired differences, method minus the best classical fill of each metric (per face, "
+        "same faces and masks; mean ± 95 % CI half-width):",
+        "",
+        "| protocol | mask | method | Δ hole PSNR (dB) | Δ hole SSIM |",
+        "|---|---|---|--:|--:|",
+    ]
+    for row in chosen:
+        cells = []
+        for metric, decimals in (("psnr_hole", 2), ("ssim_hole", 3)):
+            stat = row["paired"].get(metric)
+            cells.append(
+                f"{stat['mean']:+.{decimals}f} ± {stat['ci95']:.{decimals}f} vs {stat['against']}"
+                if stat
+                else "–"
+            )
+        lines.append(
+            f"| {row['protocol']} | {row['mask']} | {method_label(row)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     """Bullet lines naming the command, data, hardware, date and revision."""
     labels = (
@@ -150,6 +180,8 @@ def markdown_report(
     """A README-ready section: title, provenance, the tables, definitions and notes."""
     parts = [f"### {title}", "", *provenance_lines(provenance), ""]
     parts.append(markdown_table(rows) if rows else "(no results)\n")
+    if paired_table(rows):
+        parts.append(paired_table(rows))
     parts.append(DEFINITIONS)
     if any("nme" in row["metrics"] for row in rows):
         parts.append(NME_DEFINITION)

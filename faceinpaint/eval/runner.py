@@ -306,6 +306,11 @@ def evaluate(
                     "train_overlap": overlaps.get(method_key(method)),
                     "metrics": result.metrics[method_key(method)],
                     "seconds_per_face": round(result.seconds_per_face[method_key(method)], 6),
+                    **(
+                        {"paired": result.paired[method_key(method)]}
+                        if method_key(method) in result.paired
+                        else {}
+                    ),
                     "git_revision": revision,
                     "date": date,
                     "device": hardware(target),

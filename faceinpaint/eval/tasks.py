@@ -23,7 +23,7 @@ from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import mask_hash
 from faceinpaint.data.provenance import FaceFrame
 from faceinpaint.device import synchronize
-from faceinpaint.eval.methods import Method
+from faceinpaint.eval.methods import BASELINE_NAMES, Method
 from faceinpaint.eval.protocols import MaskTask, task_mask_hash
 from faceinpaint.losses.landmark import landmark_nme
 from faceinpaint.metrics import InpaintingMetrics, PerceptualNetworks, summary_statistics
@@ -44,6 +44,30 @@ def summarize(values: Tensor) -> dict[str, float]:
             "n": 0,
         }
     return summary_statistics(values)
+
+
+PAIRED_METRICS = ("psnr_hole", "ssim_hole")
+
+
+def paired_against_fills(
+    values: dict[str, dict[str, Tensor]], fills: Sequence[str]
+) -> dict[str, dict[str, dict[str, float | str]]]:
+    """Per method key not in ``fills`` and per metric of ``PAIRED_METRICS``: the classical fill
+    with the highest mean (``against``) and the summary of the per-face differences, method
+    minus that fill, on the same faces and masks (a paired interval: much narrower than the two
+    unpaired ones when both track how hard each face is). ``values``: key -> metric -> (N,)."""
+    if not fills:
+        return {}
+    paired = {}
+    for key, metrics in values.items():
+        if key in fills:
+            continue
+        paired[key] = {}
+        for metric in PAIRED_METRICS:
+            best = max(fills, key=lambda fill: float(values[fill][metric].double().mean()))
+            difference = metrics[metric].double() - values[best][metric].double()
+            paired[key][metric] = {"against": best, **summarize(difference)}
+    return paired
 
 
 def task_datamodule(
@@ -122,6 +146,8 @@ class TaskResult:
     metrics: dict[str, dict[str, dict[str, float]]]  # method key -> metric -> summary
     grid: list[tuple[str, Tensor]]  # (label, (k,3,S,S) in [0,1])
     seconds_per_face: dict[str, float]  # method key -> wall seconds of its fills / faces
+    # method key -> metric -> per-face difference against the best classical fill (summary)
+    paired: dict[str, dict[str, dict[str, float | str]]]
 
 
 def run_task(
@@ -196,6 +222,15 @@ def run_task(
             f"{task.protocol}/{task.mask}: the DataModule served masks with hash {served_hash[:16]}... "
             f"but the protocol's masks hash to {expected_hash[:16]}...; check mask_seed and test_mask"
         )
+    values = {method_key(m): metrics[method_key(m)].per_sample() for m in methods}
+    fills = [
+        method_key(m)
+        for m in methods
+        if m.name in BASELINE_NAMES and m.checkpoint is None and not m.oracle
+    ]
+    paired = paired_against_fills(
+        {key: value for key, value in values.items() if not _is_oracle(key, methods)}, fills
+    )
     summaries = {}
     for method in methods:
         key = method_key(method)
@@ -204,7 +239,11 @@ def run_task(
             summaries[key]["nme"] = summarize(torch.cat(nme[key]))
     rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
     per_face = {key: value / n for key, value in seconds.items()}
-    return TaskResult(task, n, served_hash, summaries, rows, per_face)
+    return TaskResult(task, n, served_hash, summaries, rows, per_face, paired)
+
+
+def _is_oracle(key: str, methods: Sequence[Method]) -> bool:
+    return any(method_key(m) == key and m.oracle for m in methods)
 
 
 def grid_labels(rows: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:

@@ -440,3 +440,42 @@ def test_evaluate_names_unknown_baselines_before_any_work(tmp_path: Path) -> Non
             embedded(tmp_path), PROTOCOL, baselines=["mean", "blur"], out=str(tmp_path / "out")
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_learned_methods_get_paired_differences_against_the_best_fill(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    out = tmp_path / "out"
+    rows = evaluate(
+        embedded(tmp_path), PROTOCOL, vaegan=str(checkpoints["vaegan"]), oracles=True,
+        baselines=["mean", "harmonic"], device="cpu", out=str(out),
+    )  # fmt: skip
+    for mask in ("center", "square"):
+        by_method = {r["method"]: r for r in rows if r["mask"] == mask}
+        assert set(by_method) == {"vaegan", "vaegan-oracle", "mean", "harmonic"}
+        assert "paired" not in by_method["mean"] and "paired" not in by_method["vaegan-oracle"]
+        for metric in ("psnr_hole", "ssim_hole"):
+            paired = by_method["vaegan"]["paired"][metric]
+            fills = {
+                name: by_method[name]["metrics"][metric]["mean"] for name in ("mean", "harmonic")
+            }
+            best = max(fills, key=fills.get)
+            assert paired["against"] == best and paired["n"] == 4
+            # the mean of the per-face differences is the difference of the means
+            expected = by_method["vaegan"]["metrics"][metric]["mean"] - fills[best]
+            assert paired["mean"] == pytest.approx(expected, abs=1e-6)
+    table = (out / "tiny.md").read_text()
+    assert "Paired differences, method minus the best classical fill" in table
+    assert "| tiny | center | vaegan (" in table
+
+
+def test_paired_differences_need_a_fill():
+    from faceinpaint.eval.tasks import paired_against_fills
+
+    values = {"a": {"psnr_hole": torch.tensor([1.0, 2.0]), "ssim_hole": torch.tensor([0.5, 0.5])}}
+    assert paired_against_fills(values, []) == {}
+    values["f"] = {"psnr_hole": torch.tensor([0.0, 0.0]), "ssim_hole": torch.tensor([0.25, 0.75])}
+    paired = paired_against_fills(values, ["f"])
+    assert set(paired) == {"a"}
+    assert paired["a"]["psnr_hole"]["mean"] == pytest.approx(1.5)
+    assert paired["a"]["ssim_hole"]["std"] == pytest.approx(0.3535534, abs=1e-6)
