@@ -7,9 +7,9 @@ one panel per column, one line per run.
 A run continued with ``--ckpt_path`` logs to a new folder: join its files with commas
 (``first/metrics.csv,continued/metrics.csv``); rows of a later file replace the earlier file's
 from its first step on (Lightning's resume replays nothing, so they do not overlap otherwise).
-``--x train/generator_updates`` puts each value at the generator updates of the nearest training
-row at or before its step (the VAE-GAN makes one generator update per n_critic batches in its
-adversarial stages). ``--reference COLUMN LABEL VALUE`` draws a horizontal line (e.g. a classical
+``--x train/generator_updates`` puts each value at the generator updates interpolated between
+the training rows around its step (the VAE-GAN makes one generator update per n_critic batches
+in its adversarial stages; exact within a stage). ``--reference COLUMN LABEL VALUE`` draws a horizontal line (e.g. a classical
 fill's value on the same validation faces).
 """
 
@@ -39,7 +39,9 @@ def read_run(paths: str) -> list[dict[str, str]]:
 
 def points(rows: list[dict[str, str]], column: str, x: str) -> list[tuple[float, float]]:
     """``(x, value)`` of every row with ``column``; ``x`` is ``step`` (counted from 1) or a
-    training column read from the nearest row at or before the value's step that has it."""
+    training column, interpolated linearly between the training rows around the value's step
+    (extrapolated from the last two after the last one)."""
+    known = [(int(r["step"]), float(r[x])) for r in rows if x != "step" and r.get(x)]
     out = []
     for row in rows:
         if not row.get(column):
@@ -48,10 +50,18 @@ def points(rows: list[dict[str, str]], column: str, x: str) -> list[tuple[float,
         if x == "step":
             out.append((step + 1, float(row[column])))
             continue
-        before = [r for r in rows if r.get(x) and int(r["step"]) <= step]
+        before = [k for k in known if k[0] <= step]
         if not before:
             raise ValueError(f"no row with {x!r} at or before step {step}")
-        out.append((float(before[-1][x]), float(row[column])))
+        after = [k for k in known if k[0] > step]
+        (s0, v0), upper = before[-1], after[0] if after else None
+        if upper is None and len(before) >= 2:
+            (s0, v0), upper = before[-2], before[-1]
+        if upper is None or upper[0] == s0:
+            out.append((v0, float(row[column])))
+            continue
+        slope = (upper[1] - v0) / (upper[0] - s0)
+        out.append((v0 + slope * (step - s0), float(row[column])))
     return out
 
 

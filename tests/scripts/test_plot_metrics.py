@@ -32,11 +32,12 @@ def test_a_resumed_run_replaces_the_rows_from_its_first_step(tmp_path):
     rows = plot.read_run(f"{first},{later}")
     assert [r["step"] for r in rows] == ["24", "149", "299", "300", "324", "449"]
     assert plot.points(rows, "val/psnr_hole", "step") == [(150, 13.5), (300, 15.6), (450, 16.5)]
-    # generator updates of the nearest training row at or before each value's step
+    # generator updates interpolated between the training rows around each value's step
+    # (one update per batch here), extrapolated after the last one
     assert plot.points(rows, "val/psnr_hole", "train/generator_updates") == [
-        (25.0, 13.5),
-        (25.0, 15.6),
-        (325.0, 16.5),
+        (150.0, 13.5),
+        (300.0, 15.6),
+        (450.0, 16.5),
     ]
 
 
