@@ -211,7 +211,8 @@ class LatentSearch:
             final: evaluating the final candidates (adds a non-differentiable landmark term).
             landmark_term: the landmark term of this search (None: no landmark term).
         """
-        b, n = damaged.shape[0], self.num_candidates
+        b = damaged.shape[0]
+        n = latent.shape[0] // b  # N candidates per image, as ``latent`` holds them
         generated = self.generator(latent)  # (B*N, 3, H, W)
         per_image = generated.view(b, n, *generated.shape[1:])  # (B, N, 3, H, W)
         context = weighted_context_loss(per_image, damaged[:, None], weights[:, None])  # (B, N)

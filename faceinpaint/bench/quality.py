@@ -105,7 +105,6 @@ def search_curve(
     hole = mask.to(image.dtype)
     damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
     weights = context_weights(hole, search.context_window)
-    search.num_candidates = start.shape[1]
     snapshots = snapshot_iterations(iterations)
     curve = Curve([], [], [])
     with frozen_eval(search.generator, search.discriminator), torch.enable_grad():

@@ -180,8 +180,9 @@ def markdown_report(
     """A README-ready section: title, provenance, the tables, definitions and notes."""
     parts = [f"### {title}", "", *provenance_lines(provenance), ""]
     parts.append(markdown_table(rows) if rows else "(no results)\n")
-    if paired_table(rows):
-        parts.append(paired_table(rows))
+    paired = paired_table(rows)
+    if paired:
+        parts.append(paired)
     parts.append(DEFINITIONS)
     if any("nme" in row["metrics"] for row in rows):
         parts.append(NME_DEFINITION)

@@ -222,14 +222,10 @@ def run_task(
             f"{task.protocol}/{task.mask}: the DataModule served masks with hash {served_hash[:16]}... "
             f"but the protocol's masks hash to {expected_hash[:16]}...; check mask_seed and test_mask"
         )
-    values = {method_key(m): metrics[method_key(m)].per_sample() for m in methods}
-    fills = [
-        method_key(m)
-        for m in methods
-        if m.name in BASELINE_NAMES and m.checkpoint is None and not m.oracle
-    ]
+    scored = [m for m in methods if not m.oracle]  # oracles are diagnostics: never paired
+    fills = [method_key(m) for m in scored if m.name in BASELINE_NAMES and m.checkpoint is None]
     paired = paired_against_fills(
-        {key: value for key, value in values.items() if not _is_oracle(key, methods)}, fills
+        {method_key(m): metrics[method_key(m)].per_sample() for m in scored}, fills
     )
     summaries = {}
     for method in methods:
@@ -240,10 +236,6 @@ def run_task(
     rows = [(label, torch.cat(images)) for label, images in grid.items() if images]
     per_face = {key: value / n for key, value in seconds.items()}
     return TaskResult(task, n, served_hash, summaries, rows, per_face, paired)
-
-
-def _is_oracle(key: str, methods: Sequence[Method]) -> bool:
-    return any(method_key(m) == key and m.oracle for m in methods)
 
 
 def grid_labels(rows: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
