@@ -39,6 +39,7 @@ from faceinpaint.data.sources import (
     face_box_crops,
     resolve_splits,
 )
+from faceinpaint.data.workers import worker_init
 from faceinpaint.landmarks.ibug import FLIP_PERMUTATION
 
 log = logging.getLogger(__name__)
@@ -402,6 +403,7 @@ class FaceDataModule(pl.LightningDataModule):
             drop_last=train and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=worker_init if self.num_workers > 0 else None,
             pin_memory=torch.cuda.is_available(),
             collate_fn=_collate,
         )

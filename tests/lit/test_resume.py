@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,9 @@ def saved(path: Path) -> dict[str, int]:
     }
 
 
-@pytest.fixture(scope="module")
-def terminated(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A VAE-GAN smoke run (boundaries 4, 8, 1000) sent SIGTERM in stage 2, as SLURM would."""
-    folder = tmp_path_factory.mktemp("sigterm")
+def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
+    """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM in stage 2, as SLURM
+    would: to the main process, or (``group``) to its whole process group, loader workers too."""
     (folder / "announce.py").write_text(ANNOUNCE)
     command = [
         sys.executable,
@@ -69,21 +69,42 @@ def terminated(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "[4, 8, 1000]",
         "--trainer.callbacks+=announce.Announce",
         *QUIET,
+        *args,
     ]
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{folder}", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=group,
     )
     lines = []
     for line in process.stdout:
         lines.append(line.strip())
         if line.startswith("batch") and position(line)["updates"] >= 6:
-            process.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
+                process.send_signal(signal.SIGTERM)
             break
     out, err = process.communicate(timeout=300)
     lines += [line.strip() for line in out.splitlines()]
     last = [position(line) for line in lines if line.startswith("batch")][-1]
-    return {"folder": folder, "returncode": process.returncode, "stderr": err, "last": last}
+    return {
+        "folder": folder,
+        "pid": process.pid,
+        "returncode": process.returncode,
+        "stderr": err,
+        "last": last,
+    }
+
+
+@pytest.fixture(scope="module")
+def terminated(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return fit_until_sigterm(tmp_path_factory.mktemp("sigterm"))
 
 
 def test_sigterm_saves_the_current_step_and_exits_nonzero(terminated: dict) -> None:
@@ -93,6 +114,25 @@ def test_sigterm_saves_the_current_step_and_exits_nonzero(terminated: dict) -> N
     assert terminated["last"]["stage"] == 2
     assert "stopped by SIGTERM" in terminated["stderr"]
     assert "--ckpt_path runs/vaegan-smoke/last.ckpt" in terminated["stderr"]
+
+
+def test_sigterm_to_the_process_group_with_loader_workers_saves_the_current_step(
+    tmp_path: Path,
+) -> None:
+    """SLURM and Kubernetes signal every process of the job: the loader's workers must outlive
+    the signal until the run has saved (faceinpaint.data.workers)."""
+    run = fit_until_sigterm(tmp_path, "--data.num_workers", "2", group=True)
+    assert run["returncode"] == 128 + signal.SIGTERM, run["stderr"][-3000:]
+    assert saved(tmp_path / "runs" / "vaegan-smoke" / "last.ckpt") == run["last"]
+    assert "killed by signal" not in run["stderr"]
+    deadline = time.monotonic() + 30
+    while True:  # no process of the group outlives the run for long
+        try:
+            os.killpg(run["pid"], 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a loader worker outlived the run by 30 s"
+        time.sleep(0.2)
 
 
 def test_resume_continues_from_that_step_and_stage_with_an_extended_curriculum(
