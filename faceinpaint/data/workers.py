@@ -31,7 +31,10 @@ def worker_init(worker_id: int) -> None:
 def leave_sigterm_to_parent(parent: int) -> None:
     """In this (single-threaded, freshly started) process: block SIGTERM in every thread and
     answer it from one daemon thread that reads the sender, exiting at once (status 0, which
-    torch's worker watch does not report as a failure) when the sender is ``parent``."""
+    torch's worker watch does not report as a failure) when the sender is ``parent``. Where the
+    platform cannot read a signal's sender (macOS, Windows) the worker keeps the default."""
+    if not hasattr(signal, "sigwaitinfo"):
+        return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by later threads
 
     def answer() -> None:
