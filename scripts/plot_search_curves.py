@@ -1,8 +1,10 @@
 """Plot what ``scripts/search_curves.py`` measured: hole PSNR, hole SSIM and the final total loss of
 the latent search against its budget (candidates x iterations), one line per number of
-candidates and start (random / encoder), means with 95 % intervals over the faces that every
-run shares; the best classical fill and the random-start reference (the thesis's 64 x 1000) as
-horizontal lines, a tenth of its budget as a vertical one. Also prints the table behind it.
+candidates and start (random / encoder), over the faces that every run shares: hole PSNR and
+SSIM as paired differences to the random-start reference (the thesis's 64 x 1000) on the same
+faces, the total loss as it is, each with its 95 % interval; the best classical fill and the
+reference as horizontal lines, a tenth of the reference's budget as a vertical one. Also prints
+the table behind it (absolute values and paired differences).
 
     python scripts/plot_search_curves.py runs/curves/random.json runs/curves/encoder.json \
         --out docs/figures/search-curves.png
@@ -47,8 +49,10 @@ def cells(run: dict, mask: str, faces: list[int]) -> dict[tuple[int, int], dict[
 
 
 def merge_by_start(runs: list[dict]) -> list[dict]:
-    """One run per start kind: files of the same start (e.g. faces split across jobs with
-    ``--first``) have their faces concatenated, mask by mask; a face measured twice is an error."""
+    """One run per start kind. Files of the same start either hold other faces (faces split
+    across jobs with ``--first``: concatenated, mask by mask) or the same faces with other cells
+    (a longer search with fewer candidates: its cells join, and a cell both hold keeps the first
+    file's values, which are the same search); faces that overlap only in part are an error."""
     merged: dict[str, dict] = {}
     for run in runs:
         start = run["args"]["start"]
@@ -59,9 +63,16 @@ def merge_by_start(runs: list[dict]) -> list[dict]:
             into = merged[start]["masks"].setdefault(
                 mask, {"faces": [], "search": {}, "fills": {}, "seconds": []}
             )
+            if into["faces"] == entry["faces"]:
+                for key, cell in entry["search"].items():
+                    into["search"].setdefault(key, cell)
+                continue
             twice = set(into["faces"]) & set(entry["faces"])
             if twice:
-                raise ValueError(f"{start} start, mask {mask}: faces {sorted(twice)} appear twice")
+                raise ValueError(
+                    f"{start} start, mask {mask}: faces {sorted(twice)} appear in two files that "
+                    "do not hold the same faces"
+                )
             into["faces"] += entry["faces"]
             into["seconds"] += entry["seconds"]
             for group in ("search", "fills"):
@@ -89,23 +100,40 @@ def main() -> None:
         plot(args)
 
 
+def paired(values: list[float], reference: list[float]) -> tuple[float, float]:
+    """Mean and 95 % CI half-width of the per-face differences ``values - reference``."""
+    return mean_ci([a - b for a, b in zip(values, reference, strict=True)])
+
+
 def plot(args: argparse.Namespace) -> None:
+    """Rows: hole PSNR and hole SSIM as paired differences to the random-start reference on the
+    same faces (the faces' own spread, several dB, would hide every difference), and the total
+    loss itself; the classical fills as horizontal lines on the same scale."""
     runs = merge_by_start([json.loads(Path(p).read_text()) for p in args.runs])
     masks = [m for m in runs[0]["masks"] if all(m in r["masks"] for r in runs)]
     k_ref, t_ref = (int(part[1:]) for part in args.reference.split("_"))
+    labels = {
+        "psnr_hole": f"Δ hole PSNR (dB) vs random {k_ref}x{t_ref}",
+        "ssim_hole": f"Δ hole SSIM vs random {k_ref}x{t_ref}",
+        "loss": "total loss",
+    }
     fig, axes = plt.subplots(len(METRICS), len(masks), figsize=(4.2 * len(masks), 9), squeeze=False)
     for col, mask in enumerate(masks):
         faces = sorted(set.intersection(*(set(r["masks"][mask]["faces"]) for r in runs)))
-        print(f"## {mask}: n = {len(faces)} faces ({faces[0]}..{faces[-1]})")
-        print(
-            "| start | k | t | k x t | hole PSNR (dB) | hole SSIM | total loss "
-            f"| paired Δ hole PSNR vs random {args.reference} | paired Δ loss |"
-        )
-        print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
         reference = None
         for run in runs:
             if run["args"]["start"] == "random":
                 reference = cells(run, mask, faces).get((k_ref, t_ref))
+        if reference is None:
+            raise ValueError(
+                f"mask {mask}: no random-start run holds the reference {args.reference}"
+            )
+        print(f"## {mask}: n = {len(faces)} faces ({faces[0]}..{faces[-1]})")
+        print(
+            "| start | k | t | k x t | hole PSNR (dB) | hole SSIM | total loss | paired Δ hole PSNR "
+            f"vs random {args.reference} | paired Δ hole SSIM | paired Δ loss |"
+        )
+        print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for run in runs:
             start = run["args"]["start"]
             table = cells(run, mask, faces)
@@ -113,19 +141,20 @@ def plot(args: argparse.Namespace) -> None:
                 ts = sorted(t for kk, t in table if kk == k)
                 for t in ts:
                     row = ["{:.3f} ± {:.3f}".format(*mean_ci(table[(k, t)][m])) for m, _ in METRICS]
-                    for m in ("psnr_hole", "loss"):
-                        if reference is None:
-                            row.append("")
-                            continue
-                        diff = [a - b for a, b in zip(table[(k, t)][m], reference[m], strict=True)]
-                        row.append("{:+.3f} ± {:.3f}".format(*mean_ci(diff)))
+                    row += [
+                        "{:+.3f} ± {:.3f}".format(*paired(table[(k, t)][m], reference[m]))
+                        for m, _ in METRICS
+                    ]
                     print(f"| {start} | {k} | {t} | {k * t} | " + " | ".join(row) + " |")
-                for row, (metric, label) in enumerate(METRICS):
-                    ax = axes[row][col]
-                    x = [k * max(t, 1) for t in ts]
-                    stats = [mean_ci(table[(k, t)][metric]) for t in ts]
-                    ax.errorbar(
-                        x,
+                for row, (metric, _) in enumerate(METRICS):
+                    stats = [
+                        mean_ci(table[(k, t)][metric])
+                        if metric == "loss"
+                        else paired(table[(k, t)][metric], reference[metric])
+                        for t in ts
+                    ]
+                    axes[row][col].errorbar(
+                        [k * max(t, 1) for t in ts],  # iteration 0 (the starts) drawn at k x 1
                         [s[0] for s in stats],
                         yerr=[s[1] for s in stats],
                         marker="o" if start == "random" else "s",
@@ -133,27 +162,29 @@ def plot(args: argparse.Namespace) -> None:
                         capsize=2,
                         label=f"{start} start, {k} cand.",
                     )
-                    ax.set_xscale("log")
-                    ax.set_ylabel(label)
-            if start == "random" and (k_ref, t_ref) in table:
-                for row, (metric, _) in enumerate(METRICS):
-                    ref, ci = mean_ci(table[(k_ref, t_ref)][metric])
-                    ax = axes[row][col]
-                    ax.axhspan(ref - ci, ref + ci, color="grey", alpha=0.15)
-                    ax.axhline(ref, color="grey", linewidth=1, label=f"random {k_ref}x{t_ref}")
-                    ax.axvline(k_ref * t_ref / 10, color="red", linewidth=0.8, linestyle=":")
+        for row, (metric, _) in enumerate(METRICS):
+            ax = axes[row][col]
+            ref, ci = (0.0, 0.0) if metric != "loss" else mean_ci(reference[metric])
+            if metric == "loss":
+                ax.axhspan(ref - ci, ref + ci, color="grey", alpha=0.15)
+            ax.axhline(ref, color="grey", linewidth=1, label=f"random {k_ref}x{t_ref}")
+            ax.axvline(k_ref * t_ref / 10, color="red", linewidth=0.8, linestyle=":")
+            ax.set_xscale("log")
+            ax.set_ylabel(labels[metric])
         fills = runs[0]["masks"][mask]["fills"]
         position = {f: i for i, f in enumerate(runs[0]["masks"][mask]["faces"])}
         for row, (metric, _) in enumerate(METRICS[:2]):
-            best = max(
-                fills,
-                key=lambda name: mean_ci([fills[name][metric][position[f]] for f in faces])[0],
-            )
-            value = mean_ci([fills[best][metric][position[f]] for f in faces])[0]
+            values = {name: [fills[name][metric][position[f]] for f in faces] for name in fills}
+            best = max(values, key=lambda name: mean_ci(values[name])[0])
+            mean, _ = mean_ci(values[best])
+            shift, ci = paired(values[best], reference[metric])
             axes[row][col].axhline(
-                value, color="black", linestyle="-.", linewidth=1, label=f"best fill ({best})"
+                shift, color="black", linestyle="-.", linewidth=1, label=f"best fill ({best})"
             )
-            print(f"best classical fill on {metric}: {best} {value:.3f}")
+            print(
+                f"best classical fill on {metric}: {best} {mean:.3f}; paired Δ vs random "
+                f"{args.reference}: {shift:+.3f} ± {ci:.3f}"
+            )
         axes[0][col].set_title(f"{mask} (n = {len(faces)})")
         axes[-1][col].set_xlabel("candidates x iterations")
     axes[0][-1].legend(fontsize=6)
