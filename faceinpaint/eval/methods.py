@@ -28,6 +28,7 @@ from faceinpaint.lit.loading import (
 )
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
+from faceinpaint.ops.poisson import poisson_blend
 
 BASELINE_NAMES = (*BASELINES, "nn")
 DEFAULT_BASELINES = ("mean", "harmonic", "telea", "ns", "nn")
@@ -64,9 +65,15 @@ class Method:
             return self.fill(damaged, mask, index).detach()
 
 
-def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Method:
+def vaegan_method(
+    path: str, device: torch.device, oracle: bool = False, poisson_iterations: int = 0
+) -> Method:
     """The VAE-GAN of ``path``; with ``oracle``, its reconstruction of the whole original
-    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all."""
+    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all. With
+    ``poisson_iterations`` > 0 (not in the paper, which pastes the output into the hole) the
+    output is Poisson-blended into the known pixels instead (``vaegan+poisson``)."""
+    if poisson_iterations < 0:
+        raise ValueError(f"vaegan_poisson_iterations must be >= 0, got {poisson_iterations}")
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["vaegan"])
     model = load_vaegan(path, checkpoint).to(device)
@@ -74,13 +81,21 @@ def vaegan_method(path: str, device: torch.device, oracle: bool = False) -> Meth
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint_parts(image, torch.zeros_like(mask), index=index)[1]
 
+    def blend(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        output = model.inpaint_parts(damaged, mask, index=index)[1]
+        return poisson_blend(output, damaged, mask, poisson_iterations)
+
+    name = "vaegan+poisson" if poisson_iterations > 0 else "vaegan"
+    fill = blend if poisson_iterations > 0 else model.inpaint
+
     training_images, provenance = checkpoint_training_images(checkpoint)
     return Method(
-        name="vaegan-oracle" if oracle else "vaegan",
-        fill=reconstruct if oracle else model.inpaint,
+        name="vaegan-oracle" if oracle else name,
+        fill=reconstruct if oracle else fill,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
-        config=public_hparams(checkpoint),
+        config=public_hparams(checkpoint)
+        | ({"poisson_iterations": poisson_iterations} if poisson_iterations and not oracle else {}),
         oracle=oracle,
         frame=recorded_frame(checkpoint),
         training_images=training_images,

@@ -312,6 +312,42 @@ def test_oracle_rows_see_the_original_and_bound_the_methods(
     assert rows[1]["metrics"]["psnr_hole"]["mean"] == pytest.approx(float(psnr.mean()), rel=1e-4)
 
 
+def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    from faceinpaint.eval.methods import vaegan_method
+    from faceinpaint.eval.tasks import task_datamodule
+    from faceinpaint.ops.poisson import poisson_blend
+
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    data = embedded(tmp_path)
+    kwargs = dict(vaegan=str(checkpoints["vaegan"]), baselines=[], device="cpu", grid_samples=2)
+    (pasted,) = evaluate(data, protocol, out=str(tmp_path / "a"), **kwargs)
+    (blended,) = evaluate(
+        data, protocol, vaegan_poisson_iterations=50, out=str(tmp_path / "b"), **kwargs
+    )
+    assert (pasted["method"], blended["method"]) == ("vaegan", "vaegan+poisson")
+    assert blended["config"]["method"]["poisson_iterations"] == 50
+    assert blended["mask_hash"] == pasted["mask_hash"]
+    assert blended["metrics"]["psnr_hole"]["mean"] != pasted["metrics"]["psnr_hole"]["mean"]
+
+    (task,) = protocol.tasks()
+    datamodule = task_datamodule(data, task)
+    batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__([0, 1, 2]), "test")
+    image, mask, index = batch["image"], batch["mask"], batch["index"]
+    damaged = image.masked_fill(mask.bool(), 0.0)
+    method = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=50)
+    plain = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"))
+    with torch.no_grad():
+        result = method(damaged, mask, index)
+        output = plain.fill.__self__.inpaint_parts(damaged, mask, index=index)[1]
+    known = ~mask.bool().expand_as(image)
+    assert torch.equal(result[known], image[known])  # the known pixels stay as they are
+    assert torch.allclose(result, poisson_blend(output, damaged, mask, 50))
+    with pytest.raises(ValueError, match="vaegan_poisson_iterations must be >= 0"):
+        vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=-1)
+
+
 def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
     tmp_path: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
