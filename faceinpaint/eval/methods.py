@@ -28,7 +28,6 @@ from faceinpaint.lit.loading import (
 )
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
-from faceinpaint.ops.poisson import poisson_blend
 
 BASELINE_NAMES = (*BASELINES, "nn")
 DEFAULT_BASELINES = ("mean", "harmonic", "telea", "ns", "nn")
@@ -66,36 +65,30 @@ class Method:
 
 
 def vaegan_method(
-    path: str, device: torch.device, oracle: bool = False, poisson_iterations: int = 0
+    path: str, device: torch.device, oracle: bool = False, poisson_iterations: int | None = None
 ) -> Method:
     """The VAE-GAN of ``path``; with ``oracle``, its reconstruction of the whole original
-    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all. With
-    ``poisson_iterations`` > 0 (not in the paper, which pastes the output into the hole) the
-    output is Poisson-blended into the known pixels instead (``vaegan+poisson``)."""
-    if poisson_iterations < 0:
+    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all.
+    ``poisson_iterations`` (not None) replaces the checkpoint's: > 0 Poisson-blends the output
+    into the known pixels instead of pasting it, as the paper does (rows ``vaegan+poisson``)."""
+    if poisson_iterations is not None and poisson_iterations < 0:
         raise ValueError(f"vaegan_poisson_iterations must be >= 0, got {poisson_iterations}")
     checkpoint = read_checkpoint(path)
     expect_kind(checkpoint, path, ["vaegan"])
-    model = load_vaegan(path, checkpoint).to(device)
+    overrides = {} if poisson_iterations is None else {"poisson_iterations": poisson_iterations}
+    model = load_vaegan(path, checkpoint, **overrides).to(device)
 
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint_parts(image, torch.zeros_like(mask), index=index)[1]
 
-    def blend(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        output = model.inpaint_parts(damaged, mask, index=index)[1]
-        return poisson_blend(output, damaged, mask, poisson_iterations)
-
-    name = "vaegan+poisson" if poisson_iterations > 0 else "vaegan"
-    fill = blend if poisson_iterations > 0 else model.inpaint
-
+    blended = model.hparams.get("poisson_iterations", 0) > 0
     training_images, provenance = checkpoint_training_images(checkpoint)
     return Method(
-        name="vaegan-oracle" if oracle else name,
-        fill=reconstruct if oracle else fill,
+        name="vaegan-oracle" if oracle else ("vaegan+poisson" if blended else "vaegan"),
+        fill=reconstruct if oracle else model.inpaint,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
-        config=public_hparams(checkpoint)
-        | ({"poisson_iterations": poisson_iterations} if poisson_iterations and not oracle else {}),
+        config=public_hparams(checkpoint) | ({} if oracle else overrides),
         oracle=oracle,
         frame=recorded_frame(checkpoint),
         training_images=training_images,

@@ -95,7 +95,7 @@ def evaluate(
     dcgan_landmark_weight: float | None = None,
     dcgan_poisson_iterations: int | None = None,
     dcgan_encoder: str | None = None,
-    vaegan_poisson_iterations: int = 0,
+    vaegan_poisson_iterations: int | None = None,
     oracles: bool = False,
     skip_mismatched: bool = False,
     checkpoint_frame: bool = False,
@@ -132,9 +132,9 @@ def evaluate(
         dcgan_encoder: a latent encoder (``faceinpaint fit --config configs/encoder/...``) of
             the DCGAN checkpoints' generator: their searches start from its latent (rows
             named ``dcgan+encoder``) instead of the checkpoints' setting.
-        vaegan_poisson_iterations: conjugate-gradient iterations of Poisson blending of the
-            VAE-GAN's output into the known pixels (not in the paper, which pastes it; 0, the
-            default, pastes). Blended rows are named ``vaegan+poisson``.
+        vaegan_poisson_iterations: replaces the VAE-GAN checkpoints' ``poisson_iterations``
+            (conjugate-gradient iterations of Poisson blending of the output into the known
+            pixels; 0 = pasted, as in the paper). Blended rows are named ``vaegan+poisson``.
         oracles: also add, for each checkpoint, a diagnostic row that sees the whole original
             (``vaegan-oracle``: the network's reconstruction of the unmasked face;
             ``dcgan-oracle``: the generator's closest image to it, found by the same search

@@ -308,19 +308,31 @@ def public_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_vaegan(path: str | Path, checkpoint: dict[str, Any]) -> pl.LightningModule:
+VAEGAN_INFERENCE_SETTINGS = {"poisson_iterations"}
+
+
+def load_vaegan(
+    path: str | Path, checkpoint: dict[str, Any], **overrides: Any
+) -> pl.LightningModule:
     """The VAE-GAN of ``path`` for inference: the generator loaded strictly, the training-only
-    parts (VGG, landmark network) not built, so no download and no landmark file is needed."""
+    parts (VGG, landmark network) not built, so no download and no landmark file is needed.
+    ``overrides`` replace inference settings (``poisson_iterations``)."""
     from faceinpaint.lit.vaegan import VAEGANModule
 
+    unknown = sorted(set(overrides) - VAEGAN_INFERENCE_SETTINGS)
+    if unknown:
+        raise ValueError(
+            f"a VAE-GAN takes only {sorted(VAEGAN_INFERENCE_SETTINGS)} at inference, got {unknown}"
+        )
     if is_weights_file(path):
-        return load_weights(path, feat_weight=0.0, landmark_weight=0.0)
+        return load_weights(path, feat_weight=0.0, landmark_weight=0.0, **overrides)
     model = VAEGANModule.load_from_checkpoint(
         path,
         map_location="cpu",
         strict=False,
         feat_weight=0.0,
         landmark_weight=0.0,
+        **overrides,
     )
     prefix = "generator."
     generator_state = {
@@ -345,11 +357,10 @@ def load_inpainter(
     path: str | Path, checkpoint: dict[str, Any] | None = None, **overrides: Any
 ) -> pl.LightningModule:
     """The VAE-GAN or DCGAN module of ``path`` (either format) for inference; ``overrides``
-    replace a DCGAN's search settings (a VAE-GAN takes none). ``ValueError`` for other kinds."""
+    replace a DCGAN's search settings or a VAE-GAN's ``poisson_iterations``. ``ValueError``
+    for other kinds."""
     checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     kind = expect_kind(checkpoint, path, ["vaegan", "dcgan"])
     if kind == "vaegan":
-        if overrides:
-            raise ValueError(f"a VAE-GAN takes no search settings, got {sorted(overrides)}")
-        return load_vaegan(path, checkpoint)
+        return load_vaegan(path, checkpoint, **overrides)
     return load_dcgan(path, **overrides)

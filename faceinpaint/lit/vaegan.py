@@ -41,6 +41,7 @@ from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
+from faceinpaint.ops.poisson import poisson_blend
 
 CHECKPOINT_KEY = "vaegan_curriculum"
 
@@ -91,6 +92,7 @@ class VAEGANModule(pl.LightningModule):
         image_log_every_n_steps: int = 500,
         grid_samples: int = 8,
         eval_seed: int = 0,
+        poisson_iterations: int = 0,
     ) -> None:
         """
         Args:
@@ -134,6 +136,9 @@ class VAEGANModule(pl.LightningModule):
             image_log_every_n_steps: generator updates between training image grids (0 = never).
             grid_samples: samples per image grid.
             eval_seed: seed of the hole noise in validation / test / predict (reproducible).
+            poisson_iterations: outside training, Poisson-blend the output into the known
+                pixels with this many conjugate-gradient iterations instead of pasting it
+                (0, the paper: pasted). Training losses never see it.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -149,6 +154,8 @@ class VAEGANModule(pl.LightningModule):
         )
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if poisson_iterations < 0:
+            raise ValueError(f"poisson_iterations must be >= 0, got {poisson_iterations}")
         if gp_weight > 0 and critic_norm == "batch":
             raise ValueError(
                 "a gradient penalty needs per-sample critic outputs: set critic_norm to "
@@ -361,7 +368,8 @@ class VAEGANModule(pl.LightningModule):
         generator: torch.Generator | None = None,
         index: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """``(network input, raw output, composited result)``, each (B,3,S,S) in [-1, 1].
+        """``(network input, raw output, result)``, each (B,3,S,S) in [-1, 1]; the result is the
+        output pasted into the hole, or Poisson-blended with ``poisson_iterations`` > 0.
 
         With ``index``, the hole noise of each sample is seeded by ``(eval_seed, index)``: the
         same image gets the same input alone, in any batch and on any number of ranks.
@@ -370,6 +378,9 @@ class VAEGANModule(pl.LightningModule):
             image, mask, self.hparams.hole_fill, generator, index, self.hparams.eval_seed
         )
         output, _, _ = self.generator(network_input)
+        iterations = self.hparams.get("poisson_iterations", 0)
+        if iterations > 0:
+            return network_input, output, poisson_blend(output, image, mask, iterations)
         return network_input, output, composite(output, image, mask)
 
     @torch.no_grad()

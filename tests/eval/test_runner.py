@@ -317,6 +317,7 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
 ) -> None:
     from faceinpaint.eval.methods import vaegan_method
     from faceinpaint.eval.tasks import task_datamodule
+    from faceinpaint.lit.loading import load_inpainter
     from faceinpaint.ops.poisson import poisson_blend
 
     protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
@@ -337,15 +338,18 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
     image, mask, index = batch["image"], batch["mask"], batch["index"]
     damaged = image.masked_fill(mask.bool(), 0.0)
     method = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=50)
-    plain = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"))
+    model = load_inpainter(str(checkpoints["vaegan"]))  # the checkpoint's own setting: pasted
+    assert model.hparams.poisson_iterations == 0
     with torch.no_grad():
         result = method(damaged, mask, index)
-        output = plain.fill.__self__.inpaint_parts(damaged, mask, index=index)[1]
+        output = model.inpaint_parts(damaged, mask, index=index)[1]
     known = ~mask.bool().expand_as(image)
     assert torch.equal(result[known], image[known])  # the known pixels stay as they are
     assert torch.allclose(result, poisson_blend(output, damaged, mask, 50))
     with pytest.raises(ValueError, match="vaegan_poisson_iterations must be >= 0"):
         vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=-1)
+    with pytest.raises(ValueError, match="takes only"):
+        load_inpainter(str(checkpoints["vaegan"]), iterations=3)
 
 
 def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
