@@ -1,8 +1,8 @@
 """Plot what ``scripts/search_curves.py`` measured: hole PSNR, hole SSIM and the final total loss of
 the latent search against its budget (candidates x iterations), one line per number of
-candidates and start (random / encoder), over the faces that every run shares: hole PSNR and
-SSIM as paired differences to the random-start reference (the thesis's 64 x 1000) on the same
-faces, the total loss as it is, each with its 95 % interval; the best classical fill and the
+candidates and start (random / encoder), over the faces that every run shares: hole PSNR, hole
+SSIM and total loss as paired differences to the random-start reference (the thesis's 64 x
+1000) on the same faces, each with its 95 % interval; the best classical fill and the
 reference as horizontal lines, a tenth of the reference's budget as a vertical one. Also prints
 the table behind it (absolute values and paired differences).
 
@@ -106,16 +106,17 @@ def paired(values: list[float], reference: list[float]) -> tuple[float, float]:
 
 
 def plot(args: argparse.Namespace) -> None:
-    """Rows: hole PSNR and hole SSIM as paired differences to the random-start reference on the
-    same faces (the faces' own spread, several dB, would hide every difference), and the total
-    loss itself; the classical fills as horizontal lines on the same scale."""
+    """Rows: hole PSNR, hole SSIM and total loss as paired differences to the random-start
+    reference on the same faces (the faces' own spread, several dB, would hide every
+    difference; the loss on a symmetric log scale); the classical fills as horizontal lines on
+    the same scale."""
     runs = merge_by_start([json.loads(Path(p).read_text()) for p in args.runs])
     masks = [m for m in runs[0]["masks"] if all(m in r["masks"] for r in runs)]
     k_ref, t_ref = (int(part[1:]) for part in args.reference.split("_"))
     labels = {
         "psnr_hole": f"Δ hole PSNR (dB) vs random {k_ref}x{t_ref}",
         "ssim_hole": f"Δ hole SSIM vs random {k_ref}x{t_ref}",
-        "loss": "total loss",
+        "loss": f"Δ total loss vs random {k_ref}x{t_ref}",
     }
     fig, axes = plt.subplots(len(METRICS), len(masks), figsize=(4.2 * len(masks), 9), squeeze=False)
     for col, mask in enumerate(masks):
@@ -147,12 +148,7 @@ def plot(args: argparse.Namespace) -> None:
                     ]
                     print(f"| {start} | {k} | {t} | {k * t} | " + " | ".join(row) + " |")
                 for row, (metric, _) in enumerate(METRICS):
-                    stats = [
-                        mean_ci(table[(k, t)][metric])
-                        if metric == "loss"
-                        else paired(table[(k, t)][metric], reference[metric])
-                        for t in ts
-                    ]
+                    stats = [paired(table[(k, t)][metric], reference[metric]) for t in ts]
                     axes[row][col].errorbar(
                         [k * max(t, 1) for t in ts],  # iteration 0 (the starts) drawn at k x 1
                         [s[0] for s in stats],
@@ -164,10 +160,9 @@ def plot(args: argparse.Namespace) -> None:
                     )
         for row, (metric, _) in enumerate(METRICS):
             ax = axes[row][col]
-            ref, ci = (0.0, 0.0) if metric != "loss" else mean_ci(reference[metric])
-            if metric == "loss":
-                ax.axhspan(ref - ci, ref + ci, color="grey", alpha=0.15)
-            ax.axhline(ref, color="grey", linewidth=1, label=f"random {k_ref}x{t_ref}")
+            ax.axhline(0.0, color="grey", linewidth=1, label=f"random {k_ref}x{t_ref}")
+            if metric == "loss":  # from +100 at the random starts to about 0
+                ax.set_yscale("symlog", linthresh=1.0)
             ax.axvline(k_ref * t_ref / 10, color="red", linewidth=0.8, linestyle=":")
             ax.set_xscale("log")
             ax.set_ylabel(labels[metric])
