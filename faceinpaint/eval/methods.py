@@ -81,7 +81,7 @@ def vaegan_method(
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint_parts(image, torch.zeros_like(mask), index=index)[1]
 
-    blended = model.hparams.get("poisson_iterations", 0) > 0
+    blended = model.hparams.poisson_iterations > 0
     training_images, provenance = checkpoint_training_images(checkpoint)
     return Method(
         name="vaegan-oracle" if oracle else ("vaegan+poisson" if blended else "vaegan"),

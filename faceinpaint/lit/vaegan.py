@@ -378,7 +378,7 @@ class VAEGANModule(pl.LightningModule):
             image, mask, self.hparams.hole_fill, generator, index, self.hparams.eval_seed
         )
         output, _, _ = self.generator(network_input)
-        iterations = self.hparams.get("poisson_iterations", 0)
+        iterations = self.hparams.poisson_iterations
         if iterations > 0:
             return network_input, output, poisson_blend(output, image, mask, iterations)
         return network_input, output, composite(output, image, mask)
