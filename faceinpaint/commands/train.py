@@ -208,7 +208,7 @@ CELEBA_HOWTO = {
     "celeba": 'torchvision fetches CelebA in the expected layout: python -c "from torchvision.datasets '
     "import CelebA; CelebA('/data', split='all', download=True)\" writes "
     "/data/celeba/img_align_celeba/ and list_eval_partition.txt; then pass --data.root /data/celeba",
-    "celeba-wild": 'torchvision\'s python -c "from torchvision.datasets import CelebA; '
+    "celeba-wild": "torchvision's python -c \"from torchvision.datasets import CelebA; "
     "CelebA('/data', split='all', download=True)\" writes /data/celeba/list_bbox_celeba.txt and "
     "list_eval_partition.txt but never the in-the-wild images: download the parts of "
     "img_celeba.7z (img_celeba.7z.001, .002, ...) from the Img/ folder of CelebA's Google Drive "
