@@ -332,7 +332,8 @@ def test_slurm_script_requeues_and_matches_its_overlay(
         for line in script.splitlines()
         if line.startswith("#SBATCH --") and "=" in line
     )
-    assert directives["signal"].startswith("SIGUSR1@")  # Lightning's automatic requeue
+    # SIGTERM to every task (no B:) before the limit: faceinpaint saves, the script requeues
+    assert directives["signal"].startswith("TERM@")
     overlay = yaml.safe_load((REPO / "configs/ddp/slurm-2x4.yaml").read_text())["trainer"]
     assert int(directives["ntasks-per-node"]) == overlay["devices"]
     assert int(directives["gpus-per-node"]) == overlay["devices"]
