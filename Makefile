@@ -1,4 +1,5 @@
-# faceinpaint: every entry point. `make help` lists the targets.
+# faceinpaint: every entry point. `make help` lists the user targets (those with a `## ` comment);
+# gpu-check, gpu-wheels and gpu-data prepare and run the project's GPU check (docs/gpu-check.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,15 +22,19 @@ CELEBA_HALF ?= ../shared/data/celeba-half
 GPU_WHEELS ?= kornia==0.9.0 kornia_rs==0.2.0 jsonargparse==4.53.0 docstring_parser==0.18.0 \
   typeshed_client==2.15.0 dlib-bin==20.0.1.post1
 
-help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+# The variables a `## ` comment may name, shown with their values.
+HELP_VARIABLES := VENV OUT PYTHON EVAL_PROTOCOLS CELEBA_HALF
+
+help:  ## list the user targets (VENV=$(VENV), OUT=$(OUT))
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' \
+	  $(foreach v,$(HELP_VARIABLES),-e 's|$$($(v))|$($(v))|g') -e 's|\$$\$$|$$|g' | expand -t 14
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@$(BIN)/python -c "import torch, torchvision.ops, lightning, dlib, kornia" || { \
 	  echo "setup: torch/torchvision do not import together in $(VENV); a local CPU torch wheel may have been picked." \
-	       "Remove $(VENV) and run 'make setup' again, or install a matching pair (torch>=2.14 with torchvision 0.29)."; exit 1; }
+	       "Remove $(VENV) and run 'make setup' again, or install a matching torch/torchvision pair (torch 2.N goes with torchvision 0.(N+15), e.g. 2.14 with 0.29)."; exit 1; }
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create $(VENV) (or reuse VENV=...) and install the package with dev tools
@@ -41,7 +46,7 @@ demo: setup  ## the main job: the shipped VAE-GAN and encoder-started DCGAN sear
 demo-train: setup  ## retrain the demo's three models from scratch (about 3 h on one CPU core) into faceinpaint/assets/, then run the demo: $(OUT)/demo-train/
 	$(BIN)/faceinpaint demo --train true --out $(OUT)/demo-train
 
-eval: setup  ## benchmark tables in $(OUT)/eval: VAEGAN=ckpt DCGAN=ckpt on celeba-half (EVAL_PROTOCOLS); no checkpoint: the demo's shipped models on the embedded faces
+eval: setup  ## benchmark tables in $(OUT)/eval/: VAEGAN=ckpt and/or DCGAN=ckpt run the protocols $(EVAL_PROTOCOLS) on celeba-half val; with neither, the demo (shipped models, embedded faces, thesis masks)
 ifeq ($(strip $(VAEGAN)$(DCGAN)),)
 	$(BIN)/faceinpaint demo --out $(OUT)/eval
 else
@@ -55,10 +60,12 @@ endif
 bench: setup  ## throughput table on CPU (and CUDA when present), printed as it goes: $(OUT)/bench/bench.{jsonl,md}; BENCH_ARGS='--full true' for the long CPU run
 	$(BIN)/faceinpaint bench --out $(OUT)/bench $(BENCH_ARGS)
 
-gpu-check:  ## the prepared GPU check (docs/gpu-check.md) -> $(OUT)/gpu-check; DRY_RUN=1: its CPU rehearsal
+# The project's GPU check (docs/gpu-check.md) -> $(OUT)/gpu-check; DRY_RUN=1: its CPU rehearsal.
+gpu-check:
 	DRY_RUN=$(DRY_RUN) PYTHON=$(GPU_PYTHON) OUT=$(OUT)/gpu-check bash scripts/gpu_check.sh
 
-gpu-wheels: setup  ## Python 3.12 manylinux wheels of what the GPU machine lacks, into .whl/ (carried)
+# Python 3.12 manylinux wheels of what the GPU machine lacks, into .whl/ (carried to the lent GPU machine).
+gpu-wheels: setup
 	rm -rf .whl && mkdir -p .whl
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
@@ -66,7 +73,8 @@ gpu-wheels: setup  ## Python 3.12 manylinux wheels of what the GPU machine lacks
 	  -d .whl $(GPU_WHEELS)
 	@ls .whl && du -sh .whl
 
-gpu-data:  ## copy celeba-half (CELEBA_HALF=...) into .data/ (ignored; carried to the GPU machine) with this revision
+# Copy celeba-half (CELEBA_HALF=...) into .data/ (ignored; carried to the GPU machine) with this revision.
+gpu-data:
 	mkdir -p .data && rm -rf .data/celeba-half && cp -r $(CELEBA_HALF) .data/celeba-half
 	git rev-parse --short HEAD > .data/REVISION
 	@du -sh .data

@@ -22,6 +22,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
 from faceinpaint.io import write_text
 from faceinpaint.lit.checkpoint import check_resume
 from faceinpaint.lit.loading import read_checkpoint
@@ -203,30 +204,49 @@ def refuse_conflicting_image_size(argv: list[str]) -> None:
             raise SystemExit(2)
 
 
-CELEBA_HOWTO = (
-    'torchvision fetches CelebA in the expected layout: python -c "from torchvision.datasets '
+CELEBA_HOWTO = {
+    "celeba": 'torchvision fetches CelebA in the expected layout: python -c "from torchvision.datasets '
     "import CelebA; CelebA('/data', split='all', download=True)\" writes "
-    "/data/celeba/img_align_celeba/ and list_eval_partition.txt; then pass --data.root /data/celeba"
-)
+    "/data/celeba/img_align_celeba/ and list_eval_partition.txt; then pass --data.root /data/celeba",
+    "celeba-wild": "torchvision's python -c \"from torchvision.datasets import CelebA; "
+    "CelebA('/data', split='all', download=True)\" writes /data/celeba/list_bbox_celeba.txt and "
+    "list_eval_partition.txt but never the in-the-wild images: download the parts of "
+    "img_celeba.7z (img_celeba.7z.001, .002, ...) from the Img/ folder of CelebA's Google Drive "
+    "or Baidu Pan (links on https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html), run "
+    "'7z x img_celeba.7z.001' in /data/celeba (it writes img_celeba/), then pass "
+    "--data.root /data/celeba",
+}
 
-
-CELEBA_IMAGE_FOLDERS = {"celeba": "img_align_celeba", "celeba-wild": "img_celeba"}
+# What a CelebA layout's root must hold before training starts: its image folder, and for the
+# in-the-wild layout the face boxes it crops around.
+CELEBA_REQUIRED = {
+    "celeba": (CELEBA_IMAGES + "/",),
+    "celeba-wild": (CELEBA_WILD_IMAGES + "/", CELEBA_BOXES),
+}
 
 
 def require_celeba_root(data: Any) -> None:
     """``SystemExit`` when ``data.layout`` is a CelebA layout (``celeba``, ``celeba-wild``) but
-    ``data.root`` lacks its image folder: without a root the DataModule would serve the
+    ``data.root`` lacks what that layout reads: without a root the DataModule would serve the
     procedural faces instead."""
     layout = None if data is None else data.get("layout")
-    images = CELEBA_IMAGE_FOLDERS.get(layout)
-    if images is None:
+    required = CELEBA_REQUIRED.get(layout)
+    if required is None:
         return
     root = data.get("root")
-    if root is not None and (Path(root) / images).is_dir():
+    missing = [
+        entry
+        for entry in required
+        if root is None
+        or not (Path(root) / entry).exists()
+        or (Path(root) / entry).is_dir() != entry.endswith("/")
+    ]
+    if not missing:
         return
-    found = "not set" if root is None else f"{root!r}, which holds no {images}/"
+    found = "not set" if root is None else f"{root!r}, which holds no {' and no '.join(missing)}"
     raise SystemExit(
-        f"faceinpaint: this config needs CelebA (data.layout: {layout}); data.root is {found}. {CELEBA_HOWTO}"
+        f"faceinpaint: this config needs CelebA (data.layout: {layout}); data.root is {found}. "
+        f"{CELEBA_HOWTO[layout]}"
     )
 
 

@@ -289,6 +289,25 @@ def test_celeba_configs_need_a_celeba_root(config: str, tmp_path: Path) -> None:
             cli_main(args)
 
 
+def test_celeba_wild_configs_say_where_the_in_the_wild_images_come_from(tmp_path: Path) -> None:
+    """torchvision downloads img_align_celeba/ and list_bbox_celeba.txt but never img_celeba/: the
+    error for the in-the-wild layout names what is missing and where it comes from, on one line."""
+    root = tmp_path / "celeba"
+    (root / "img_align_celeba").mkdir(parents=True)  # what torchvision's download leaves
+    (root / "list_bbox_celeba.txt").write_text("1\nimage_id x_1 y_1 width height\n")
+    args = ["fit", "--config", str(REPO / "configs/vaegan/paper.yaml"), "--data.root", str(root)]
+    with pytest.raises(SystemExit) as refused:
+        cli_main(args)
+    message = str(refused.value.code)
+    assert "\n" not in message
+    assert "holds no img_celeba/." in message
+    assert "img_celeba.7z.001" in message and "mmlab.ie.cuhk.edu.hk/projects/CelebA.html" in message
+    (root / "list_bbox_celeba.txt").unlink()
+    (root / "img_celeba").mkdir()
+    with pytest.raises(SystemExit, match=r"holds no list_bbox_celeba.txt\. "):
+        cli_main(args)
+
+
 def test_extra_commands_print_the_projects_info_lines(tmp_path: Path) -> None:
     faces = tmp_path / "faces"
     faces.mkdir()
@@ -313,7 +332,8 @@ def test_slurm_script_requeues_and_matches_its_overlay(
         for line in script.splitlines()
         if line.startswith("#SBATCH --") and "=" in line
     )
-    assert directives["signal"].startswith("SIGUSR1@")  # Lightning's automatic requeue
+    # SIGTERM to every task (no B:) before the limit: faceinpaint saves, the script requeues
+    assert directives["signal"].startswith("TERM@")
     overlay = yaml.safe_load((REPO / "configs/ddp/slurm-2x4.yaml").read_text())["trainer"]
     assert int(directives["ntasks-per-node"]) == overlay["devices"]
     assert int(directives["gpus-per-node"]) == overlay["devices"]

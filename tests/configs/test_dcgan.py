@@ -63,7 +63,7 @@ WITH_LANDMARK_NET = sorted(
 
 @pytest.mark.parametrize("method", WITH_LANDMARK_NET)
 def test_thesis_configs_name_the_landmark_net_the_bench_times(method):
-    """The net whose search cost docs/RESULTS.md, "The landmark term within 1.3x" measured (<= 1.3x a plain iteration)."""
+    """The net whose search cost docs/RESULTS.md, "Landmark term cost in the search", measured (<= 1.3x a plain iteration)."""
     from faceinpaint.bench.sizes import THESIS_LANDMARK_NET
 
     run = Path(_load(f"dcgan/{method}")["model"]["init_args"]["landmark_checkpoint"]).parent.name
