@@ -15,6 +15,14 @@ in eval mode (BatchNorm from running statistics) with their parameters frozen, a
 nothing back to the host. After the last step every candidate's loss is evaluated once more at
 its final z, and the candidate with the smallest total is kept.
 
+With ``holdout`` > 0 (off in the paper-faithful configs), the search also decides when to stop
+and which candidate to keep without looking at the hole: a random share of the pixels that weigh
+in the context loss (the known pixels nearest the hole) is held out of the objective, every
+candidate keeps the iterate (the start included) whose G(z) has the smallest weighted L1 on the
+held-out pixels, and the candidate with the smallest such error is chosen. This is early
+stopping on a validation set, the held-out ring standing in for the hole it borders: minimising
+the thesis objective further fits the known pixels at the hole's expense (docs/RESULTS.md).
+
 With a ``normal`` training prior, the clip to [-1, 1] restricts the search to the central cube of
 the prior (about 68 % of its mass per coordinate); the starting points are normal draws clipped
 the same way.
@@ -33,6 +41,7 @@ from faceinpaint.batch import composite, sample_generator
 from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
     context_weights,
+    holdout_split,
     prior_loss,
     weighted_context_loss,
 )
@@ -56,6 +65,8 @@ class SearchResult:
     all_generated: Tensor | None = None  # (B,N,3,H,W) when ``return_all``
     all_latent: Tensor | None = None  # (B,N,latent_dim) when ``return_all``
     history: Tensor | None = None  # (K,B,N) total loss before each step, when ``record_history``
+    holdout_error: Tensor | None = None  # (B,N) held-out error of each kept iterate (``holdout``)
+    kept_iteration: Tensor | None = None  # (B,N) int64 iteration of each kept iterate (0 = start)
 
 
 def initial_latents(
@@ -105,6 +116,36 @@ def frozen_eval(*modules: nn.Module) -> Iterator[None]:
                 parameter.requires_grad_(flag)
 
 
+class HeldOutSelection:
+    """Each candidate's iterate with the smallest error on the held-out pixels, as the search runs.
+
+    Args:
+        damaged: (B,3,H,W) the damaged input.
+        held_out: (B,1,H,W) context weights of the held-out pixels (:func:`holdout_split`).
+        latent: (B*N, latent_dim) the starts.
+    """
+
+    def __init__(self, damaged: Tensor, held_out: Tensor, latent: Tensor) -> None:
+        b = damaged.shape[0]
+        n = latent.shape[0] // b
+        self.damaged = damaged[:, None]  # (B, 1, 3, H, W)
+        self.held_out = held_out[:, None]  # (B, 1, 1, H, W)
+        self.error = torch.full((b, n), float("inf"), device=damaged.device)  # (B, N)
+        self.latent = latent.detach().clone()  # (B*N, latent_dim)
+        self.iteration = torch.zeros(b, n, dtype=torch.int64, device=damaged.device)
+
+    @torch.no_grad()
+    def update(self, latent: Tensor, generated: Tensor, iteration: int) -> None:
+        """Keep ``latent`` (B*N, latent_dim) where its G(z) ``generated`` (B,N,3,H,W) beats the
+        kept iterate on the held-out pixels (strictly: on ties the earlier iterate stays)."""
+        error = weighted_context_loss(generated, self.damaged, self.held_out)  # (B, N)
+        better = error < self.error
+        self.error = torch.where(better, error, self.error)
+        self.iteration[better] = iteration
+        rows = better.flatten()
+        self.latent[rows] = latent.detach()[rows]
+
+
 def select_best(candidate_loss: Tensor) -> Tensor:
     """(B,) int64 index of the smallest loss of each row of (B, N); the first one on ties."""
     return candidate_loss.argmin(dim=1)
@@ -126,7 +167,10 @@ class LatentSearch:
         landmark_weight: weight of the landmark term; 0 = not computed.
         landmark_term: the landmark loss (required when ``landmark_weight`` > 0).
         poisson_iterations: conjugate-gradient iterations of Poisson blending; 0 = plain composite.
-        seed: base seed of the starting points.
+        holdout: share of the context pixels held out of the objective to choose each
+            candidate's iterate and the candidate (see the module docstring); 0 = the paper's
+            rule: the last iterate, the smallest total loss.
+        seed: base seed of the starting points (and of the held-out pixels).
         return_all: also return every candidate's G(z) and z.
         record_history: also return every candidate's loss before each step (K, B, N).
     """
@@ -145,6 +189,7 @@ class LatentSearch:
         landmark_weight: float = 0.0,
         landmark_term: LandmarkTerm | None = None,
         poisson_iterations: int = 0,
+        holdout: float = 0.0,
         seed: int = 0,
         return_all: bool = False,
         record_history: bool = False,
@@ -153,6 +198,8 @@ class LatentSearch:
             raise ValueError(
                 f"need num_candidates >= 1 and iterations >= 0, got {num_candidates} and {iterations}"
             )
+        if not 0.0 <= holdout < 1.0:
+            raise ValueError(f"holdout must be in [0, 1), got {holdout}")
         if landmark_weight > 0 and landmark_term is None:
             raise ValueError(f"landmark_weight is {landmark_weight} but no landmark_term was given")
         self.generator = generator
@@ -167,6 +214,7 @@ class LatentSearch:
         self.landmark_weight = landmark_weight
         self.landmark_term = landmark_term if landmark_weight > 0 else None
         self.poisson_iterations = poisson_iterations
+        self.holdout = holdout
         self.seed = seed
         self.return_all = return_all
         self.record_history = record_history
@@ -179,12 +227,17 @@ class LatentSearch:
         weights: Tensor,
         landmark_targets: object,
         landmark_term: LandmarkTerm | None,
+        selection: HeldOutSelection | None = None,
+        iteration: int = 0,
     ) -> Tensor:
         """One Adam step of the search on ``latent`` (B*N, latent_dim), then the clip to [-1, 1];
-        returns the (B, N) total loss before the step, detached. Arguments as :meth:`objective`."""
-        total, _, _ = self.objective(
+        returns the (B, N) total loss before the step, detached. Arguments as :meth:`objective`;
+        ``selection`` sees the iterate before the step, as iteration ``iteration``."""
+        total, _, generated = self.objective(
             latent, damaged, weights, landmark_targets, final=False, landmark_term=landmark_term
         )
+        if selection is not None:
+            selection.update(latent, generated, iteration)
         optimizer.zero_grad(set_to_none=True)
         total.sum().backward()
         optimizer.step()
@@ -242,7 +295,10 @@ class LatentSearch:
         hole = mask.to(image.dtype)
         damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
         weights = context_weights(hole, self.context_window)
-        return self._search(damaged, hole, weights, index, self.landmark_term, start)
+        held_out = None
+        if self.holdout > 0:
+            weights, held_out = holdout_split(weights, self.holdout, index, self.seed)
+        return self._search(damaged, hole, weights, index, self.landmark_term, start, held_out)
 
     def project(self, image: Tensor, index: Tensor) -> SearchResult:
         """The generator's closest image to ``image`` when every pixel is known: the same search
@@ -263,9 +319,11 @@ class LatentSearch:
         index: Tensor,
         landmark_term: LandmarkTerm | None,
         start: Tensor | None = None,
+        held_out: Tensor | None = None,
     ) -> SearchResult:
         """The search itself: ``damaged`` (B,3,H,W) with the hole zeroed, ``hole`` (B,1,H,W)
-        1 = hole, ``weights`` (B,1,H,W) context weights, ``start`` (B,N,latent_dim) or None."""
+        1 = hole, ``weights`` (B,1,H,W) context weights, ``start`` (B,N,latent_dim) or None,
+        ``held_out`` (B,1,H,W) weights of the held-out pixels or None (the paper's rule)."""
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
                 "the latent search needs autograd but runs under torch.inference_mode(): "
@@ -292,16 +350,25 @@ class LatentSearch:
                 targets = landmark_term.targets(damaged, hole)
             latent = start.to(damaged.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
             optimizer = torch.optim.Adam([latent], lr=self.lr, betas=self.betas)
+            selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
             for step in range(self.iterations):
-                total = self.step(latent, optimizer, damaged, weights, targets, landmark_term)
+                total = self.step(
+                    latent, optimizer, damaged, weights, targets, landmark_term, selection, step
+                )
                 if history is not None:
                     history[step] = total
             with torch.no_grad():
                 total, parts, generated = self.objective(
                     latent, damaged, weights, targets, final=True, landmark_term=landmark_term
                 )
+                if selection is not None:
+                    selection.update(latent, generated, self.iterations)
+                    latent = selection.latent
+                    total, parts, generated = self.objective(
+                        latent, damaged, weights, targets, final=True, landmark_term=landmark_term
+                    )
         latent = latent.detach().view(b, n, latent_dim)
-        best = select_best(total)
+        best = select_best(total if selection is None else selection.error)
         rows = torch.arange(b, device=damaged.device)
         best_generated = generated[rows, best]  # (B, 3, H, W)
         if self.poisson_iterations > 0:
@@ -319,4 +386,6 @@ class LatentSearch:
             all_generated=generated if self.return_all else None,
             all_latent=latent if self.return_all else None,
             history=history,
+            holdout_error=None if selection is None else selection.error,
+            kept_iteration=None if selection is None else selection.iteration,
         )

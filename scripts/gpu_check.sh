@@ -8,7 +8,8 @@
 # is cut (SIGINT, then SIGKILL 15 s later) and the script goes on with the next one:
 #   env       GPU, driver, torch / CUDA versions
 #   tests     the gpu-marked tests (pytest -m gpu)
-#   bench     faceinpaint bench on CUDA, three calls (search; vaegan; dcgan+landmarks+data+flops)
+#   bench     faceinpaint bench on CUDA, three calls (search; vaegan; dcgan+landmarks+data), each
+#             with the matmul peak and the FLOP counts: achieved TFLOP/s and MFU per timed row
 #   profile   torch.profiler: where a VAE-GAN step's and a search iteration's time goes
 #   dcgan     DCGAN training at paper width on celeba-half for a fixed time (trainer.max_time)
 #   search    faceinpaint eval, thesis masks (centre, left, right), 64 x 1000 search + classical fills
@@ -142,10 +143,10 @@ wanted tests && part tests "$(budget tests 35)" "$PYTHON" -m pytest -q -m gpu -p
 
 # --------------------------------------------------------------------------- 2. benchmarks, profile
 if wanted bench; then
-  part bench-search "$(budget bench_search 45)" "${FI[@]}" bench --out "$WORK/bench" --only '[search]' "${BENCH[@]}"
-  part bench-vaegan "$(budget bench_vaegan 110)" "${FI[@]}" bench --out "$WORK/bench" --only '[vaegan]' "${BENCH[@]}"
+  part bench-search "$(budget bench_search 45)" "${FI[@]}" bench --out "$WORK/bench" --only '[peak, flops, search]' "${BENCH[@]}"
+  part bench-vaegan "$(budget bench_vaegan 110)" "${FI[@]}" bench --out "$WORK/bench" --only '[peak, flops, vaegan]' "${BENCH[@]}"
   part bench-other "$(budget bench_other 45)" "${FI[@]}" bench --out "$WORK/bench" \
-    --only '[flops, dcgan, landmarks, data]' "${BENCH[@]}"
+    --only '[peak, flops, dcgan, landmarks, data]' "${BENCH[@]}"
 fi
 wanted profile && part profile "$(budget profile 25)" "$PYTHON" scripts/gpu_check.py profile \
   --device "$DEVICE" --dry-run "$DRY_RUN" --out "$WORK/profile.jsonl"

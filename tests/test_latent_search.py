@@ -196,3 +196,72 @@ def test_non_differentiable_term_only_scores_the_final_candidates(nets):
     assert torch.equal(result.best, brightness.argmin(dim=1)), "a huge landmark weight decides"
     plain = _search(nets, iterations=5, return_all=True)(image, mask, index)
     torch.testing.assert_close(plain.all_latent, result.all_latent, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- held-out selection
+def test_holdout_split_partitions_the_context_weights_per_image(nets):
+    from faceinpaint.losses.latent_search import context_weights, holdout_split
+
+    _, mask, index = _batch(nets[0], n=3)
+    weights = context_weights(mask, 3)
+    fit, held = holdout_split(weights, 0.25, index, seed=0)
+    assert torch.equal(fit + held, weights)
+    assert ((fit > 0) & (held > 0)).sum() == 0, "a pixel is either fitted or held out"
+    share = (held > 0).sum() / (weights > 0).sum()
+    assert 0.1 < share < 0.45
+    # image 11 holds out the same pixels alone and in its batch; another seed, other pixels
+    alone = holdout_split(weights[1:2], 0.25, index[1:2], seed=0)[1]
+    assert torch.equal(alone, held[1:2])
+    assert not torch.equal(holdout_split(weights, 0.25, index, seed=1)[1], held)
+    with pytest.raises(ValueError, match=r"holdout share must be in \(0, 1\), got 1.0"):
+        holdout_split(weights, 1.0, index)
+
+
+def test_holdout_keeps_the_iterate_with_the_smallest_held_out_error(nets):
+    from faceinpaint.losses.latent_search import (
+        context_weights,
+        holdout_split,
+        weighted_context_loss,
+    )
+
+    image, mask, index = _batch(nets[0])
+    generator = nets[0]
+    damaged = image * (1 - mask)
+    _, held = holdout_split(context_weights(mask, 7), 0.3, index, seed=0)
+    kept = []
+    for iterations in (0, 3, 10, 30):
+        result = _search(nets, holdout=0.3, iterations=iterations, return_all=True)(
+            image, mask, index
+        )
+        # the kept iterates' held-out errors, recomputed from their z
+        with torch.no_grad():
+            generated = generator(result.all_latent.flatten(0, 1)).view(3, 4, 3, SIZE, SIZE)
+        error = weighted_context_loss(generated, damaged[:, None], held[:, None])
+        torch.testing.assert_close(result.holdout_error, error)
+        assert torch.equal(result.best, result.holdout_error.argmin(dim=1))
+        assert (result.kept_iteration <= iterations).all()
+        kept.append(result.holdout_error)
+    start_only = _search(nets, holdout=0.3, iterations=0)(image, mask, index)
+    assert torch.equal(start_only.kept_iteration, torch.zeros(3, 4, dtype=torch.int64))
+    # a longer search can only find a better iterate: the kept error never rises
+    for shorter, longer in zip(kept, kept[1:], strict=False):
+        assert (longer <= shorter + 1e-6).all()
+    assert (kept[-1] < kept[0]).any(), "30 iterations should beat the start somewhere"
+
+
+def test_holdout_never_reads_the_hole(nets):
+    image, mask, index = _batch(nets[0])
+    other = torch.where(mask.bool(), torch.rand_like(image), image)
+    search = _search(nets, holdout=0.25, iterations=8)
+    torch.testing.assert_close(
+        search(image, mask, index).generated, search(other, mask, index).generated
+    )
+
+
+def test_holdout_off_is_the_papers_rule(nets):
+    image, mask, index = _batch(nets[0])
+    result = _search(nets, iterations=8)(image, mask, index)
+    assert result.holdout_error is None and result.kept_iteration is None
+    assert torch.equal(result.best, select_best(result.candidate_loss))
+    with pytest.raises(ValueError, match=r"holdout must be in \[0, 1\), got -0.1"):
+        _search(nets, holdout=-0.1)

@@ -10,7 +10,10 @@ interleaved variants, min / median / max, ratios paired by round):
   together, without / with the landmark network / with dlib in the loop, and their ratios;
 - ``landmarks``: ms per face, dlib on the CPU vs the landmark network;
 - ``data``: loader + on-device ``prepare_batch`` images/s against training's consumption;
-- ``flops``: FLOPs per training image and per search iteration; achieved vs peak FLOP/s.
+- ``peak``: the device's dense-matmul peak per precision, measured before and after the timed
+  rows (the roofline);
+- ``flops``: FLOPs per training update and per search iteration; the achieved FLOP/s of every
+  timed row as a share of the measured peak (MFU), and the GPU hours of a paper run.
 
 The entry point is :func:`faceinpaint.bench.suite.bench`. This package's ``__init__`` imports
 nothing, so ``faceinpaint.bench.timing`` stays light for the modules that time with it.

@@ -49,6 +49,8 @@ class Sizes:
         quality_random: (candidates, iterations) of the random-start reference there.
         quality_encoder: (candidates, iterations) of the encoder start there: a tenth of the
             reference's candidate-iterations, the goal of issue 13 item 2.
+        peak_size: side of the square matmuls that measure the device's peak (big enough to
+            saturate it).
     """
 
     label: str
@@ -70,6 +72,7 @@ class Sizes:
     quality_faces: int = 16
     quality_random: tuple[int, int] = (64, 1000)
     quality_encoder: tuple[int, int] = (8, 800)
+    peak_size: int = 2048
 
 
 def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
@@ -93,6 +96,7 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         warmup=1,
         repeats=5,
         quality_faces=64,
+        peak_size=8192,
     )
     if device.type == "cuda":
         return gpu
@@ -108,6 +112,7 @@ def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
         data_batches=10,
         repeats=3,
         quality_faces=16,
+        peak_size=2048,
     )
     if full:
         return cpu_full
@@ -158,6 +163,7 @@ def quick_sizes() -> Sizes:
         quality_faces=2,
         quality_random=(4, 8),
         quality_encoder=(2, 4),
+        peak_size=256,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -15,8 +16,9 @@ from faceinpaint.bench.rows import TABLE_HEADER, Row, environment, environment_l
 from faceinpaint.bench.sizes import Sizes, paper_sizes, quick_sizes, sized_by_dcgan_config
 from faceinpaint.io import append_jsonl, write_text
 
-Benchmark = Literal["vaegan", "dcgan", "search", "quality", "landmarks", "data", "flops"]
+Benchmark = Literal["peak", "vaegan", "dcgan", "search", "quality", "landmarks", "data", "flops"]
 ALL_BENCHMARKS: tuple[Benchmark, ...] = (
+    "peak",
     "flops",
     "vaegan",
     "dcgan",
@@ -44,8 +46,9 @@ def _rows(
     """Every chosen benchmark's rows on ``device``, in order, each as soon as it is measured."""
     from faceinpaint.bench.data import bench_data
     from faceinpaint.bench.dcgan import bench_dcgan
-    from faceinpaint.bench.flops import achieved_rows, bench_flops
+    from faceinpaint.bench.flops import achieved_rows, bench_flops, paper_run_rows
     from faceinpaint.bench.landmarks import bench_landmarks
+    from faceinpaint.bench.peak import bench_peak
     from faceinpaint.bench.quality import bench_time_to_quality
     from faceinpaint.bench.search import bench_search
     from faceinpaint.bench.vaegan import bench_vaegan
@@ -57,19 +60,26 @@ def _rows(
             done.append(row)
             yield row
 
+    # the roofline is measured before and after the rows it divides (achieved_rows)
+    peak = "peak" in chosen
+    if peak:
+        yield from emit(bench_peak(device, sizes.peak_size, max(repeats, 3), when="before"))
     if "flops" in chosen:
         yield from emit(bench_flops(device, sizes))
     if "vaegan" in chosen:
         yield from emit(bench_vaegan(device, sizes, repeats, compile_cpu))
     if "dcgan" in chosen:
         yield from emit(bench_dcgan(device, sizes, repeats, compile_cpu))
-    yield from emit(achieved_rows(list(done), hardware))
     if "search" in chosen:
         yield from emit(
             bench_search(
                 device, sizes, warmup, repeats, dlib and device.type == "cpu", landmark_nets
             )
         )
+    if peak and {"vaegan", "dcgan", "search"} & set(chosen):
+        yield from emit(bench_peak(device, sizes.peak_size, max(repeats, 3), when="after"))
+    yield from emit(achieved_rows(list(done), hardware))
+    yield from emit(paper_run_rows(list(done), sizes, device.type))
     if "quality" in chosen:
         yield from emit(bench_time_to_quality(device, sizes, **(quality or {})))
     if "landmarks" in chosen:
@@ -118,7 +128,7 @@ def bench(
         out: folder of ``bench.jsonl`` (appended) and ``bench.md`` (this run).
         quick: tiny models and runs (seconds; for tests and dry runs), not the papers' sizes.
         full: on a CPU, the long run (VAE-GAN batches 16 and 32, 5 search iterations): hours.
-        only: benchmarks to run (default all): flops, vaegan, dcgan, search, quality,
+        only: benchmarks to run (default all): peak, flops, vaegan, dcgan, search, quality,
             landmarks, data.
         devices: e.g. ``[cpu]``; default cpu, and cuda when available.
         warmup: untimed rounds before the timed ones (search, landmarks, data); default: 1 on
@@ -159,6 +169,7 @@ def bench(
         if sys.argv[1:2] == ["bench"]
         else f"bench(quick={quick}, full={full}, only={list(chosen)})"
     )
+    started = time.perf_counter()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
@@ -199,5 +210,7 @@ def bench(
             lines.append(line)
             records.append(record)
         sections.append(head + "".join(lines))
-    write_text("# faceinpaint bench\n\n" + "\n".join(sections), out_dir / "bench.md")
+    wall = f"Wall time: {time.perf_counter() - started:.0f} s (`{command}`)\n"
+    print("\n" + wall, end="", flush=True)
+    write_text("# faceinpaint bench\n\n" + "\n".join(sections) + "\n" + wall, out_dir / "bench.md")
     return records

@@ -106,12 +106,14 @@ def dcgan_method(
     poisson_iterations: int | None = None,
     oracle: bool = False,
     encoder: str | None = None,
+    holdout: float | None = None,
 ) -> Method:
     """The latent search of the DCGAN in ``path``; arguments that are not None replace the
     checkpoint's search settings. The method is named ``dcgan``, with ``+encoder`` when the search
     starts from a latent encoder's estimate (``encoder``: one trained for this generator),
-    ``+landmark`` when the landmark term is on and ``+poisson`` when the result is
-    Poisson-blended, so several settings can share one table. With ``oracle``: ``dcgan-oracle``,
+    ``+landmark`` when the landmark term is on, ``+holdout`` when it keeps each candidate's
+    iterate by a held-out share of the context (``search_holdout``) and ``+poisson`` when the
+    result is Poisson-blended, so several settings can share one table. With ``oracle``: ``dcgan-oracle``,
     the generator's closest image to the whole original (``LatentSearch.project``, same
     candidates and iterations)."""
     checkpoint = read_checkpoint(path)
@@ -126,6 +128,7 @@ def dcgan_method(
         "landmark_weight": landmark_weight,
         "poisson_iterations": poisson_iterations,
         "encoder_checkpoint": None if oracle else encoder,
+        "search_holdout": None if oracle else holdout,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     model = load_dcgan(path, **overrides).to(device)
@@ -148,6 +151,7 @@ def dcgan_method(
     name = "dcgan"
     name += "+encoder" if model.hparams.encoder_checkpoint is not None else ""
     name += "+landmark" if landmark_on else ""
+    name += "+holdout" if model.hparams.search_holdout > 0 else ""
     name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
     if oracle:
         name = "dcgan-oracle"

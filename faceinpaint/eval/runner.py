@@ -95,6 +95,7 @@ def evaluate(
     dcgan_landmark_weight: float | None = None,
     dcgan_poisson_iterations: int | None = None,
     dcgan_encoder: str | None = None,
+    dcgan_holdout: float | None = None,
     vaegan_poisson_iterations: int | None = None,
     oracles: bool = False,
     skip_mismatched: bool = False,
@@ -132,6 +133,9 @@ def evaluate(
         dcgan_encoder: a latent encoder (``faceinpaint fit --config configs/encoder/...``) of
             the DCGAN checkpoints' generator: their searches start from its latent (rows
             named ``dcgan+encoder``) instead of the checkpoints' setting.
+        dcgan_holdout: replaces the DCGAN checkpoints' ``search_holdout`` (the share of the
+            context held out to choose each candidate's iterate and the candidate; 0 = the
+            paper's last iterate and smallest loss). Rows with it are named ``dcgan+holdout``.
         vaegan_poisson_iterations: replaces the VAE-GAN checkpoints' ``poisson_iterations``
             (conjugate-gradient iterations of Poisson blending of the output into the known
             pixels; 0 = pasted, as in the paper). Blended rows are named ``vaegan+poisson``.
@@ -186,6 +190,7 @@ def evaluate(
             dcgan_poisson_iterations,
             oracle,
             dcgan_encoder,
+            dcgan_holdout,
         )
         for path in dcgan
         for oracle in ((False, True) if oracles else (False,))

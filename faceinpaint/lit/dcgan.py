@@ -71,6 +71,7 @@ class DCGANModule(pl.LightningModule):
         landmark_checkpoint: str | None = None,
         landmark_candidates: LandmarkCandidates = "masked",
         poisson_iterations: int = 0,
+        search_holdout: float = 0.0,
         search_seed: int = 0,
         encoder_checkpoint: str | None = None,
         encoder_perturbation: float = 0.1,
@@ -113,6 +114,10 @@ class DCGANModule(pl.LightningModule):
                 ``unmasked`` (the whole G(z)).
             poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
                 this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
+            search_holdout: share of the known pixels nearest the hole held out of the search's
+                objective; each candidate keeps its iterate, and the search its candidate, with
+                the smallest error on them (``faceinpaint.latent_search``). 0 = the paper's rule
+                (last iterate, smallest total loss).
             search_seed: seed of the search's starting points (with each image's index).
             encoder_checkpoint: a latent encoder (``faceinpaint.lit.encoder``; ``.ckpt`` or
                 ``.safetensors``) for this generator: the search starts from E(damaged, mask)
@@ -265,6 +270,7 @@ class DCGANModule(pl.LightningModule):
             landmark_weight=0.0 if validation else hp.landmark_weight,
             landmark_term=None if validation else self.landmark_term(),
             poisson_iterations=0 if validation else hp.poisson_iterations,
+            holdout=0.0 if validation else hp.search_holdout,
             seed=hp.search_seed,
             return_all=hp.return_all and not validation,
         )
@@ -347,7 +353,11 @@ def result_rows(result: SearchResult) -> dict[str, list[Any]]:
     """Per-image values of a search for the results' JSON lines: the chosen candidate's loss, its
     parts, and which candidate it was."""
     parts = {name: value.tolist() for name, value in result.parts.items()}
-    return {"loss": result.loss.tolist(), **parts, "candidate": result.best.tolist()}
+    rows = {"loss": result.loss.tolist(), **parts, "candidate": result.best.tolist()}
+    if result.kept_iteration is not None:
+        chosen = torch.arange(result.best.shape[0], device=result.best.device)
+        rows["kept_iteration"] = result.kept_iteration[chosen, result.best].tolist()
+    return rows
 
 
 def __getattr__(name: str) -> type:

@@ -13,6 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from faceinpaint.batch import sample_generator
+
+# The held-out pixels of image ``index`` are drawn from the generator of
+# ``(seed + HOLDOUT_STREAM, index)``, a stream apart from the search's starts ``(seed, index)``.
+HOLDOUT_STREAM = 104_729
+
 
 def context_weights(mask: Tensor, window: int = 7) -> Tensor:
     """(B,1,H,W) importance of each pixel for the context loss; ``mask`` (B,1,H,W), 1 = hole.
@@ -53,3 +59,28 @@ def prior_loss(logits: Tensor, weight: float = 0.003) -> Tensor:
     sigmoid. Minimising it pushes D(G(z)) towards 1 ("looks real").
     """
     return -weight * F.softplus(logits)
+
+
+def holdout_split(
+    weights: Tensor, share: float, index: Tensor, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """``(fit, held_out)`` context weights, each (B,1,H,W): a random ``share`` of the pixels that
+    weigh in the context loss (the known pixels nearest the hole) is held out of it.
+
+    ``weights`` (B,1,H,W) from :func:`context_weights`; ``index`` (B,) int64 seeds image b's draw
+    by ``(seed + HOLDOUT_STREAM, index[b])`` alone, so an image holds out the same pixels in any
+    batch and on any device. ``fit + held_out == weights``; the held-out error of a candidate
+    is :func:`weighted_context_loss` with ``held_out``.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"holdout share must be in (0, 1), got {share}")
+    if index.shape != (weights.shape[0],):
+        raise ValueError(f"index must be ({weights.shape[0]},), got {tuple(index.shape)}")
+    draws = torch.stack(
+        [
+            torch.rand(weights.shape[1:], generator=sample_generator(seed + HOLDOUT_STREAM, i))
+            for i in index.tolist()
+        ]
+    ).to(weights.device)  # (B, 1, H, W) uniform in [0, 1)
+    held = (draws < share).to(weights.dtype)
+    return weights * (1.0 - held), weights * held

@@ -274,3 +274,10 @@ def test_quick_search_rows_of_two_landmark_nets(tmp_path):
     for net in ("landmark network s2 w8-16-16-32", "landmark network s2 w16-32-48-64-96"):
         assert f"{net} / no landmark, B=1" in ratios and f"{net} / no landmark, B=2" in ratios
         assert f"B=2 / B=1 per-image rate, {net}" in ratios
+
+
+def test_the_run_prints_and_writes_its_wall_time(tmp_path, capsys):
+    records = suite.bench(out=str(tmp_path), quick=True, only=["peak"], devices=["cpu"])
+    assert {r["extra"]["precision"] for r in records} == {"fp32", "bf16"}
+    assert "Wall time: " in capsys.readouterr().out
+    assert "Wall time: " in (tmp_path / "bench.md").read_text()
