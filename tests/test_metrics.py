@@ -257,3 +257,22 @@ def test_ssim_in_cpu_chunks_equals_one_sample_at_a_time() -> None:
         [ssim_per_sample(preds[i : i + 1], target[i : i + 1]) for i in range(19)]
     )
     torch.testing.assert_close(ssim_per_sample(preds, target), one_by_one)
+
+
+def test_hole_metrics_never_read_the_prediction_outside_the_hole():
+    """The hole metrics' contract: changing the prediction outside the hole changes the whole
+    image's PSNR/SSIM and leaves the hole's untouched (hole PSNR for any hole, hole SSIM for a
+    rectangular hole at least one SSIM window wide, whose box is the hole itself)."""
+    image, result = _random_pair(batch=2, size=40, seed=3)
+    mask = _box_mask(2, 40, 6, 30, 10, 34)  # 24 x 24, wider than the 11 px window
+    scattered = (torch.rand(2, 1, 40, 40, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    elsewhere = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    for hole, names in ((mask, ("psnr_hole", "ssim_hole")), (scattered, ("psnr_hole",))):
+        changed = torch.where(hole.bool(), result, elsewhere)
+        before, after = InpaintingMetrics(), InpaintingMetrics()
+        before.update(result, image, hole)
+        after.update(changed, image, hole)
+        for name in names:
+            assert torch.equal(before.per_sample()[name], after.per_sample()[name]), name
+        for name in ("psnr", "ssim"):
+            assert not torch.allclose(before.per_sample()[name], after.per_sample()[name]), name
