@@ -41,11 +41,14 @@ def test_shipped_weights_are_small_fp16_safetensors_that_load() -> None:
     assert classes == {"VAEGANModule", "DCGANModule", "LatentEncoder"}
 
 
-def _row(mask: str, method: str, psnr: float, ssim: float) -> dict:
+def _row(mask: str, method: str, psnr: float, ssim: float, ci: float = 0.0) -> dict:
     return {
         "mask": mask,
         "method": method,
-        "metrics": {"psnr_hole": {"mean": psnr}, "ssim_hole": {"mean": ssim}},
+        "metrics": {
+            "psnr_hole": {"mean": psnr, "ci95": ci},
+            "ssim_hole": {"mean": ssim, "ci95": ci / 100},
+        },
     }
 
 
@@ -56,13 +59,36 @@ def test_verdicts_compare_with_the_best_classical_fill_per_metric() -> None:
         _row("center", "harmonic", 21.0, 0.20),
         _row("center", "telea", 19.0, 0.40),
     ]
-    lines = verdicts(rows, ("harmonic", "telea"))
-    assert len(lines) == 2
-    assert lines[0].startswith("center: vaegan") and lines[0].endswith("NOT ahead on both")
+    lines, behind = verdicts(rows, ("harmonic", "telea"))
+    assert len(lines) == 2 and behind == lines
+    assert lines[0].startswith("center: vaegan") and "NOT ahead on both" in lines[0]
     assert "21.00 dB (harmonic), 0.400 (telea)" in lines[0]
-    assert lines[1].startswith("center: dcgan+encoder") and lines[1].endswith("NOT ahead on both")
+    assert lines[1].startswith("center: dcgan+encoder") and "NOT ahead on both" in lines[1]
     rows[1]["metrics"]["ssim_hole"]["mean"] = 0.45
-    assert verdicts(rows, ("harmonic", "telea"))[1].endswith(": ahead on both")
+    lines, behind = verdicts(rows, ("harmonic", "telea"))
+    assert lines[1].endswith(": ahead on both") and behind == [lines[0]]
+
+
+def test_verdicts_count_a_lead_inside_the_intervals_as_not_ahead() -> None:
+    """25 +- 2 dB against 21 +- 2.5 dB overlaps; 25 +- 1.5 against 21 +- 2 does not."""
+    rows = [_row("left", "vaegan", 25.0, 0.60, ci=2.0), _row("left", "mean", 21.0, 0.40, ci=2.5)]
+    assert verdicts(rows, ("mean",))[1] != []
+    rows = [_row("left", "vaegan", 25.0, 0.60, ci=1.5), _row("left", "mean", 21.0, 0.40, ci=2.0)]
+    assert verdicts(rows, ("mean",))[1] == []
+
+
+def test_the_demo_exits_non_zero_when_a_learned_method_is_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI's quality gate: `make demo` fails when a shipped method falls behind."""
+    import faceinpaint.eval.runner as runner
+    from faceinpaint.commands import demo as demo_command
+
+    rows = [_row("center", "vaegan", 15.0, 0.30, ci=0.5), _row("center", "mean", 16.0, 0.3, ci=0.5)]
+    monkeypatch.setattr(runner, "evaluate", lambda **kwargs: rows)
+    with pytest.raises(SystemExit, match="1 learned result"):
+        demo_command.demo(out=str(tmp_path), limit=2)
+    assert demo_command.demo(out=str(tmp_path), limit=2, require_ahead=False) == rows
 
 
 @pytest.mark.slow
@@ -95,6 +121,8 @@ def test_demo_train_retrains_every_model_and_evaluates_them(
             "2",
             "--threads",
             "1",
+            "--require_ahead",
+            "false",  # a few steps of training are not expected to beat the classical fills
         ]
     )
     assert sorted(p.name for p in assets.iterdir()) == sorted(WEIGHTS.values())
