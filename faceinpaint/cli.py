@@ -34,6 +34,8 @@ EXTRA_COMMANDS: dict[tuple[str, ...], str] = {
     ("landmarks", "annotate"): "faceinpaint.commands.annotate:annotate",
     ("bench",): "faceinpaint.bench.suite:bench",
     ("eval",): "faceinpaint.eval.runner:evaluate",
+    ("score",): "faceinpaint.eval.runner:score",
+    ("masks", "export"): "faceinpaint.eval.exchange:export_masks",
     ("inpaint",): "faceinpaint.photo.inpaint:inpaint",
     ("demo",): "faceinpaint.commands.demo:demo",
     ("plot",): "faceinpaint.eval.plots:plot",

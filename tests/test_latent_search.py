@@ -291,9 +291,7 @@ def test_total_loss_is_the_weighted_context_plus_the_prior_term(nets, window):
     generator, discriminator = nets
     image, mask, index = _batch(generator)
     mask[0, :, :, :3] = 1.0  # a hole on the border too
-    result = _search(nets, iterations=6, context_window=window, return_all=True)(
-        image, mask, index
-    )
+    result = _search(nets, iterations=6, context_window=window, return_all=True)(image, mask, index)
     with torch.no_grad():
         generated = generator(result.all_latent.flatten(0, 1))  # (B*N, 3, H, W)
         logits = discriminator(generated).double().view(3, 4)
@@ -302,7 +300,9 @@ def test_total_loss_is_the_weighted_context_plus_the_prior_term(nets, window):
     weights = _context_weights_by_hand(mask, window)[:, None]
     context = (weights * (generated - known)).abs().sum((-3, -2, -1))
     prior = 0.003 * torch.log(1.0 - torch.sigmoid(logits))
-    torch.testing.assert_close(result.candidate_loss.double(), context + prior, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        result.candidate_loss.double(), context + prior, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_a_prior_only_search_makes_the_generated_faces_look_more_real_to_d(nets):

@@ -31,6 +31,7 @@ from typing import Any
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.device import resolve_device
 from faceinpaint.eval.dashboard import log_eval, open_eval_run
+from faceinpaint.eval.exchange import predictions_method
 from faceinpaint.eval.methods import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
@@ -103,6 +104,7 @@ def evaluate(
     allow_train_overlap: bool = False,
     grid_samples: int = 8,
     metrics: str | tuple[str, ...] = (),
+    predictions: str | None = None,
     wandb: bool | None = None,
     device: str = "auto",
     out: str = "outputs/eval",
@@ -155,6 +157,10 @@ def evaluate(
             LPIPS, AlexNet), ``fid`` (torchmetrics' FID, Inception v3; needs torch-fidelity).
             Their pretrained weights are downloaded into torch hub's cache (``$TORCH_HOME``)
             on first use; where that fails the run stops, naming the file to fetch.
+        predictions: an outside method's outputs on this protocol's masks,
+            ``<predictions>/<protocol>/<mask>/<image id>.png`` for the faces ``faceinpaint masks
+            export`` wrote (``faceinpaint.eval.exchange``); scored as a row named after the
+            folder, composited with the known pixels like every method.
         wandb: open a wandb run (``job_type="eval"``, grouped with the checkpoints' training
             run) for the table, per-mask metrics, grids and charts. None (default): only when a
             checkpoint was trained with a wandb logger. Offline unless you are logged in.
@@ -256,6 +262,8 @@ def evaluate(
             method_key(m): training_overlap(m, names, task.split, allow_train_overlap)
             for m in task_methods
         }
+        if predictions is not None:
+            task_methods.insert(0, predictions_method(predictions, task, names))
         for name in baselines:
             if name == "nn":
                 task_methods.append(nearest_neighbour_method(nn_bank.faces(datamodule)))
@@ -374,6 +382,50 @@ def evaluate(
         run.finish()
     print(report)
     return rows
+
+
+def score(
+    data: FaceDataModule,
+    protocol: Protocol,
+    predictions: str,
+    baselines: str | tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
+    limit: int | None = None,
+    batch_size: int = 64,
+    grid_samples: int = 8,
+    metrics: str | tuple[str, ...] = (),
+    device: str = "auto",
+    out: str = "outputs/score",
+) -> list[dict[str, Any]]:
+    """Score an outside method's predictions on the protocol's masks, as ``faceinpaint eval``.
+
+    Args:
+        protocol: the ``protocol:`` section of the configs/eval/*.yaml the inputs were
+            exported with (``faceinpaint masks export --config ... --out DIR``).
+        predictions: the method's outputs, ``<predictions>/<protocol>/<mask>/<image id>.png``;
+            the row is named after this folder.
+        baselines: classical fills scored beside it (and paired against it); ``[]`` for none.
+        limit: the first ``limit`` faces of the split (None: all); as at export.
+        batch_size: faces per batch.
+        grid_samples: faces per image grid.
+        metrics: optional metrics besides PSNR/SSIM (``lpips``, ``fid``), as eval's.
+        device: where the metrics run.
+        out: folder of results.jsonl, <protocol>.md and the grids, as eval's.
+
+    Returns the result rows.
+    """
+    return evaluate(
+        data=data,
+        protocol=protocol,
+        predictions=predictions,
+        baselines=baselines,
+        limit=limit,
+        batch_size=batch_size,
+        grid_samples=grid_samples,
+        metrics=metrics,
+        wandb=False,
+        device=device,
+        out=out,
+    )
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
