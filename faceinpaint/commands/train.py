@@ -29,6 +29,7 @@ from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
 from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
+from faceinpaint.safe_load import UntrustedCheckpointError
 
 _MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
@@ -135,6 +136,10 @@ class FaceInpaintCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except SIGTERMException:
             exit_after_sigterm(self.trainer, subcommand)
+        except UntrustedCheckpointError as err:
+            # a checkpoint opened while the command runs (a DCGAN's encoder or landmark network)
+            print(f"faceinpaint {subcommand}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     def add_arguments_to_parser(self, parser: ArgumentParser) -> None:
         parser.link_arguments("data.image_size", "model.init_args.image_size")
