@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,3 +205,55 @@ def test_a_checkpoint_of_another_kind_names_both(
                        "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
     assert "holds a faceinpaint.lit.vaegan.VAEGANModule" in err
     assert "the config's model is faceinpaint.lit.dcgan.DCGANModule" in err
+
+
+def smoke_fit(folder: Path, *args: str) -> None:
+    """``faceinpaint fit`` of the VAE-GAN smoke config, in-process, in ``folder``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        cli_main(["fit", "--config", str(VAEGAN), *QUIET, *args])
+
+
+@pytest.fixture(scope="module")
+def stage_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint in stage 2 (generator update 5 of boundaries 4, 8, 12) of a run whose
+    stage 3 has a landmark network."""
+    folder = tmp_path_factory.mktemp("stage2")
+    smoke_fit(folder, "--trainer.max_steps", "10")
+    path = folder / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(path)["updates"] == 5 and saved(path)["stage"] == 2
+    return path
+
+
+def resume_copy(checkpoint: Path, folder: Path) -> Path:
+    """``checkpoint`` as ``folder``'s runs/vaegan-smoke/last.ckpt, where a resume will write."""
+    run = folder / "runs" / "vaegan-smoke"
+    run.mkdir(parents=True)
+    shutil.copy(checkpoint, run / "last.ckpt")
+    return run / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    ("args", "end"),
+    [
+        (["--model.init_args.stage_boundaries", "[4, 8, 8]"], 8),  # stage 3 (landmarks) dropped
+        (["--model.init_args.landmark_weight", "0"], 12),  # its landmark network dropped
+    ],
+    ids=["no-stage-3", "landmark-weight-0"],
+)
+def test_resume_without_the_landmark_network_of_the_checkpoints_run(
+    stage_2: Path, tmp_path: Path, args: list[str], end: int
+) -> None:
+    last = resume_copy(stage_2, tmp_path)
+    smoke_fit(tmp_path, *args, "--ckpt_path", str(last))
+    assert saved(last)["updates"] == end
+
+
+def test_extending_the_curriculum_into_stage_3_adds_the_landmark_network(tmp_path: Path) -> None:
+    smoke_fit(tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 6]")
+    last = tmp_path / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(last)["updates"] == 6
+    smoke_fit(
+        tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 10]", "--ckpt_path", str(last)
+    )
+    assert saved(last) == {"step": saved(last)["step"], "updates": 10, "stage": 3}
