@@ -138,6 +138,29 @@ class ModelCheckpoint(LightningModelCheckpoint):
             note_resume(trainer)
 
     @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """A run stopped mid-epoch (``max_steps``, or the module's ``should_stop``) is saved as
+        mid-epoch. Lightning ends the epoch loop early and counts the epoch as processed, so a
+        resume would start the next epoch and its batch counter mid-way (a resume to a larger
+        ``max_steps`` stopped at ``max_epochs`` early)."""
+        fit_loop = trainer.fit_loop
+        epoch = fit_loop.epoch_progress.total
+        batches = fit_loop.epoch_loop.batch_progress.current.completed
+        if (
+            trainer.state.fn != "fit"
+            or epoch.processed != epoch.started
+            or batches >= trainer.num_training_batches
+        ):
+            return
+        saved = checkpoint["loops"]["fit_loop"]["epoch_progress"]
+        for counter in ("total", "current"):
+            saved[counter]["processed"] = saved[counter]["completed"] = (
+                saved[counter]["started"] - 1
+            )
+
+    @override
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:

@@ -55,6 +55,10 @@ def saved(path: Path) -> dict[str, int]:
     }
 
 
+def global_step(path: Path) -> int:
+    return torch.load(path, weights_only=True, map_location="cpu")["global_step"]
+
+
 def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
     """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM in stage 2, as SLURM
     would: to the main process, or (``group``) to its whole process group, loader workers too."""
@@ -207,11 +211,11 @@ def test_a_checkpoint_of_another_kind_names_both(
     assert "the config's model is faceinpaint.lit.dcgan.DCGANModule" in err
 
 
-def smoke_fit(folder: Path, *args: str) -> None:
-    """``faceinpaint fit`` of the VAE-GAN smoke config, in-process, in ``folder``."""
+def smoke_fit(folder: Path, *args: str, config: Path = VAEGAN) -> None:
+    """``faceinpaint fit`` of a smoke config (the VAE-GAN's), in-process, in ``folder``."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        cli_main(["fit", "--config", str(VAEGAN), *QUIET, *args])
+        cli_main(["fit", "--config", str(config), *QUIET, *args])
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +261,15 @@ def test_extending_the_curriculum_into_stage_3_adds_the_landmark_network(tmp_pat
         tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 10]", "--ckpt_path", str(last)
     )
     assert saved(last) == {"step": saved(last)["step"], "updates": 10, "stage": 3}
+
+
+def test_a_larger_max_steps_resumes_a_run_that_max_steps_stopped_mid_epoch(tmp_path: Path) -> None:
+    """The DCGAN smoke run has 4 batches (8 optimizer steps) per epoch and max_epochs 2: a run
+    stopped at step 6 (mid-epoch 0) and resumed to 12 must reach 12, then 16 at max_epochs."""
+    last = tmp_path / "runs" / "dcgan-smoke" / "last.ckpt"
+    smoke_fit(tmp_path, "--trainer.max_steps", "6", config=DCGAN)
+    assert global_step(last) == 6
+    smoke_fit(tmp_path, "--trainer.max_steps", "12", "--ckpt_path", str(last), config=DCGAN)
+    assert global_step(last) == 12
+    smoke_fit(tmp_path, "--ckpt_path", str(last), config=DCGAN)
+    assert global_step(last) == 16
