@@ -226,14 +226,27 @@ OPTIMIZER: dict[str, tuple[str, ...]] = {
 
 
 def _curriculum_rule(old: Any, new: Any, checkpoint: Mapping[str, Any]) -> str | None:
-    """Stage boundaries may move only where the checkpoint has not reached them yet."""
+    """Stage boundaries may move only where the checkpoint has not reached them yet, and none
+    below the generator update it reached."""
     done = int(checkpoint.get("vaegan_curriculum", {}).get("generator_updates", 0))
     for number, (before, after) in enumerate(zip(old[:2], new[:2], strict=True), start=1):
-        if min(before, done) != min(after, done):
+        if after == before:
+            continue
+        if before < done:
             return (
                 f"the checkpoint is at generator update {done}, past the end of stage {number} "
                 f"({before}); only boundaries it has not reached may move"
             )
+        if after < done:
+            return (
+                f"the checkpoint is at generator update {done}, in stage {number}: stage "
+                f"{number} can end at update {done} or later, not {after}"
+            )
+    if new[2] < done:
+        return (
+            f"the checkpoint is at generator update {done}: training can end at update {done} "
+            f"or later, not {new[2]}"
+        )
     return None
 
 

@@ -389,6 +389,11 @@ class VAEGANModule(pl.LightningModule):
         logged["train/critic_updates"] = float(self.critic_updates)
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=image.shape[0])
 
+    def on_train_start(self) -> None:
+        # a run resumed at the end of its curriculum trains no batch, not one more critic update
+        if self.generator_updates >= self.boundaries[2]:
+            self.trainer.should_stop = True
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.generator_updates >= self.boundaries[2]:
             self.trainer.should_stop = True

@@ -273,3 +273,47 @@ def test_a_larger_max_steps_resumes_a_run_that_max_steps_stopped_mid_epoch(tmp_p
     assert global_step(last) == 12
     smoke_fit(tmp_path, "--ckpt_path", str(last), config=DCGAN)
     assert global_step(last) == 16
+
+
+def test_a_stage_cannot_end_before_the_update_the_checkpoint_reached(
+    stage_2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    last = resume_copy(stage_2, tmp_path)
+    args = ["fit", "--model.init_args.stage_boundaries", "[4, 4, 12]", "--ckpt_path", str(last)]
+    err = resume_error(tmp_path, monkeypatch, capsys, VAEGAN, *args)
+    assert "at generator update 5, in stage 2: stage 2 can end at update 5 or later, not 4" in err
+    assert "past the end" not in err  # update 5 is not past stage 2's end (8)
+
+
+@pytest.fixture(scope="module")
+def stage_3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint at generator update 7 of boundaries 4, 6, 8 (stage 3)."""
+    folder = tmp_path_factory.mktemp("stage3")
+    smoke_fit(
+        folder, "--model.init_args.stage_boundaries", "[4, 6, 8]", "--trainer.max_steps", "22"
+    )
+    path = folder / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(path)["updates"] == 7 and saved(path)["stage"] == 3
+    return path
+
+
+def test_the_curriculum_cannot_end_below_the_update_the_checkpoint_reached(
+    stage_3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    last = resume_copy(stage_3, tmp_path)
+    args = ["fit", "--model.init_args.stage_boundaries", "[4, 6, 6]", "--ckpt_path", str(last)]
+    err = resume_error(tmp_path, monkeypatch, capsys, VAEGAN, *args)
+    assert "at generator update 7: training can end at update 7 or later, not 6" in err
+    assert global_step(last) == 22
+
+
+def test_resuming_at_the_end_of_the_curriculum_trains_nothing(
+    stage_3: Path, tmp_path: Path
+) -> None:
+    last = resume_copy(stage_3, tmp_path)
+    counters = ("generator_updates", "critic_updates")
+    before = {k: torch.load(last, weights_only=True)["vaegan_curriculum"][k] for k in counters}
+    smoke_fit(tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 7]", "--ckpt_path", str(last))
+    assert global_step(last) == 22
+    after = torch.load(last, weights_only=True)["vaegan_curriculum"]
+    assert {k: after[k] for k in counters} == before
