@@ -84,16 +84,18 @@ def apply_resume_rules(cli: LightningCLI) -> bool:
 
 
 def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
-    """Exit with status 128 + SIGTERM, saying where the run's newest state is."""
+    """Exit with status 128 + the signal (SIGTERM, or SIGINT for Ctrl-C), saying where the
+    run's newest state is."""
     last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    stop_signal = getattr(trainer.checkpoint_callback, "stop_signal", signal.SIGTERM)
     where = f"; resume with --ckpt_path {last}" if subcommand == "fit" and last else ""
     if trainer.is_global_zero:
         print(
-            f"faceinpaint {subcommand}: stopped by SIGTERM at global step {trainer.global_step}"
-            f"{where}",
+            f"faceinpaint {subcommand}: stopped by {stop_signal.name} at global step "
+            f"{trainer.global_step}{where}",
             file=sys.stderr,
         )
-    raise SystemExit(128 + signal.SIGTERM)
+    raise SystemExit(128 + stop_signal)
 
 
 class OneLineErrorParser(LightningArgumentParser):

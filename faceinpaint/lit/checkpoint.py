@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,7 +82,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class ModelCheckpoint(LightningModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step, saved on
-    SIGTERM, and every checkpoint of the trainer written atomically."""
+    SIGTERM and Ctrl-C, and every checkpoint of the trainer written atomically."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop_signal = signal.SIGTERM  # the signal that stopped training: SIGINT for Ctrl-C
+        self._sigint_before: Any = None
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -136,6 +144,29 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         if trainer.ckpt_path and trainer.is_global_zero:
             note_resume(trainer)
+        self._stop_on_sigint()
+
+    def _stop_on_sigint(self) -> None:
+        """Ctrl-C (SIGINT) stops training as SIGTERM does, saved at the end of the current batch;
+        a second Ctrl-C interrupts at once (Lightning's KeyboardInterrupt shutdown, no save)."""
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGINT, previous)
+            self.stop_signal = signal.SIGINT
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler: stop after this batch
+
+        signal.signal(signal.SIGINT, on_sigint)
+        self._sigint_before = previous
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        if self._sigint_before is not None:
+            signal.signal(signal.SIGINT, self._sigint_before)
+            self._sigint_before = None
 
     @override
     def on_save_checkpoint(

@@ -59,9 +59,12 @@ def global_step(path: Path) -> int:
     return torch.load(path, weights_only=True, map_location="cpu")["global_step"]
 
 
-def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
-    """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM in stage 2, as SLURM
-    would: to the main process, or (``group``) to its whole process group, loader workers too."""
+def fit_until_sigterm(
+    folder: Path, *args: str, group: bool = False, signum: int = signal.SIGTERM
+) -> dict:
+    """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM (or ``signum``) in
+    stage 2, as SLURM would: to the main process, or (``group``) to its whole process group,
+    loader workers too (as Ctrl-C in a terminal sends SIGINT)."""
     (folder / "announce.py").write_text(ANNOUNCE)
     command = [
         sys.executable,
@@ -91,9 +94,9 @@ def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
         lines.append(line.strip())
         if line.startswith("batch") and position(line)["updates"] >= 6:
             if group:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signum)
             else:
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signum)
             break
     out, err = process.communicate(timeout=300)
     lines += [line.strip() for line in out.splitlines()]
@@ -138,6 +141,15 @@ def test_sigterm_to_the_process_group_with_loader_workers_saves_the_current_step
             break
         assert time.monotonic() < deadline, "a loader worker outlived the run by 30 s"
         time.sleep(0.2)
+
+
+def test_ctrl_c_saves_the_current_step_like_sigterm(tmp_path: Path) -> None:
+    run = fit_until_sigterm(tmp_path, "--data.num_workers", "2", group=True, signum=signal.SIGINT)
+    assert run["returncode"] == 128 + signal.SIGINT, run["stderr"][-3000:]
+    assert saved(tmp_path / "runs" / "vaegan-smoke" / "last.ckpt") == run["last"]
+    assert "stopped by SIGINT" in run["stderr"]
+    assert "--ckpt_path runs/vaegan-smoke/last.ckpt" in run["stderr"]
+    assert "Traceback" not in run["stderr"]
 
 
 def test_resume_continues_from_that_step_and_stage_with_an_extended_curriculum(
