@@ -43,7 +43,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
-from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
+from faceinpaint.io import atomic_write, remove_dead_temporaries, write_text
 from faceinpaint.lit.loading import (
     DCGAN_CLASS,
     LANDMARK_CLASS,
@@ -102,9 +102,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        if trainer.is_global_zero and stage == "fit" and Path(self.dirpath).is_dir():
-            for partial in Path(self.dirpath).glob(f".*{self.FILE_EXTENSION}.*{TEMPORARY_SUFFIX}"):
-                partial.unlink(missing_ok=True)  # a save killed before its rename
+        if trainer.is_global_zero and Path(self.dirpath).is_dir():
+            remove_dead_temporaries(self.dirpath)  # saves killed before their rename
 
     @override
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:

@@ -28,6 +28,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
+from faceinpaint.io import remove_dead_temporaries
 from faceinpaint.models.dcgan import Generator, LatentPrior
 from faceinpaint.models.latent_encoder import LatentEncoder
 from faceinpaint.safe_load import load_error_reason, load_without_code
@@ -84,6 +85,7 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    remove_dead_temporaries(path.parent)  # what saves killed mid-way left beside it
     try:
         checkpoint = load_without_code(path, map_location)
     except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
