@@ -1,10 +1,12 @@
-"""Opening a pickled PyTorch file without running code: the one ``torch.load`` of the package.
+"""Opening a pickled PyTorch file without running code: the package's one direct ``torch.load``.
 
 ``torch.load(weights_only=True)`` unpickles tensors, plain values and the classes registered
 with ``torch.serialization.add_safe_globals`` (``faceinpaint.data.masks.MaskSpec``); a pickle
 that names anything else (a function, a class: code that unpickling would run) is refused
 before it runs, as :class:`UntrustedCheckpointError`. Lightning checkpoints, landmark networks
-and VGG state dicts are all read through :func:`load_without_code`.
+and VGG state dicts are all read through :func:`load_without_code`; Lightning's own loads
+(``load_from_checkpoint``, a trainer's ``ckpt_path``) get ``weights_only=True`` and a file
+read through it first.
 """
 
 from __future__ import annotations
