@@ -175,14 +175,9 @@ class ModelCheckpoint(LightningModelCheckpoint):
         mid-epoch. Lightning ends the epoch loop early and counts the epoch as processed, so a
         resume would start the next epoch and its batch counter mid-way (a resume to a larger
         ``max_steps`` stopped at ``max_epochs`` early)."""
-        fit_loop = trainer.fit_loop
-        epoch = fit_loop.epoch_progress.total
-        batches = fit_loop.epoch_loop.batch_progress.current.completed
-        if (
-            trainer.state.fn != "fit"
-            or epoch.processed != epoch.started
-            or batches >= trainer.num_training_batches
-        ):
+        epoch = trainer.fit_loop.epoch_progress.total
+        last_batch_done = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        if trainer.state.fn != "fit" or epoch.processed != epoch.started or last_batch_done:
             return
         saved = checkpoint["loops"]["fit_loop"]["epoch_progress"]
         for counter in ("total", "current"):
