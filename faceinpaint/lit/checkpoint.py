@@ -84,10 +84,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step, saved on
     SIGTERM and Ctrl-C, and every checkpoint of the trainer written atomically."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stop_signal = signal.SIGTERM  # the signal that stopped training: SIGINT for Ctrl-C
-        self._sigint_before: Any = None
+    stop_signal = signal.SIGTERM  # the signal that stopped training: SIGINT for Ctrl-C
+    _sigint_before: Any = None  # the SIGINT handler while training installs its own
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
