@@ -4,7 +4,9 @@ A file is written to a temporary name in its destination folder, flushed and ``f
 the mode the umask gives (as ``open()`` would), and renamed over the target. The rename is atomic
 on one filesystem, so a crash or a kill at any moment leaves either the old file or the new one,
 never half a file; the temporary file stays in the destination folder so that no copy across
-filesystems (a ``$TMPDIR`` on another disk) is ever made.
+filesystems (a ``$TMPDIR`` on another disk) is ever made. Its name holds the writer's host and
+PID, so that :func:`remove_dead_temporaries` can clear what a killed writer left behind without
+touching a live one's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -49,7 +52,10 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    writer = f"{socket.gethostname()}.{os.getpid()}"
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{writer}.", suffix=TEMPORARY_SUFFIX
+    )
     temporary = Path(name)
     try:
         with os.fdopen(fd, mode) as handle:
@@ -62,6 +68,34 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_dead_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that ``atomic_write`` calls of this host left in ``folder``
+    when their process died before the rename (a kill mid-save); those of live processes and of
+    other hosts stay. Returns the files removed (none where the folder is not writable)."""
+    host = socket.gethostname()
+    removed = []
+    for temporary in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
+        # .<target>.<host>.<pid>.<random>.tmp (mkstemp's random part has no dot)
+        writer = temporary.name.removesuffix(TEMPORARY_SUFFIX).rsplit(".", 2)
+        if len(writer) != 3 or not writer[0].endswith(f".{host}") or not writer[1].isdigit():
+            continue
+        if not _process_alive(int(writer[1])):
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+                removed.append(temporary)
+    return removed
 
 
 def write_text(text: str, path: str | Path) -> Path:

@@ -29,6 +29,7 @@ from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
 from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
+from faceinpaint.safe_load import UntrustedCheckpointError
 
 _MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
@@ -83,16 +84,18 @@ def apply_resume_rules(cli: LightningCLI) -> bool:
 
 
 def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
-    """Exit with status 128 + SIGTERM, saying where the run's newest state is."""
+    """Exit with status 128 + the signal (SIGTERM, or SIGINT for Ctrl-C), saying where the
+    run's newest state is."""
     last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    stop_signal = getattr(trainer.checkpoint_callback, "stop_signal", signal.SIGTERM)
     where = f"; resume with --ckpt_path {last}" if subcommand == "fit" and last else ""
     if trainer.is_global_zero:
         print(
-            f"faceinpaint {subcommand}: stopped by SIGTERM at global step {trainer.global_step}"
-            f"{where}",
+            f"faceinpaint {subcommand}: stopped by {stop_signal.name} at global step "
+            f"{trainer.global_step}{where}",
             file=sys.stderr,
         )
-    raise SystemExit(128 + signal.SIGTERM)
+    raise SystemExit(128 + stop_signal)
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -135,6 +138,10 @@ class FaceInpaintCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except SIGTERMException:
             exit_after_sigterm(self.trainer, subcommand)
+        except UntrustedCheckpointError as err:
+            # a checkpoint opened while the command runs (a DCGAN's encoder or landmark network)
+            print(f"faceinpaint {subcommand}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     def add_arguments_to_parser(self, parser: ArgumentParser) -> None:
         parser.link_arguments("data.image_size", "model.init_args.image_size")

@@ -20,10 +20,12 @@ from lightning.fabric.utilities.seed import pl_worker_init_function
 
 
 def worker_init(worker_id: int) -> None:
-    """``worker_init_fn`` of the DataModule's loaders: the SIGTERM rule above, then Lightning's
+    """``worker_init_fn`` of the DataModule's loaders: the SIGTERM rule above, SIGINT ignored
+    (the main process stops the run on Ctrl-C and ends the workers), then Lightning's
     worker seeding when ``seed_everything(workers=True)`` asked for it (a loader given its own
     ``worker_init_fn`` does not get Lightning's)."""
     leave_sigterm_to_parent(os.getppid())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.environ.get("PL_SEED_WORKERS") == "1":
         pl_worker_init_function(worker_id)
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from faceinpaint.io import atomic_write
 from faceinpaint.landmarks.heatmaps import soft_argmax
 from faceinpaint.landmarks.ibug import NUM_POINTS
+from faceinpaint.safe_load import load_without_code
 
 # Key under which a checkpoint stores the network alone: {"config": init kwargs, "state_dict": ...}.
 CHECKPOINT_KEY = "landmark_net"
@@ -106,9 +107,9 @@ class LandmarkNet(nn.Module):
         cls, path: str | Path, map_location: str | torch.device = "cpu"
     ) -> LandmarkNet:
         """The network from a Lightning checkpoint of ``LandmarkModule`` or a file from ``save``, in eval mode."""
-        # weights_only: runs no code (MaskSpec, which a Lightning checkpoint's DataModule
-        # settings may hold, is allow-listed in faceinpaint.data.masks)
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        # no code run (MaskSpec, which a Lightning checkpoint's DataModule settings may hold, is
+        # allow-listed in faceinpaint.data.masks)
+        checkpoint = load_without_code(path, map_location)
         if CHECKPOINT_KEY not in checkpoint:
             raise KeyError(
                 f"{str(path)!r} holds no {CHECKPOINT_KEY!r} entry (keys: {sorted(checkpoint)}); "

@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
-from faceinpaint.io import TEMPORARY_SUFFIX, atomic_write, write_text
+from faceinpaint.io import atomic_write, remove_dead_temporaries, write_text
 from faceinpaint.lit.loading import (
     DCGAN_CLASS,
     LANDMARK_CLASS,
@@ -79,7 +82,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class ModelCheckpoint(LightningModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step, saved on
-    SIGTERM, and every checkpoint of the trainer written atomically."""
+    SIGTERM and Ctrl-C, and every checkpoint of the trainer written atomically."""
+
+    stop_signal = signal.SIGTERM  # the signal that stopped training: SIGINT for Ctrl-C
+    _sigint_before: Any = None  # the SIGINT handler while training installs its own
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -94,9 +100,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        if trainer.is_global_zero and stage == "fit" and Path(self.dirpath).is_dir():
-            for partial in Path(self.dirpath).glob(f".*{self.FILE_EXTENSION}.*{TEMPORARY_SUFFIX}"):
-                partial.unlink(missing_ok=True)  # a save killed before its rename
+        if trainer.is_global_zero and Path(self.dirpath).is_dir():
+            remove_dead_temporaries(self.dirpath)  # saves killed before their rename
 
     @override
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
@@ -136,6 +141,47 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         if trainer.ckpt_path and trainer.is_global_zero:
             note_resume(trainer)
+        self._stop_on_sigint()
+
+    def _stop_on_sigint(self) -> None:
+        """Ctrl-C (SIGINT) stops training as SIGTERM does, saved at the end of the current batch;
+        a second Ctrl-C interrupts at once (Lightning's KeyboardInterrupt shutdown, no save)."""
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGINT, previous)
+            self.stop_signal = signal.SIGINT
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler: stop after this batch
+
+        signal.signal(signal.SIGINT, on_sigint)
+        self._sigint_before = previous
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        if self._sigint_before is not None:
+            signal.signal(signal.SIGINT, self._sigint_before)
+            self._sigint_before = None
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """A run stopped mid-epoch (``max_steps``, or the module's ``should_stop``) is saved as
+        mid-epoch. Lightning ends the epoch loop early and counts the epoch as processed, so a
+        resume would start the next epoch and its batch counter mid-way (a resume to a larger
+        ``max_steps`` stopped at ``max_epochs`` early)."""
+        epoch = trainer.fit_loop.epoch_progress.total
+        last_batch_done = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        if trainer.state.fn != "fit" or epoch.processed != epoch.started or last_batch_done:
+            return
+        saved = checkpoint["loops"]["fit_loop"]["epoch_progress"]
+        for counter in ("total", "current"):
+            saved[counter]["processed"] = saved[counter]["completed"] = (
+                saved[counter]["started"] - 1
+            )
 
     @override
     def on_exception(
@@ -203,14 +249,27 @@ OPTIMIZER: dict[str, tuple[str, ...]] = {
 
 
 def _curriculum_rule(old: Any, new: Any, checkpoint: Mapping[str, Any]) -> str | None:
-    """Stage boundaries may move only where the checkpoint has not reached them yet."""
+    """Stage boundaries may move only where the checkpoint has not reached them yet, and none
+    below the generator update it reached."""
     done = int(checkpoint.get("vaegan_curriculum", {}).get("generator_updates", 0))
     for number, (before, after) in enumerate(zip(old[:2], new[:2], strict=True), start=1):
-        if min(before, done) != min(after, done):
+        if after == before:
+            continue
+        if before < done:
             return (
                 f"the checkpoint is at generator update {done}, past the end of stage {number} "
                 f"({before}); only boundaries it has not reached may move"
             )
+        if after < done:
+            return (
+                f"the checkpoint is at generator update {done}, in stage {number}: stage "
+                f"{number} can end at update {done} or later, not {after}"
+            )
+    if new[2] < done:
+        return (
+            f"the checkpoint is at generator update {done}: training can end at update {done} "
+            f"or later, not {new[2]}"
+        )
     return None
 
 

@@ -18,20 +18,20 @@ from __future__ import annotations
 import importlib
 import json
 import pickle
-import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from safetensors import safe_open
 from torch import Tensor, nn
 
 import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
+from faceinpaint.io import remove_dead_temporaries
 from faceinpaint.models.dcgan import Generator, LatentPrior
 from faceinpaint.models.latent_encoder import LatentEncoder
+from faceinpaint.safe_load import load_error_reason, load_without_code
 
 VAEGAN_CLASS = "faceinpaint.lit.vaegan.VAEGANModule"
 DCGAN_CLASS = "faceinpaint.lit.dcgan.DCGANModule"
@@ -63,16 +63,6 @@ def former_class(module: str, name: str) -> type:
 
 
 # ----------------------------------------------------------------------------- Lightning files
-TRUST_NOTE = (
-    "a checkpoint is a pickle: faceinpaint loads it with torch.load(weights_only=True), which "
-    "runs no code; open a checkpoint from elsewhere in full only if you trust its source"
-)
-
-
-def _load(path: Path, map_location: Any) -> dict[str, Any]:
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
 def newest_readable_checkpoint(folder: Path, besides: Path) -> Path | None:
     """The most recently written ``*.ckpt`` in ``folder`` other than ``besides`` that loads."""
     candidates = sorted(
@@ -82,7 +72,7 @@ def newest_readable_checkpoint(folder: Path, besides: Path) -> Path | None:
     )
     for candidate in candidates:
         try:
-            _load(candidate, "cpu")
+            load_without_code(candidate, "cpu")
         except Exception:  # noqa: BLE001 (any failure means: not a good checkpoint)
             continue
         return candidate
@@ -95,31 +85,16 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    remove_dead_temporaries(path.parent)  # what saves killed mid-way left beside it
     try:
-        checkpoint = _load(path, map_location)
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" not in str(err):
-            raise _unreadable(path, err) from err
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds objects other than tensors and plain values "
-            f"({_reason(err)}); {TRUST_NOTE}"
-        ) from err
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
+        checkpoint = load_without_code(path, map_location)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
         raise _unreadable(path, err) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(
             f"{str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict"
         )
     return checkpoint
-
-
-def _reason(err: BaseException) -> str:
-    """The part of torch's (long) load error that says what went wrong."""
-    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
-    if found:
-        return found.group(1).strip()
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def _unreadable(path: Path, err: BaseException) -> ValueError:
@@ -130,7 +105,7 @@ def _unreadable(path: Path, err: BaseException) -> ValueError:
         else f"no other readable checkpoint in {str(path.parent)!r}"
     )
     return ValueError(
-        f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}; "
+        f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({load_error_reason(err)}; "
         f"{path.stat().st_size} bytes); {hint}"
     )
 
@@ -208,7 +183,7 @@ def load_generator(path: str | Path) -> tuple[Generator, LatentPrior]:
     if is_weights_file(path):
         class_path, hparams, state = read_weights(path)
     else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = read_lightning_checkpoint(path)
         hparams, state = checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"]
         class_path = hparams.get("_class_path", DCGAN_CLASS)
     class_path = resolve_class_path(class_path)
@@ -228,7 +203,7 @@ def load_latent_encoder(path: str | Path) -> LatentEncoder:
     if is_weights_file(path):
         encoder = load_weights(path)
     else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = read_lightning_checkpoint(path)
         if ENCODER_CONFIG_KEY not in checkpoint:
             raise ValueError(
                 f"{str(path)!r} has no {ENCODER_CONFIG_KEY!r}; expected a LatentEncoderModule "
@@ -329,6 +304,7 @@ def load_vaegan(
     model = VAEGANModule.load_from_checkpoint(
         path,
         map_location="cpu",
+        weights_only=True,
         strict=False,
         feat_weight=0.0,
         landmark_weight=0.0,
@@ -350,7 +326,10 @@ def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
 
     if is_weights_file(path):
         return load_weights(path, **overrides)
-    return DCGANModule.load_from_checkpoint(path, map_location="cpu", **overrides).eval()
+    read_lightning_checkpoint(path)  # the refusals and their messages of an unsafe or bad file
+    return DCGANModule.load_from_checkpoint(
+        path, map_location="cpu", weights_only=True, **overrides
+    ).eval()
 
 
 def load_inpainter(

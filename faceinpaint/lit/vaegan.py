@@ -23,7 +23,8 @@ log-variance and the sampling of z, the VGG-19 feature extractor and every loss 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -44,6 +45,11 @@ from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
 from faceinpaint.ops.poisson import poisson_blend
 
 CHECKPOINT_KEY = "vaegan_curriculum"
+# The frozen networks that score training, built from their own files (landmark_checkpoint,
+# vgg_weights): not training state. Checkpoints leave them out, so a resume that adds or drops
+# one (stage 3 scheduled or not, landmark_weight or feat_weight 0) loads; the copies that former
+# checkpoints hold are ignored.
+FROZEN_PARTS = ("landmark_loss.", "vgg.")
 
 
 def clip_parameters_(module: nn.Module, bound: float) -> None:
@@ -270,6 +276,33 @@ class VAEGANModule(pl.LightningModule):
         # never stop mid-cycle: a fresh cycle resumes them
         self.critic_updates = int(state.get("critic_updates", 0))
 
+    def state_dict(
+        self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> dict[str, Any]:
+        """The module's state less the frozen scoring networks (``FROZEN_PARTS``)."""
+        state = super().state_dict(
+            *args, destination=destination, prefix=prefix, keep_vars=keep_vars
+        )
+        frozen = tuple(prefix + part for part in FROZEN_PARTS)
+        for key in [k for k in state if k.startswith(frozen)]:
+            del state[key]
+        return state
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """Load the trained networks; the frozen ones keep what their own files gave them,
+        whether ``state_dict`` holds them (a former checkpoint) or not."""
+        trained = {k: v for k, v in state_dict.items() if not k.startswith(FROZEN_PARTS)}
+        result = super().load_state_dict(trained, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not k.startswith(FROZEN_PARTS)]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"the checkpoint does not fit {type(self).__name__}: missing keys {missing[:5]}, "
+                f"unexpected keys {result.unexpected_keys[:5]}"
+            )
+        return result._replace(missing_keys=missing)
+
     # ----------------------------------------------------------------- training
     def _prepare(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         image, mask = batch[IMAGE], batch[MASK]
@@ -355,6 +388,11 @@ class VAEGANModule(pl.LightningModule):
         logged["train/generator_updates"] = float(self.generator_updates)
         logged["train/critic_updates"] = float(self.critic_updates)
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=image.shape[0])
+
+    def on_train_start(self) -> None:
+        # a run resumed at the end of its curriculum trains no batch, not one more critic update
+        if self.generator_updates >= self.boundaries[2]:
+            self.trainer.should_stop = True
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.generator_updates >= self.boundaries[2]:

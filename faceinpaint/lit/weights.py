@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import save
 from torch import Tensor
 
@@ -22,6 +21,7 @@ from faceinpaint.lit.loading import (
     DCGAN_CLASS,
     ENCODER_MODULE_CLASS,
     VAEGAN_CLASS,
+    read_lightning_checkpoint,
     resolve_class_path,
 )
 
@@ -57,7 +57,7 @@ def save_weights(
 
 def export_weights(checkpoint_path: str | Path, path: str | Path) -> Path:
     """Write the inference weights of a DCGAN, VAE-GAN or latent-encoder Lightning checkpoint."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    checkpoint = read_lightning_checkpoint(checkpoint_path)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     class_path = hparams.pop("_class_path", None)
     class_path = resolve_class_path(class_path) if class_path is not None else None

@@ -10,6 +10,8 @@ from torch import Tensor, nn
 from torchvision.models import VGG19_Weights, vgg19
 from torchvision.models.vgg import cfgs, make_layers
 
+from faceinpaint.safe_load import load_without_code
+
 # Index of each ReLU's output in torchvision's ``vgg19().features``.
 VGG19_RELU = {
     "relu1_1": 1,
@@ -66,7 +68,7 @@ def load_vgg19_features(weights: str, depth: int = 37) -> nn.Sequential:
         raise FileNotFoundError(
             f"vgg_weights must be 'imagenet', 'random' or an existing file, got {weights!r}"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_without_code(path)
     if any(key.startswith("features.") for key in state):
         state = {
             k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")

@@ -214,3 +214,44 @@ def test_the_allow_list_covers_a_datamodule_built_in_python(tmp_path):
     hparams = {"train_mask": MaskSpec(kind="center")}
     torch.save({"datamodule_hyper_parameters": hparams}, tmp_path / "a.ckpt")
     assert read_checkpoint(tmp_path / "a.ckpt")["datamodule_hyper_parameters"] == hparams
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from faceinpaint.io import atomic_write
+
+with atomic_write(sys.argv[1], "wb") as handle:
+    handle.write(b"half a checkpoint")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_any_load_of_a_checkpoint_clears_what_a_killed_save_left_beside_it(tmp_path):
+    """Not only the next fit: eval, inpaint, test (every read_checkpoint) remove a dead save's
+    temporary file, and leave alone a live writer's and another host's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from faceinpaint.io import atomic_write
+    from faceinpaint.lit.loading import read_checkpoint
+
+    fit(BoringModel(), ModelCheckpoint(dirpath=tmp_path, save_last=True), max_epochs=1)
+    repo = Path(__file__).resolve().parents[2]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path / "last.ckpt")],
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    (dead,) = tmp_path.glob(".last.ckpt.*.tmp")
+    elsewhere = tmp_path / ".last.ckpt.another-host.999999999.abcd1234.tmp"  # no such PID here
+    elsewhere.write_bytes(b"")
+    with atomic_write(tmp_path / "epoch=0-step=4.ckpt", "wb") as handle:  # a live writer
+        (live,) = tmp_path.glob(".epoch=0-step=4.ckpt.*.tmp")
+        assert read_checkpoint(tmp_path / "last.ckpt")["global_step"] == 4
+        assert not dead.exists()
+        assert live.exists() and elsewhere.exists()
+        handle.write((tmp_path / "last.ckpt").read_bytes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,9 +55,16 @@ def saved(path: Path) -> dict[str, int]:
     }
 
 
-def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
-    """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM in stage 2, as SLURM
-    would: to the main process, or (``group``) to its whole process group, loader workers too."""
+def global_step(path: Path) -> int:
+    return torch.load(path, weights_only=True, map_location="cpu")["global_step"]
+
+
+def fit_until_sigterm(
+    folder: Path, *args: str, group: bool = False, signum: int = signal.SIGTERM
+) -> dict:
+    """A VAE-GAN smoke run (boundaries 4, 8, 1000) in ``folder`` sent SIGTERM (or ``signum``) in
+    stage 2, as SLURM would: to the main process, or (``group``) to its whole process group,
+    loader workers too (as Ctrl-C in a terminal sends SIGINT)."""
     (folder / "announce.py").write_text(ANNOUNCE)
     command = [
         sys.executable,
@@ -86,9 +94,9 @@ def fit_until_sigterm(folder: Path, *args: str, group: bool = False) -> dict:
         lines.append(line.strip())
         if line.startswith("batch") and position(line)["updates"] >= 6:
             if group:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signum)
             else:
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signum)
             break
     out, err = process.communicate(timeout=300)
     lines += [line.strip() for line in out.splitlines()]
@@ -133,6 +141,15 @@ def test_sigterm_to_the_process_group_with_loader_workers_saves_the_current_step
             break
         assert time.monotonic() < deadline, "a loader worker outlived the run by 30 s"
         time.sleep(0.2)
+
+
+def test_ctrl_c_saves_the_current_step_like_sigterm(tmp_path: Path) -> None:
+    run = fit_until_sigterm(tmp_path, "--data.num_workers", "2", group=True, signum=signal.SIGINT)
+    assert run["returncode"] == 128 + signal.SIGINT, run["stderr"][-3000:]
+    assert saved(tmp_path / "runs" / "vaegan-smoke" / "last.ckpt") == run["last"]
+    assert "stopped by SIGINT" in run["stderr"]
+    assert "--ckpt_path runs/vaegan-smoke/last.ckpt" in run["stderr"]
+    assert "Traceback" not in run["stderr"]
 
 
 def test_resume_continues_from_that_step_and_stage_with_an_extended_curriculum(
@@ -204,3 +221,111 @@ def test_a_checkpoint_of_another_kind_names_both(
                        "--ckpt_path", "runs/vaegan-smoke/last.ckpt")  # fmt: skip
     assert "holds a faceinpaint.lit.vaegan.VAEGANModule" in err
     assert "the config's model is faceinpaint.lit.dcgan.DCGANModule" in err
+
+
+def smoke_fit(folder: Path, *args: str, config: Path = VAEGAN) -> None:
+    """``faceinpaint fit`` of a smoke config (the VAE-GAN's), in-process, in ``folder``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        cli_main(["fit", "--config", str(config), *QUIET, *args])
+
+
+@pytest.fixture(scope="module")
+def stage_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint in stage 2 (generator update 5 of boundaries 4, 8, 12) of a run whose
+    stage 3 has a landmark network."""
+    folder = tmp_path_factory.mktemp("stage2")
+    smoke_fit(folder, "--trainer.max_steps", "10")
+    path = folder / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(path)["updates"] == 5 and saved(path)["stage"] == 2
+    return path
+
+
+def resume_copy(checkpoint: Path, folder: Path) -> Path:
+    """``checkpoint`` as ``folder``'s runs/vaegan-smoke/last.ckpt, where a resume will write."""
+    run = folder / "runs" / "vaegan-smoke"
+    run.mkdir(parents=True)
+    shutil.copy(checkpoint, run / "last.ckpt")
+    return run / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    ("args", "end"),
+    [
+        (["--model.init_args.stage_boundaries", "[4, 8, 8]"], 8),  # stage 3 (landmarks) dropped
+        (["--model.init_args.landmark_weight", "0"], 12),  # its landmark network dropped
+    ],
+    ids=["no-stage-3", "landmark-weight-0"],
+)
+def test_resume_without_the_landmark_network_of_the_checkpoints_run(
+    stage_2: Path, tmp_path: Path, args: list[str], end: int
+) -> None:
+    last = resume_copy(stage_2, tmp_path)
+    smoke_fit(tmp_path, *args, "--ckpt_path", str(last))
+    assert saved(last)["updates"] == end
+
+
+def test_extending_the_curriculum_into_stage_3_adds_the_landmark_network(tmp_path: Path) -> None:
+    smoke_fit(tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 6]")
+    last = tmp_path / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(last)["updates"] == 6
+    smoke_fit(
+        tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 10]", "--ckpt_path", str(last)
+    )
+    assert saved(last) == {"step": saved(last)["step"], "updates": 10, "stage": 3}
+
+
+def test_a_larger_max_steps_resumes_a_run_that_max_steps_stopped_mid_epoch(tmp_path: Path) -> None:
+    """The DCGAN smoke run has 4 batches (8 optimizer steps) per epoch and max_epochs 2: a run
+    stopped at step 6 (mid-epoch 0) and resumed to 12 must reach 12, then 16 at max_epochs."""
+    last = tmp_path / "runs" / "dcgan-smoke" / "last.ckpt"
+    smoke_fit(tmp_path, "--trainer.max_steps", "6", config=DCGAN)
+    assert global_step(last) == 6
+    smoke_fit(tmp_path, "--trainer.max_steps", "12", "--ckpt_path", str(last), config=DCGAN)
+    assert global_step(last) == 12
+    smoke_fit(tmp_path, "--ckpt_path", str(last), config=DCGAN)
+    assert global_step(last) == 16
+
+
+def test_a_stage_cannot_end_before_the_update_the_checkpoint_reached(
+    stage_2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    last = resume_copy(stage_2, tmp_path)
+    args = ["fit", "--model.init_args.stage_boundaries", "[4, 4, 12]", "--ckpt_path", str(last)]
+    err = resume_error(tmp_path, monkeypatch, capsys, VAEGAN, *args)
+    assert "at generator update 5, in stage 2: stage 2 can end at update 5 or later, not 4" in err
+    assert "past the end" not in err  # update 5 is not past stage 2's end (8)
+
+
+@pytest.fixture(scope="module")
+def stage_3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint at generator update 7 of boundaries 4, 6, 8 (stage 3)."""
+    folder = tmp_path_factory.mktemp("stage3")
+    smoke_fit(
+        folder, "--model.init_args.stage_boundaries", "[4, 6, 8]", "--trainer.max_steps", "22"
+    )
+    path = folder / "runs" / "vaegan-smoke" / "last.ckpt"
+    assert saved(path)["updates"] == 7 and saved(path)["stage"] == 3
+    return path
+
+
+def test_the_curriculum_cannot_end_below_the_update_the_checkpoint_reached(
+    stage_3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    last = resume_copy(stage_3, tmp_path)
+    args = ["fit", "--model.init_args.stage_boundaries", "[4, 6, 6]", "--ckpt_path", str(last)]
+    err = resume_error(tmp_path, monkeypatch, capsys, VAEGAN, *args)
+    assert "at generator update 7: training can end at update 7 or later, not 6" in err
+    assert global_step(last) == 22
+
+
+def test_resuming_at_the_end_of_the_curriculum_trains_nothing(
+    stage_3: Path, tmp_path: Path
+) -> None:
+    last = resume_copy(stage_3, tmp_path)
+    counters = ("generator_updates", "critic_updates")
+    before = {k: torch.load(last, weights_only=True)["vaegan_curriculum"][k] for k in counters}
+    smoke_fit(tmp_path, "--model.init_args.stage_boundaries", "[4, 6, 7]", "--ckpt_path", str(last))
+    assert global_step(last) == 22
+    after = torch.load(last, weights_only=True)["vaegan_curriculum"]
+    assert {k: after[k] for k in counters} == before

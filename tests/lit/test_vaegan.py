@@ -368,3 +368,25 @@ def test_curriculum_end_between_validations_writes_the_final_checkpoint(tmp_path
     }
     best = torch.load(callback.best_model_path, weights_only=False)[CHECKPOINT_KEY]
     assert best["generator_updates"] < 6
+
+
+def test_checkpoints_leave_the_frozen_networks_out_and_former_ones_still_load() -> None:
+    """The landmark network and VGG-19 are not training state: a checkpoint without them fits
+    a module with them (stage 3 appearing on resume), and a former checkpoint with them fits a
+    module without them (landmark_weight 0)."""
+    from faceinpaint.lit.vaegan import FROZEN_PARTS
+
+    with_landmarks = tiny_vaegan(landmark_weight=0.1, landmark_checkpoint="random")
+    former = torch.nn.Module.state_dict(with_landmarks)  # what checkpoints held before
+    assert {key.split(".")[0] for key in former} >= {"landmark_loss", "vgg"}
+    assert not [key for key in with_landmarks.state_dict() if key.startswith(FROZEN_PARTS)]
+
+    without = tiny_vaegan()
+    without.load_state_dict(former)  # strict
+    landmark_weights = copy.deepcopy(with_landmarks.landmark_loss.state_dict())
+    with_landmarks.load_state_dict(without.state_dict())  # strict
+    after = with_landmarks.landmark_loss.state_dict()
+    assert all(torch.equal(landmark_weights[key], after[key]) for key in landmark_weights)
+    trained = {k: v for k, v in without.state_dict().items() if not k.startswith("generator.")}
+    with pytest.raises(RuntimeError, match=r"missing keys \['generator\."):
+        with_landmarks.load_state_dict(trained)
