@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "faceinpaint"
 
 # Low to high; a module's floor is the first entry its dotted name starts with.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("batch", "io", "provenance", "device", "paths"),
+    ("batch", "io", "provenance", "device", "paths", "safe_load"),
     ("models",),
     ("ops",),
     ("metrics",),
