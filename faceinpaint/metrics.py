@@ -29,6 +29,13 @@ Definitions (every number in the project's tables follows these):
   with the real surrounding pixels (SSIM's window is never shrunk, so every number uses the
   same window). Images smaller than the window are rejected.
 * A sample whose mask has no hole has no hole metrics: ``update`` raises ``ValueError``.
+* **Raw output** (``psnr_raw``, ``ssim_raw``, ``psnr_hole_raw``, ``ssim_hole_raw``): the same four
+  metrics of the method's own output before it is pasted or blended into the known pixels (the
+  VAE-GAN decoder's image, the latent search's G(z)), as papers that report their network's
+  "Output" beside the "Mixed" result do. The whole-image raw figures score the network's
+  reconstruction of the known pixels too; in the hole a pasted result equals its raw output, a
+  Poisson-blended one does not. A method that only fills the hole (a classical fill) has no
+  other output: its raw figures are its result's.
 * **LPIPS** and **FID** (optional, :class:`PerceptualMetrics`): torchmetrics' LPIPS network
   (AlexNet by default, lower is better) per sample, and torchmetrics' FID (torch-fidelity's
   Inception v3, 2048 features) between the results and the originals of one evaluation set.
@@ -53,7 +60,9 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from faceinpaint.batch import to_unit
 
-METRIC_NAMES = ("psnr", "ssim", "psnr_hole", "ssim_hole", "ssim_torchmetrics")
+COMPOSITE_METRIC_NAMES = ("psnr", "ssim", "psnr_hole", "ssim_hole", "ssim_torchmetrics")
+RAW_METRIC_NAMES = ("psnr_raw", "ssim_raw", "psnr_hole_raw", "ssim_hole_raw")
+METRIC_NAMES = COMPOSITE_METRIC_NAMES + RAW_METRIC_NAMES
 PERCEPTUAL_METRIC_NAMES = ("lpips", "fid")
 MSE_FLOOR = 1e-10  # PSNR of identical images: 10 log10(1 / 1e-10) = 100 dB
 
@@ -238,10 +247,12 @@ def summary_statistics(values: Tensor) -> dict[str, float]:
 
 
 class InpaintingMetrics(torchmetrics.Metric):
-    """PSNR/SSIM of composited results, whole image and hole only, kept per sample.
+    """PSNR/SSIM of composited results and of the raw outputs, whole image and hole only, kept
+    per sample.
 
-    See the module docstring for the exact definitions. ``compute`` returns the means
-    ``{"psnr", "ssim", "psnr_hole", "ssim_hole", "ssim_torchmetrics"}``; ``summary`` adds spread and a 95% interval;
+    See the module docstring for the exact definitions. ``compute`` returns the means, one per
+    name in ``METRIC_NAMES`` (``psnr``, ``ssim``, ``psnr_hole``, ``ssim_hole``,
+    ``ssim_torchmetrics`` and the ``*_raw`` four); ``summary`` adds spread and a 95% interval;
     ``per_sample`` gives the raw values (synchronised across ranks), in update order.
     """
 
@@ -254,6 +265,10 @@ class InpaintingMetrics(torchmetrics.Metric):
     psnr_hole: list[Tensor]
     ssim_hole: list[Tensor]
     ssim_torchmetrics: list[Tensor]
+    psnr_raw: list[Tensor]
+    ssim_raw: list[Tensor]
+    psnr_hole_raw: list[Tensor]
+    ssim_hole_raw: list[Tensor]
 
     def __init__(
         self,
@@ -276,32 +291,52 @@ class InpaintingMetrics(torchmetrics.Metric):
         for name in METRIC_NAMES:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, result: Tensor, image: Tensor, mask: Tensor) -> None:
+    def update(self, result: Tensor, image: Tensor, mask: Tensor, raw: Tensor | None = None) -> None:
         """Add a batch.
 
         Args:
             result: (B,3,H,W) in [-1, 1], already composited with ``image``.
             image: (B,3,H,W) in [-1, 1], the ground truth.
             mask: (B,1,H,W), 1 = hole; every sample must have a hole.
+            raw: (B,3,H,W) in [-1, 1], the method's output before compositing (the ``*_raw``
+                metrics); None when the result is all the method outputs (a classical fill).
         """
         if result.shape != image.shape or result.ndim != 4 or result.shape[1] != 3:
             raise ValueError(
                 f"result and image must both be (B,3,H,W), got {tuple(result.shape)} "
                 f"and {tuple(image.shape)}"
             )
+        if raw is not None and raw.shape != result.shape:
+            raise ValueError(
+                f"raw must be (B,3,H,W) = {tuple(result.shape)} like result, got {tuple(raw.shape)}"
+            )
         b, _, h, w = image.shape
         if tuple(mask.shape) != (b, 1, h, w):
             raise ValueError(f"mask must be (B,1,H,W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
         dtype = torch.promote_types(image.dtype, torch.float32)
-        preds = to_unit(result.detach().to(dtype))
         target = to_unit(image.detach().to(dtype))
         mask = mask.detach().to(dtype)
+        composite_values = self._scores(to_unit(result.detach().to(dtype)), target, mask)
+        for name, values in composite_values.items():
+            getattr(self, name).append(values)
+        raw_values = (
+            composite_values
+            if raw is None
+            else self._scores(to_unit(raw.detach().to(dtype)), target, mask)
+        )
+        for name in RAW_METRIC_NAMES:
+            getattr(self, name).append(raw_values[name.removesuffix("_raw")])
+
+    def _scores(self, preds: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """(B,) values of each name in ``COMPOSITE_METRIC_NAMES``, images in [0, 1]."""
         padded, full_map = ssim_map(preds, target, self.data_range, self.ssim_sigma)
-        self.psnr_hole.append(hole_psnr_per_sample(preds, target, mask, self.data_range))
-        self.ssim_hole.append(hole_ssim_from_map(full_map, mask, self.ssim_sigma))
-        self.psnr.append(psnr_per_sample(preds, target, self.data_range))
-        self.ssim.append(valid_ssim(full_map, self.ssim_sigma))
-        self.ssim_torchmetrics.append(padded)
+        return {
+            "psnr_hole": hole_psnr_per_sample(preds, target, mask, self.data_range),
+            "ssim_hole": hole_ssim_from_map(full_map, mask, self.ssim_sigma),
+            "psnr": psnr_per_sample(preds, target, self.data_range),
+            "ssim": valid_ssim(full_map, self.ssim_sigma),
+            "ssim_torchmetrics": padded,
+        }
 
     def per_sample(self) -> dict[str, Tensor]:
         """(N,) values per metric, in update order (this rank's, or all ranks' inside compute)."""

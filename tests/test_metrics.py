@@ -276,3 +276,24 @@ def test_hole_metrics_never_read_the_prediction_outside_the_hole():
             assert torch.equal(before.per_sample()[name], after.per_sample()[name]), name
         for name in ("psnr", "ssim"):
             assert not torch.allclose(before.per_sample()[name], after.per_sample()[name]), name
+
+
+def test_raw_output_metrics_score_the_output_before_compositing():
+    image, output = _random_pair(batch=2, size=32, seed=7)
+    mask = _box_mask(2, 32, 8, 24, 8, 24)
+    result = torch.where(mask.bool(), output, image)  # pasted
+    metric = InpaintingMetrics()
+    metric.update(result, image, mask, raw=output)
+    values = metric.per_sample()
+    torch.testing.assert_close(values["psnr_hole_raw"], values["psnr_hole"])
+    assert (values["psnr_raw"] < values["psnr"] - 3).all()  # the output's own known pixels count
+    alone = InpaintingMetrics()
+    alone.update(output, image, torch.ones_like(mask))  # every pixel a hole: raw == composite
+    torch.testing.assert_close(values["psnr_raw"], alone.per_sample()["psnr"])
+    torch.testing.assert_close(values["ssim_raw"], alone.per_sample()["ssim"])
+    fill = InpaintingMetrics()
+    fill.update(result, image, mask)  # no raw output: a fill's raw figures are its result's
+    for name in ("psnr", "ssim", "psnr_hole", "ssim_hole"):
+        assert torch.equal(fill.per_sample()[f"{name}_raw"], fill.per_sample()[name])
+    with pytest.raises(ValueError, match=r"raw must be \(B,3,H,W\)"):
+        metric.update(result, image, mask, raw=output[:1])

@@ -12,7 +12,8 @@ Layout of ``DIR`` (one folder per task, the same for export and score)::
     DIR/<protocol>/<mask>/<image id>_mask.png   its mask, white (255) = hole, black = known
 
 A prediction is ``<prediction dir>/<protocol>/<mask>/<image id>.png``, RGB at the task's size.
-Scoring composites it with the known pixels as eval does for every method: only its hole counts.
+Scoring composites it with the known pixels as eval does for every method (the table's columns),
+and scores the file as written too (the ``raw`` columns).
 """
 
 from __future__ import annotations
@@ -143,10 +144,16 @@ def predictions_method(predictions: str | Path, task: MaskTask, names: Sequence[
         images = [read_prediction(files[i], task.image_size) for i in index.tolist()]
         return torch.stack(images).to(damaged.device, damaged.dtype)
 
+    def parts(damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """(the prediction as written, the prediction): its raw figures score the file as is."""
+        prediction = fill(damaged, mask, index)
+        return prediction, prediction.clone()
+
     name = Path(predictions).resolve().name
     return Method(
         name=name,
         fill=fill,
+        parts=parts,
         image_size=task.image_size,
         config={"predictions": str(predictions)},
         provenance="outside predictions: their training data is unknown to this project",

@@ -58,10 +58,23 @@ class Method:
     landmark_checkpoint: str | None = None
     wandb_run: dict[str, Any] | None = None  # the wandb run that trained the checkpoint
     history: list[Tensor] = field(default_factory=list)  # (K,B,N) search losses, first batch
+    # ``(raw output, result)`` of a method whose output is more than its fill of the hole (a
+    # network's whole image before compositing); None: the result is all it outputs
+    parts: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         with torch.no_grad():  # a search turns autograd on where it needs it
             return self.fill(damaged, mask, index).detach()
+
+    def outputs(self, damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """``(raw output, result)``, each (B,3,S,S); the same tensor twice when the method
+        outputs nothing but its result."""
+        if self.parts is None:
+            result = self(damaged, mask, index)
+            return result, result
+        with torch.no_grad():
+            raw, result = self.parts(damaged, mask, index)
+        return raw.detach(), result.detach()
 
 
 def vaegan_method(
@@ -81,11 +94,16 @@ def vaegan_method(
     def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.inpaint_parts(image, torch.zeros_like(mask), index=index)[1]
 
+    def parts(damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        _, output, result = model.inpaint_parts(damaged, mask, index=index)
+        return output, result
+
     blended = model.hparams.poisson_iterations > 0
     training_images, provenance = checkpoint_training_images(checkpoint)
     return Method(
         name="vaegan-oracle" if oracle else ("vaegan+poisson" if blended else "vaegan"),
         fill=reconstruct if oracle else model.inpaint,
+        parts=None if oracle else parts,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),
         config=public_hparams(checkpoint) | ({} if oracle else overrides),
@@ -136,13 +154,16 @@ def dcgan_method(
 
     history: list[Tensor] = []
 
-    def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        if history:
-            return model.inpaint(damaged, mask, index)
+    def parts(damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """(G(z) of the best candidate, the result)."""
         # the first batch's loss curves, for the search plot; from the same starts as the rest
-        result = model.search(damaged, mask, index, record_history=True)
-        history.append(result.history.cpu())
-        return result.inpainted
+        result = model.search(damaged, mask, index, record_history=not history)
+        if result.history is not None:
+            history.append(result.history.cpu())
+        return result.generated, result.inpainted
+
+    def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        return parts(damaged, mask, index)[1]
 
     def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         return model.latent_search().project(image, index).generated
@@ -161,6 +182,7 @@ def dcgan_method(
     return Method(
         name=name,
         fill=project if oracle else fill,
+        parts=None if oracle else parts,
         oracle=oracle,
         image_size=int(model.hparams.image_size),
         checkpoint=str(path),

@@ -22,6 +22,10 @@ TABLE_COLUMNS = (
     ("psnr_hole", "hole PSNR (dB)", 2),
     ("ssim_hole", "hole SSIM", 3),
     ("ssim_torchmetrics", "SSIM (torchmetrics default)", 3),
+    ("psnr_raw", "raw PSNR (dB)", 2),
+    ("ssim_raw", "raw SSIM", 3),
+    ("psnr_hole_raw", "raw hole PSNR (dB)", 2),
+    ("ssim_hole_raw", "raw hole SSIM", 3),
 )
 NME_COLUMN = ("nme", "landmark NME", 3)
 # optional columns, shown when some row of the protocol has them
@@ -38,7 +42,10 @@ DEFINITIONS = (
     "reflection-padded map over every pixel, border windows included; where the hole stays "
     "off the border those windows see only known, copied pixels and it reads higher (centre "
     "quarter, harmonic fill, 1000 celeba-half faces at 64 px: 0.838 against 0.773), elsewhere "
-    "about the same (±0.01). Definitions in "
+    "about the same (±0.01). raw: the same metrics of the method's own output before it is "
+    "pasted or blended into the known pixels (the VAE-GAN decoder's whole image, the search's "
+    "G(z), an outside method's file as written; a classical fill's raw output is its result). "
+    "Definitions in "
     "faceinpaint/metrics.py. s / face: wall seconds of the method's fills over the faces "
     "(the device synchronised around each batch; data loading and metrics not counted)."
 )

@@ -202,11 +202,11 @@ def run_task(
             key = method_key(method)
             synchronize(device)
             started = time.perf_counter()
-            filled = method(image, mask, index) if method.oracle else method(damaged, mask, index)
+            raw, filled = method.outputs(image if method.oracle else damaged, mask, index)
             synchronize(device)
             seconds[key] += time.perf_counter() - started
             result = composite(filled, image, mask)
-            metrics[key].update(result, image, mask)
+            metrics[key].update(result, image, mask, raw=None if raw is filled else raw)
             if extra:
                 extra[key].update(result, image)
             if reference is not None:

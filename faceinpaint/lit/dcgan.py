@@ -314,7 +314,7 @@ class DCGANModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         image, mask = batch[IMAGE], batch[MASK]
         result = self.latent_search(validation=True)(image, mask, batch[INDEX])
-        self.val_metrics.update(result.inpainted, image, mask)
+        self.val_metrics.update(result.inpainted, image, mask, raw=result.generated)
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()})
@@ -323,7 +323,7 @@ class DCGANModule(pl.LightningModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         result = self.search(batch[IMAGE], batch[MASK], batch[INDEX])
         image, mask = batch[IMAGE], batch[MASK]
-        self.test_metrics.update(result.inpainted, image, mask)
+        self.test_metrics.update(result.inpainted, image, mask, raw=result.generated)
         self.log("test/search_loss", result.loss.mean(), batch_size=image.shape[0], sync_dist=True)
         return {"index": batch[INDEX], "inpainted": result.inpainted, ROWS: result_rows(result)}
 

@@ -430,7 +430,7 @@ class VAEGANModule(pl.LightningModule):
         image, mask = self._prepare(batch)
         network_input, output, result = self.inpaint_parts(image, mask, index=batch[INDEX])
         metrics = self.val_metrics if prefix == "val" else self.test_metrics
-        metrics.update(result, image, mask)
+        metrics.update(result, image, mask, raw=output)
         if batch_idx == 0:
             self.log_grid(f"{prefix}/images", image, network_input, output, result)
 

@@ -131,9 +131,20 @@ def test_eval_writes_rows_table_and_grids_with_one_mask_hash_per_task(
         assert row["seconds_per_face"] > 0
     assert rows[0]["checkpoint"] == str(checkpoints["vaegan"])
     assert rows[4]["config"]["method"]["bank_size"] == 8
+    # raw output: a network's whole image differs from its composite outside the hole, not in
+    # it (pasted); a classical fill outputs nothing but its result
+    for row in rows:
+        metrics = row["metrics"]
+        same_hole = metrics["psnr_hole_raw"]["mean"] == pytest.approx(metrics["psnr_hole"]["mean"])
+        assert same_hole
+        if row["method"] in ("vaegan", "dcgan"):
+            assert metrics["psnr_raw"]["mean"] < metrics["psnr"]["mean"] - 1
+        else:
+            assert metrics["psnr_raw"] == metrics["psnr"] and metrics["ssim_raw"] == metrics["ssim"]
 
     table = (out / "tiny.md").read_text()
-    assert "| hole SSIM | SSIM (torchmetrics default) | s / face |" in table
+    assert "| hole SSIM | SSIM (torchmetrics default) | raw PSNR (dB) | raw SSIM |" in table
+    assert "| raw hole PSNR (dB) | raw hole SSIM | s / face |" in table
     assert "Revision:" in table
     assert sum(line.startswith("| center |") for line in table.splitlines()) == 5
     mean = rows[2]["metrics"]["psnr_hole"]
