@@ -58,6 +58,20 @@ class MaskTask:
 
 
 @dataclass(frozen=True)
+class ReportedRow:
+    """A figure a paper printed for this protocol, quoted: never measured here, never mixed with
+    measured rows (eval's comparison table shows them above this run's rows)."""
+
+    source: str  # where it is printed, e.g. "IJIES 2020, Table 2"
+    method: str  # the paper's row, e.g. "ours (VAE-GAN)", "CE"
+    mask: str  # the protocol's mask label it belongs to
+    psnr: float  # dB, as printed
+    ssim: float  # as printed
+    statistic: str = "mean"  # "mean", "max", ... over the paper's test set
+    definition: str = "not stated"  # what the paper says the figure is computed on
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A named set of mask types at one or more image sizes, with a fixed mask seed.
 
@@ -70,6 +84,8 @@ class Protocol:
         crop_sizes: image size -> crop side as a fraction of the source width, for sizes whose
             training frame differs from the data config's ``crop_size`` (celeba-half: 0.61 at
             64 px, 0.8 at 128 px); sizes not listed use the data's.
+        reported: the papers' own figures for this protocol (:class:`ReportedRow` or dicts),
+            quoted in the comparison table above the measured rows.
     """
 
     name: str
@@ -78,6 +94,7 @@ class Protocol:
     seed: int = 0
     split: str = "val"
     crop_sizes: dict[int, float] = field(default_factory=dict)
+    reported: tuple[ReportedRow, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.masks:
@@ -91,6 +108,17 @@ class Protocol:
         object.__setattr__(
             self, "crop_sizes", {int(k): float(v) for k, v in (self.crop_sizes or {}).items()}
         )
+        reported = tuple(
+            row if isinstance(row, ReportedRow) else ReportedRow(**dict(row))
+            for row in self.reported or ()
+        )
+        unknown = sorted({row.mask for row in reported} - set(self.masks))
+        if unknown:
+            raise ValueError(
+                f"protocol {self.name!r}: reported rows name masks {unknown}, not among its "
+                f"masks {sorted(self.masks)}"
+            )
+        object.__setattr__(self, "reported", reported)
 
     def tasks(self) -> list[MaskTask]:
         """Every (image size, mask type), sizes outermost; labels get ``-<size>`` when sizes > 1."""
@@ -117,6 +145,7 @@ class Protocol:
             "seed": self.seed,
             "split": self.split,
             "crop_sizes": dict(self.crop_sizes),
+            **({"reported": [asdict(row) for row in self.reported]} if self.reported else {}),
         }
 
 

@@ -160,6 +160,47 @@ def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The papers' figures for the protocol (its ``reported`` rows), quoted, with this run's rows
+    of the same masks under them; empty when the protocol quotes none.
+
+    The papers do not say on what their figures are computed, so each measured row shows the
+    three candidates side by side: the composited whole image, the raw output's whole image and
+    the hole alone.
+    """
+    reported = rows[0]["config"]["protocol"].get("reported", []) if rows else []
+    if not reported:
+        return ""
+
+    def pair(stats: Mapping[str, Any], psnr: str, ssim: str) -> str:
+        if psnr not in stats or ssim not in stats:
+            return "–"
+        return f"{stats[psnr]['mean']:.2f} / {stats[ssim]['mean']:.3f}"
+
+    lines = [
+        "Papers' figures (*reported*: quoted from the documents, not measured here) and this "
+        "run's (*measured*), PSNR (dB) / SSIM:",
+        "",
+        "| mask | row | reported | composite, whole image | raw output, whole image | hole |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for mask in dict.fromkeys(row["mask"] for row in reported):
+        for row in (r for r in reported if r["mask"] == mask):
+            label = (
+                f"*reported* {row['method']} ({row['statistic']}; {row['source']}; "
+                f"definition: {row['definition']})"
+            )
+            lines.append(f"| {mask} | {label} | {row['psnr']:g} / {row['ssim']:g} | | | |")
+        for row in (r for r in rows if r["mask"] == mask):
+            stats = row["metrics"]
+            lines.append(
+                f"| {mask} | *measured* {method_label(row)} (mean of n = {row['n']}) | | "
+                f"{pair(stats, 'psnr', 'ssim')} | {pair(stats, 'psnr_raw', 'ssim_raw')} | "
+                f"{pair(stats, 'psnr_hole', 'ssim_hole')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     """Bullet lines naming the command, data, hardware, date and revision."""
     labels = (
@@ -186,6 +227,9 @@ def markdown_report(
 ) -> str:
     """A README-ready section: title, provenance, the tables, definitions and notes."""
     parts = [f"### {title}", "", *provenance_lines(provenance), ""]
+    comparison = comparison_table(rows)
+    if comparison:
+        parts.append(comparison)
     parts.append(markdown_table(rows) if rows else "(no results)\n")
     paired = paired_table(rows)
     if paired:

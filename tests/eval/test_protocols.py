@@ -84,3 +84,27 @@ def test_protocol_rejects_bad_definitions() -> None:
         Protocol("tiny", {"center": MaskSpec()}, image_sizes=(4,))
     with pytest.raises(ValueError, match="kind must be one of"):
         Protocol("bad", {"x": {"kind": "circle"}})
+
+
+def test_the_papers_figures_are_quoted_rows_of_their_protocols() -> None:
+    paper = load_protocol(CONFIGS / "vaegan-paper.yaml")
+    assert [(r.statistic, r.psnr, r.ssim) for r in paper.reported] == [
+        ("mean", 21.528, 0.665),
+        ("max", 29.922, 0.908),
+    ]
+    thesis = load_protocol(CONFIGS / "thesis.yaml")
+    assert {r.mask: (r.psnr, r.ssim) for r in thesis.reported} == {
+        "center": (21.1, 0.826),
+        "left": (14.1, 0.741),
+        "right": (15.3, 0.708),
+        "random_pixels": (19.7, 0.789),
+    }
+    for name in ("vaegan-paper-celeba", "vaegan-paper-wild", "thesis-celeba"):
+        quoted = load_protocol(CONFIGS / f"{name}.yaml").reported
+        assert quoted == (paper if name.startswith("vaegan") else thesis).reported
+    with pytest.raises(ValueError, match=r"reported rows name masks \['thin'\], not among"):
+        Protocol(
+            name="p",
+            masks={"center": {"kind": "center"}},
+            reported=[{"source": "s", "method": "m", "mask": "thin", "psnr": 1.0, "ssim": 0.5}],
+        )
