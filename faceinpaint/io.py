@@ -5,6 +5,8 @@ the mode the umask gives (as ``open()`` would), and renamed over the target. The
 on one filesystem, so a crash or a kill at any moment leaves either the old file or the new one,
 never half a file; the temporary file stays in the destination folder so that no copy across
 filesystems (a ``$TMPDIR`` on another disk) is ever made.
+
+Images are read through ``eight_bit``, so that 16-bit and float images keep their contrast.
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ def save_image(array: np.ndarray, path: str | Path) -> Path:
     with atomic_write(path, "wb") as handle:
         Image.fromarray(array).save(handle, format=image_format)
     return path
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` with 8 bits per channel: 16-bit and 32-bit integer greyscale (modes ``I;16*``,
+    ``I``: 16-bit PNGs and TIFFs) scaled from 0-65535 to 0-255, float greyscale (``F``) from
+    0-1 when no value exceeds 1, else clipped to 0-255; other modes unchanged. PIL's own
+    ``convert("RGB")`` clips those modes at 255, so a 16-bit photo would read as all white."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+    else:
+        scale = 255.0 / 65535.0
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
 
 
 def plain(value: Any, strict: bool = False) -> Any:

@@ -79,3 +79,26 @@ def test_append_jsonl_keeps_earlier_rows(tmp_path: Path) -> None:
 def test_unknown_image_suffix_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown image suffix '\.xyz'"):
         io.save_image(np.zeros((2, 2), np.uint8), tmp_path / "a.xyz")
+
+
+@pytest.mark.parametrize(
+    ("array", "expected"),
+    [
+        (np.array([[0, 257, 32896, 65535]], dtype=np.uint16), [0, 1, 128, 255]),  # I;16
+        (np.array([[0, 257, 32896, 65535]], dtype=np.int32), [0, 1, 128, 255]),  # I
+        (np.array([[0.0, 0.5, 1.0, 0.25]], dtype=np.float32), [0, 128, 255, 64]),  # F in 0-1
+        (np.array([[0.0, 100.0, 300.0, -5.0]], dtype=np.float32), [0, 100, 255, 0]),  # F in 0-255
+        (np.array([[0, 1, 128, 255]], dtype=np.uint8), [0, 1, 128, 255]),  # L unchanged
+    ],
+)
+def test_eight_bit_scales_wide_greyscale_to_8_bits(array: np.ndarray, expected: list) -> None:
+    image = io.eight_bit(Image.fromarray(array))
+    assert image.mode == "L"
+    assert np.asarray(image).tolist() == [expected]
+
+
+def test_a_16_bit_png_reads_at_its_grey_level(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4), 200 * 257, dtype=np.uint16)).save(tmp_path / "grey.png")
+    with Image.open(tmp_path / "grey.png") as image:
+        rgb = np.asarray(io.eight_bit(image).convert("RGB"))
+    assert rgb.shape == (4, 4, 3) and (rgb == 200).all()

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from faceinpaint.io import atomic_write, umask_mode
+from faceinpaint.io import atomic_write, eight_bit, umask_mode
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def load_crop(path: Path, crop: Crop, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = eight_bit(img).convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError) as err:
         raise ImageError(f"cannot read image {path}: {err}") from err
     width, height = rgb.size

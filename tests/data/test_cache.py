@@ -112,3 +112,25 @@ def test_a_tiny_image_is_refused_unless_the_minimum_is_lowered(tmp_path: Path) -
         dm.prepare_data()
     lowered = FaceDataModule(**options, cache_dir=str(tmp_path / "c2"), min_crop_side=0)
     assert len(lowered.cached_split("train")) == 3
+
+
+def test_a_16_bit_png_is_cached_at_its_grey_level_not_white(tmp_path: Path) -> None:
+    """PIL's convert("RGB") clips 16-bit greyscale at 255: a mid-grey 16-bit face read as white."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    level = np.full((64, 64), 100 * 257, dtype=np.uint16)  # 8-bit grey 100 in 16 bits
+    Image.fromarray(level).save(folder / "000001.png")
+    with Image.open(folder / "000001.png") as written:
+        assert written.mode.startswith("I")  # a real 16-bit PNG
+    dm = FaceDataModule(
+        root=str(folder),
+        splits={"train": "all"},
+        image_size=16,
+        crop_size=1.0,
+        crop_center=(0.5, 0.5),
+        cache_dir=str(tmp_path / "c"),
+        cache_workers=1,
+    )
+    images = dm.cached_split("train").images
+    assert images.shape == (1, 16, 16, 3)
+    assert np.abs(images.astype(np.float64) - 100).max() <= 1
