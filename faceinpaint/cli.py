@@ -19,6 +19,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from faceinpaint.commands.train import (
+    OneLineErrors,
     one_line_input_errors,
     require_celeba_root,
     run_trainer_command,
@@ -84,7 +85,7 @@ def _load(target: str) -> Callable[..., Any]:
 
 
 def extra_parser(words: tuple[str, ...], func: Callable[..., Any]) -> ArgumentParser:
-    parser = ArgumentParser(prog="faceinpaint " + " ".join(words), description=inspect.getdoc(func))
+    parser = OneLineErrors(prog="faceinpaint " + " ".join(words), description=inspect.getdoc(func))
     parser.add_argument(
         "--config",
         action=ActionConfigFile,

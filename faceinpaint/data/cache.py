@@ -296,6 +296,8 @@ def build_from_files(
                         kept.append(Path(path).name)
                     elif skip_corrupt and "cannot read" in err:
                         errors.append(err)
+                    elif "cannot read" in err:
+                        raise ImageError(f"{err} (skip_corrupt: true skips unreadable images)")
                     else:
                         raise ImageError(err)
                 bar.update(len(job[0]))

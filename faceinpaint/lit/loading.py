@@ -93,6 +93,8 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
     """A checkpoint file as a dict, loaded without running code; clear errors for a missing,
     unreadable (empty, truncated) or untrusted file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -104,7 +106,7 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
             f"checkpoint {str(path)!r} holds objects other than tensors and plain values "
             f"({_reason(err)}); {TRUST_NOTE}"
         ) from err
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, KeyError, ValueError) as err:
         raise _unreadable(path, err) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(
@@ -115,6 +117,8 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
 
 def _reason(err: BaseException) -> str:
     """The part of torch's (long) load error that says what went wrong."""
+    if isinstance(err, KeyError):  # torch's legacy reader on a file that is not a pickle
+        return "neither a zip archive nor a pickle"
     found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
     if found:
         return found.group(1).strip()
