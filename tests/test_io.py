@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import stat
+from io import RawIOBase
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceinpaint import io
@@ -102,3 +106,56 @@ def test_a_16_bit_png_reads_at_its_grey_level(tmp_path: Path) -> None:
     with Image.open(tmp_path / "grey.png") as image:
         rgb = np.asarray(io.eight_bit(image).convert("RGB"))
     assert rgb.shape == (4, 4, 3) and (rgb == 200).all()
+
+
+class FillsUp(RawIOBase):
+    """A file on a disk that is full once ``limit`` bytes are written."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.raw = open(fd, "wb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.limit = limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.raw.tell() + len(data) > self.limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.raw.write(data)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+@pytest.mark.parametrize("writer", ["bytes", "torch.save"])
+def test_a_full_disk_is_a_disk_full_error_naming_the_file_and_leaves_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """torch.save raises a RuntimeError ("enforce fail at inline_container.cc") over the OSError."""
+    path = io.write_text("old", tmp_path / "last.ckpt")
+    monkeypatch.setattr(io.os, "fdopen", lambda fd, mode: FillsUp(fd, limit=1000))
+    with pytest.raises(io.DiskFullError) as error, io.atomic_write(path, "wb") as handle:
+        if writer == "bytes":
+            for _ in range(40):
+                handle.write(b"x" * 100)
+        else:
+            torch.save({"w": torch.zeros(10_000)}, handle)
+    message = str(error.value)
+    assert message.startswith(f"no space left for {path}: it needs more than ")
+    assert "bytes are free there" in message and "\n" not in message
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_require_space_names_the_bytes_needed_and_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usage = shutil.disk_usage(tmp_path)._replace(free=1000)
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda path: usage)
+    io.require_space(tmp_path / "new" / "a.npy", 1000)
+    with pytest.raises(io.DiskFullError, match=r"a.npy: it needs 1,001 bytes and 1,000 bytes are"):
+        io.require_space(tmp_path / "new" / "a.npy", 1001)

@@ -23,7 +23,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
-from faceinpaint.io import write_text
+from faceinpaint.io import disk_full, write_text
 from faceinpaint.lit.checkpoint import check_resume
 from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
@@ -46,11 +46,15 @@ LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")
 
 @contextlib.contextmanager
 def one_line_input_errors(command: str) -> Iterator[None]:
-    """Bad input ends with ``faceinpaint <command>: error: <message>`` and exit status 2."""
+    """Bad input, and a full disk, end with ``faceinpaint <command>: error: <message>`` and exit
+    status 2."""
     try:
         yield
-    except INPUT_ERRORS as err:
-        print(f"faceinpaint {command}: error: {essential_line(str(err))}", file=sys.stderr)
+    except Exception as err:
+        problem = disk_full(err) or (err if isinstance(err, INPUT_ERRORS) else None)
+        if problem is None:
+            raise
+        print(f"faceinpaint {command}: error: {essential_line(str(problem))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -149,7 +153,8 @@ class FaceInpaintCLI(LightningCLI):
 
     Resuming checks the config against the checkpoint (``apply_resume_rules``) instead of
     replacing the config's model settings by the checkpoint's; bad arguments end in one line
-    (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
+    (exit 2), as does bad input found before the loop starts and a full disk at any point;
+    SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -176,9 +181,9 @@ class FaceInpaintCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except SIGTERMException:
             exit_after_sigterm(self.trainer, subcommand)
-        except INPUT_ERRORS:
-            if self.loop_started.started:
-                raise
+        except Exception as err:
+            if self.loop_started.started and disk_full(err) is None:
+                raise  # a fault of the run, not of its input: the traceback stays
             with one_line_input_errors(subcommand):
                 raise
 

@@ -3,15 +3,20 @@ file) ends in one line naming it and exit status 2, under every command: not a t
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import faceinpaint.io
 from faceinpaint.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +140,52 @@ def test_a_bad_fit_input_is_one_line_and_exit_2_as_a_process(inputs: Path) -> No
     assert result.stderr.strip().splitlines()[-1] == (
         "faceinpaint fit: error: data root nowhere does not exist"
     )
+
+
+def test_a_full_disk_is_one_line_and_exit_2_in_prepare(
+    inputs: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usage = shutil.disk_usage(inputs)._replace(free=1000)
+    monkeypatch.setattr(faceinpaint.io.shutil, "disk_usage", lambda path: usage)
+    argv = ["prepare", "--data.synthetic_size", "20", "--data.image_size", "16"]
+    monkeypatch.setattr(sys, "argv", ["faceinpaint", *argv, "--data.cache_dir", "cache"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert re.match(
+        r"faceinpaint prepare: error: no space left for .*images.npy: it needs [\d,]+ bytes and "
+        r"1,000 bytes are free",
+        errors[0],
+    )
+    assert list((inputs / "cache").iterdir()) == []
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_exit_2_in_fit(
+    inputs: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save fails once training ran (a traceback for other errors): one line, no .tmp left."""
+    save = torch.save
+
+    def fills_the_disk(obj: object, handle, *args, **kwargs) -> None:
+        if isinstance(obj, dict) and "state_dict" in obj:
+            handle.write(b"x" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        save(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fills_the_disk)
+    argv = trainer_args("fit", "--trainer.max_steps", "2")
+    monkeypatch.setattr(sys, "argv", ["faceinpaint", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert re.match(
+        r"faceinpaint fit: error: no space left for \S+\.ckpt: it needs more than 100 bytes",
+        errors[0],
+    )
+    assert list((inputs / "checkpoints").iterdir()) == []  # no .tmp, no partial file
