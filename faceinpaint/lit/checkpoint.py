@@ -12,7 +12,9 @@ writes ``last.ckpt`` again whenever the newest global step is not on disk yet. C
 instead of Lightning's class: ``class_path: faceinpaint.lit.checkpoint.ModelCheckpoint``.
 
 Without a ``dirpath`` its folder is ``<logger save_dir>/<logger name>`` (``runs/<name>``), with no
-version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any config's run.
+version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any config's run. A
+training run holds ``run.lock`` in that folder (``faceinpaint.lit.run_lock``): a second live run
+on the same folder stops instead of overwriting the first one's checkpoints.
 
 It also makes the trainer write every checkpoint through ``faceinpaint.io.atomic_write``
 (a temporary file in the destination folder, fsync, rename): Lightning's own writer stages the
@@ -49,6 +51,7 @@ from faceinpaint.lit.loading import (
     resolve_class_path,
 )
 from faceinpaint.lit.run_dir import run_directory
+from faceinpaint.lit.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` kept at the newest global step, saved on
     SIGTERM, and every checkpoint of the trainer written atomically."""
 
+    _run_lock: RunLock | None = None  # held by rank 0 while it trains (faceinpaint.lit.run_lock)
+
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.dirpath is None and trainer.loggers:
@@ -94,6 +99,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero and stage == "fit" and self._run_lock is None:
+            self._run_lock = RunLock.acquire(self.dirpath)
         if trainer.is_global_zero and stage == "fit" and Path(self.dirpath).is_dir():
             for partial in Path(self.dirpath).glob(f".*{self.FILE_EXTENSION}.*{TEMPORARY_SUFFIX}"):
                 partial.unlink(missing_ok=True)  # a save killed before its rename
@@ -145,6 +152,17 @@ class ModelCheckpoint(LightningModelCheckpoint):
         # (every rank at once under DDP): the state is that of a finished step.
         if isinstance(exception, SIGTERMException):
             self._save_newest(trainer)
+        self._release_run_lock()
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        self._release_run_lock()
+
+    def _release_run_lock(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
 
 RESUME_NOTE = "resumed_from.json"
