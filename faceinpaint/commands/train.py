@@ -41,7 +41,7 @@ INPUT_ERRORS = (
     FileExistsError,
 )
 # ``--ckpt_path`` values that Lightning resolves itself (no file of that name is read).
-LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
 
 
 @contextlib.contextmanager
@@ -96,9 +96,8 @@ def apply_resume_rules(cli: LightningCLI) -> bool:
 
 def is_lightning_ckpt_name(ckpt_path: str) -> bool:
     """``last``, ``best``, ``hpc``, ``registry[:...]`` or a URL: Lightning finds the file."""
-    return (
-        ckpt_path in LIGHTNING_CKPT_NAMES or ckpt_path.startswith("registry") or "://" in ckpt_path
-    )
+    special = ckpt_path in LIGHTNING_CKPT_NAMES or ckpt_path.startswith("registry:")
+    return special or "://" in ckpt_path
 
 
 class LoopStarted(Callback):
