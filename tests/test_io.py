@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
-from io import RawIOBase
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import FillsUp
 from PIL import Image
 
 from faceinpaint import io
@@ -106,29 +105,6 @@ def test_a_16_bit_png_reads_at_its_grey_level(tmp_path: Path) -> None:
     with Image.open(tmp_path / "grey.png") as image:
         rgb = np.asarray(io.eight_bit(image).convert("RGB"))
     assert rgb.shape == (4, 4, 3) and (rgb == 200).all()
-
-
-class FillsUp(RawIOBase):
-    """A file on a disk that is full once ``limit`` bytes are written."""
-
-    def __init__(self, fd: int, limit: int) -> None:
-        self.raw = open(fd, "wb", buffering=0)  # noqa: SIM115 (closed by close())
-        self.limit = limit
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        if self.raw.tell() + len(data) > self.limit:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return self.raw.write(data)
-
-    def fileno(self) -> int:
-        return self.raw.fileno()
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
 
 
 @pytest.mark.parametrize("writer", ["bytes", "torch.save"])

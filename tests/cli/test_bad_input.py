@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import FillsUp
 from PIL import Image
 
 import faceinpaint.io
@@ -189,3 +190,22 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_exit_2_in_fit(
         errors[0],
     )
     assert list((inputs / "checkpoints").iterdir()) == []  # no .tmp, no partial file
+
+
+def test_a_full_disk_while_eval_writes_its_tables_is_one_line_and_exit_2(
+    inputs: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faceinpaint.io.os, "fdopen", lambda fd, mode: FillsUp(fd, limit=10))
+    argv = ["eval", "--config", EVAL, "--baselines", "mean", "--limit", "4", "--out", "out"]
+    monkeypatch.setattr(sys, "argv", ["faceinpaint", *argv, "--data.cache_dir", "cache"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert re.search(
+        r"faceinpaint eval: error: no space left for out/\S+: it needs more than \d+ bytes",
+        errors[0],
+    )
+    assert list((inputs / "out").iterdir()) == []  # no partial table, no temporary file
