@@ -60,11 +60,12 @@ def one_line_input_errors(command: str) -> Iterator[None]:
 
 def essential_line(message: str) -> str:
     """One line out of jsonargparse's multi-line report of a value that failed (its first
-    ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under it)."""
+    indented ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under
+    it); other messages with their lines joined (a list at column 0 is a value, not a bullet)."""
     lines = message.strip().splitlines()
     for number, line in enumerate(lines):
         text = line.strip()
-        if text.startswith("- ") and not text.startswith("- Expected a "):
+        if line[:1].isspace() and text.startswith("- ") and not text.startswith("- Expected a "):
             indent = len(line) - len(line.lstrip())
             nested = []
             for below in lines[number + 1 :]:

@@ -28,12 +28,13 @@ TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 @pytest.fixture
 def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder with a text file as checkpoint, a folder, malformed YAML and a face
-    folder holding one corrupt image."""
+    """A working folder with a text file as checkpoint, a folder, malformed YAML, YAML that is a
+    list and a face folder holding one corrupt image."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "text.ckpt").write_text("hello\n")
     (tmp_path / "folder.ckpt").mkdir()
     (tmp_path / "bad.yaml").write_text("data: [a\n b: :\n")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
     faces = tmp_path / "faces"
     faces.mkdir()
     rng = np.random.default_rng(0)
@@ -102,6 +103,10 @@ CASES = [
     *[
         ([command, "--config", "bad.yaml"], "Problems parsing config.* line 2, column 3")
         for command in ("prepare", "eval", "inpaint")
+    ],
+    *[
+        ([command, "--config", "list.yaml"], "Unexpected config: - a - b")
+        for command in ("fit", "eval")
     ],
     (["plot", "--nope", "3"], "unrecognized arguments: --nope 3"),
     (["inpaint", "--upsample", "abc"], 'key "upsample": Expected .*int.*Got value: abc'),
