@@ -83,6 +83,8 @@ CASES = [
     (["prepare", "--data.root", "nowhere"], "data root nowhere does not exist"),
     (trainer_args("fit", *CORRUPT), "cannot read image faces/000009.png.*skip_corrupt"),
     (["prepare", *CORRUPT], "cannot read image faces/000009.png.*skip_corrupt"),
+    (["eval", "--config", EVAL, "--data.root", "nowhere"], "data root nowhere does not exist"),
+    (["eval", "--config", EVAL, *CORRUPT], "cannot read image faces/000009.png.*skip_corrupt"),
     (trainer_args("fit", "--data.batch_size", "-4"), "batch_size .* at least 1, got -4"),
     (trainer_args("fit", "--data.batch_size", "0"), "batch_size .* at least 1, got 0"),
     (["prepare", "--data.batch_size", "0"], "batch_size .* at least 1, got 0"),
