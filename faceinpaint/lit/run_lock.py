@@ -27,6 +27,8 @@ LOCK_FILE = "run.lock"
 
 def describe(holder: dict) -> str:
     """``PID 123 on host h, started 2026-12-07 13:20:00 UTC`` from a lock file's contents."""
+    if not holder:
+        return "a run that has not written its PID yet"
     return f"PID {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}"
 
 

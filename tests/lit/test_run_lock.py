@@ -3,6 +3,7 @@ lock of a dead run is taken over with a note (faceinpaint.lit.run_lock)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -98,3 +99,13 @@ def test_a_second_live_run_on_a_checkpoint_folder_stops_and_a_dead_ones_lock_is_
     assert f"named a run that holds it no longer (PID {live.pid} on host" in caplog.text
     assert (folder / "last.ckpt").read_bytes() != b"the live run's state"
     assert not (folder / LOCK_FILE).exists()
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_still_refuses(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # locked, still empty: a run between flock and write
+    try:
+        with pytest.raises(FileExistsError, match="live run \\(a run that has not written its PID"):
+            RunLock.acquire(tmp_path)
+    finally:
+        os.close(fd)
