@@ -19,6 +19,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from faceinpaint.commands.train import (
+    OneLineErrors,
     one_line_input_errors,
     require_celeba_root,
     run_trainer_command,
@@ -86,7 +87,7 @@ def _load(target: str) -> Callable[..., Any]:
 
 
 def extra_parser(words: tuple[str, ...], func: Callable[..., Any]) -> ArgumentParser:
-    parser = ArgumentParser(prog="faceinpaint " + " ".join(words), description=inspect.getdoc(func))
+    parser = OneLineErrors(prog="faceinpaint " + " ".join(words), description=inspect.getdoc(func))
     parser.add_argument(
         "--config",
         action=ActionConfigFile,
@@ -170,9 +171,9 @@ def cli_main(args: list[str] | None = None) -> Any:
 def main() -> None:
     """Console-script entry point.
 
-    Bad input to an extra command (``inpaint``, ``eval``, ...), and bad arguments or configs of
-    a training command, end with a one-line message and exit status 2; errors while a training
-    command runs keep Lightning's full tracebacks.
+    Bad input to any command (arguments, configs, data, checkpoints) and a full disk end with a
+    one-line message and exit status 2; other errors once a training command's loop has
+    started keep Lightning's full tracebacks.
     """
     words = _extra_command(sys.argv[1:])
     if words is None:

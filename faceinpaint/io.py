@@ -7,14 +7,21 @@ never half a file; the temporary file stays in the destination folder so that no
 filesystems (a ``$TMPDIR`` on another disk) is ever made. Its name holds the writer's host and
 PID, so that :func:`remove_dead_temporaries` can clear what a killed writer left behind without
 touching a live one's.
+
+A full disk (``ENOSPC``) or quota (``EDQUOT``) while writing is a :class:`DiskFullError` naming
+the file, the bytes it needs and the bytes free, with nothing of the file left behind.
+
+Images are read through ``eight_bit``, so that 16-bit and float images keep their contrast.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,6 +32,55 @@ import numpy as np
 from PIL import Image
 
 TEMPORARY_SUFFIX = ".tmp"
+
+
+class DiskFullError(OSError):
+    """No room on the disk (or in the quota) for a file: ``path``, the bytes it ``needs`` (or,
+    with ``at_least``, had written when the disk filled) and the bytes ``free``."""
+
+    def __init__(self, path: str | Path, needs: int, free: int, at_least: bool = False) -> None:
+        amount = f"more than {needs:,} bytes" if at_least else f"{needs:,} bytes"
+        need = f"it needs {amount} and " if needs or not at_least else ""
+        super().__init__(
+            f"no space left for {path}: {need}{free:,} bytes are free there "
+            "(disk full or quota reached); free some space or write elsewhere"
+        )
+        self.errno = errno.ENOSPC
+        self.path, self.needs, self.free = Path(path), needs, free
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(path: str | Path) -> int:
+    """Bytes free to this user on the filesystem of ``path`` (or of its nearest existing parent)."""
+    existing = Path(path).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def require_space(path: str | Path, needs: int) -> None:
+    """``DiskFullError`` unless ``needs`` bytes are free where ``path`` is to be written."""
+    free = free_bytes(path)
+    if needs > free:
+        raise DiskFullError(path, needs, free)
+
+
+def disk_full(
+    err: BaseException, path: str | Path | None = None, written: int = 0
+) -> DiskFullError | None:
+    """``err`` as a ``DiskFullError`` when it, or an error it arose from (torch's writer raises
+    a RuntimeError over the ``OSError``), is ``ENOSPC`` / ``EDQUOT``; None otherwise."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, DiskFullError):
+            return cause
+        if isinstance(cause, OSError) and cause.errno in NO_SPACE:
+            where = path or cause.filename or "a file"
+            return DiskFullError(where, written, free_bytes(where), at_least=True)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def umask_mode(directory: bool = False) -> int:
@@ -64,9 +120,13 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             os.fsync(handle.fileno())
         os.chmod(temporary, umask_mode())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as err:
+        written = temporary.stat().st_size if temporary.exists() else 0
         temporary.unlink(missing_ok=True)
-        raise
+        full = disk_full(err, path, written)
+        if full is None or full is err:
+            raise
+        raise full from err
     fsync_directory(path.parent)
 
 
@@ -139,6 +199,21 @@ def save_image(array: np.ndarray, path: str | Path) -> Path:
     with atomic_write(path, "wb") as handle:
         Image.fromarray(array).save(handle, format=image_format)
     return path
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` with 8 bits per channel: 16-bit and 32-bit integer greyscale (modes ``I;16*``,
+    ``I``: 16-bit PNGs and TIFFs) scaled from 0-65535 to 0-255, float greyscale (``F``) from
+    0-1 when no value exceeds 1, else clipped to 0-255; other modes unchanged. PIL's own
+    ``convert("RGB")`` clips those modes at 255, so a 16-bit photo would read as all white."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+    else:
+        scale = 255.0 / 65535.0
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
 
 
 def plain(value: Any, strict: bool = False) -> Any:

@@ -291,7 +291,9 @@ class InpaintingMetrics(torchmetrics.Metric):
         for name in METRIC_NAMES:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, result: Tensor, image: Tensor, mask: Tensor, raw: Tensor | None = None) -> None:
+    def update(
+        self, result: Tensor, image: Tensor, mask: Tensor, raw: Tensor | None = None
+    ) -> None:
         """Add a batch.
 
         Args:

@@ -6,6 +6,9 @@ overrides, so each test states only what it needs to differ.
 
 from __future__ import annotations
 
+import errno
+import os
+from io import RawIOBase
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +135,26 @@ class RecordPerRank(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         flat = torch.cat([p.detach().flatten() for p in pl_module.generator.parameters()])
         torch.save(flat, self.directory / f"generator.rank{trainer.global_rank}.pt")
+
+
+class FillsUp(RawIOBase):
+    """A file on a disk that is full once ``limit`` bytes are written."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.raw = open(fd, "wb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.limit = limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.raw.tell() + len(data) > self.limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.raw.write(data)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()

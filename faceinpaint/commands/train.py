@@ -17,13 +17,13 @@ from typing import Any, NoReturn
 
 import yaml
 from jsonargparse import ArgumentParser
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
-from faceinpaint.io import write_text
+from faceinpaint.io import disk_full, write_text
 from faceinpaint.lit.checkpoint import check_resume
 from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
@@ -34,26 +34,39 @@ from faceinpaint.safe_load import UntrustedCheckpointError
 _MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
 # Errors that mean bad input (arguments, config, files): one line and exit status 2.
-INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)
+INPUT_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    FileExistsError,
+)
+# ``--ckpt_path`` values that Lightning resolves itself (no file of that name is read).
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
 
 
 @contextlib.contextmanager
 def one_line_input_errors(command: str) -> Iterator[None]:
-    """Bad input ends with ``faceinpaint <command>: error: <message>`` and exit status 2."""
+    """Bad input, and a full disk, end with ``faceinpaint <command>: error: <message>`` and exit
+    status 2."""
     try:
         yield
-    except INPUT_ERRORS as err:
-        print(f"faceinpaint {command}: error: {essential_line(str(err))}", file=sys.stderr)
+    except Exception as err:
+        problem = disk_full(err) or (err if isinstance(err, INPUT_ERRORS) else None)
+        if problem is None:
+            raise
+        print(f"faceinpaint {command}: error: {essential_line(str(problem))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def essential_line(message: str) -> str:
     """One line out of jsonargparse's multi-line report of a value that failed (its first
-    ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under it)."""
+    indented ``- <problem>`` bullet, less ``Expected a NoneType``, with the lines nested under
+    it); other messages with their lines joined (a list at column 0 is a value, not a bullet)."""
     lines = message.strip().splitlines()
     for number, line in enumerate(lines):
         text = line.strip()
-        if text.startswith("- ") and not text.startswith("- Expected a "):
+        if line[:1].isspace() and text.startswith("- ") and not text.startswith("- Expected a "):
             indent = len(line) - len(line.lstrip())
             nested = []
             for below in lines[number + 1 :]:
@@ -71,9 +84,9 @@ def apply_resume_rules(cli: LightningCLI) -> bool:
     subcommand = cli.config.get("subcommand")
     config = cli.config[subcommand] if subcommand else None
     ckpt_path = config.get("ckpt_path") if config else None
-    if not ckpt_path or not Path(ckpt_path).is_file():
-        return False  # "last", "best", "hpc" or a missing file: Lightning resolves or reports it
-    checkpoint = read_checkpoint(ckpt_path)
+    if not ckpt_path or is_lightning_ckpt_name(str(ckpt_path)):
+        return False
+    checkpoint = read_checkpoint(ckpt_path)  # a missing, directory or unreadable file: one line
     model = config.get("model")
     class_path = getattr(model, "class_path", None)
     if class_path is None:
@@ -81,6 +94,27 @@ def apply_resume_rules(cli: LightningCLI) -> bool:
     settings = model.init_args.as_dict() if model.get("init_args") is not None else {}
     check_resume(class_path, settings, checkpoint, str(ckpt_path), fit=subcommand == "fit")
     return True
+
+
+def is_lightning_ckpt_name(ckpt_path: str) -> bool:
+    """``last``, ``best``, ``hpc``, ``registry[:...]`` or a URL: Lightning finds the file."""
+    special = ckpt_path in LIGHTNING_CKPT_NAMES or ckpt_path.startswith("registry:")
+    return special or "://" in ckpt_path
+
+
+class LoopStarted(Callback):
+    """Whether the trainer has reached its loop (sanity check, training, validation, test or
+    predict). Errors raised before it come from the run's input (the data folder and its images,
+    the checkpoint, the run folder) and end in one line; errors after it keep their traceback."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def _start(self, *args: Any) -> None:
+        self.started = True
+
+    on_sanity_check_start = on_train_start = on_validation_start = _start
+    on_test_start = on_predict_start = _start
 
 
 def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
@@ -98,8 +132,9 @@ def exit_after_sigterm(trainer: Trainer, subcommand: str) -> NoReturn:
     raise SystemExit(128 + stop_signal)
 
 
-class OneLineErrorParser(LightningArgumentParser):
-    """A parse error (bad type, unknown option) in one line and exit status 2, not the usage."""
+class OneLineErrors(ArgumentParser):
+    """A parse error (bad type, unknown option, a config that is not YAML) in one line and exit
+    status 2, not the usage."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG"):
@@ -107,6 +142,10 @@ class OneLineErrorParser(LightningArgumentParser):
         command = " ".join(["faceinpaint", *self.prog.replace(" [options]", "").split()[1:]])
         print(f"{command}: error: {essential_line(message)} (see --help)", file=sys.stderr)
         raise SystemExit(2)
+
+
+class OneLineErrorParser(OneLineErrors, LightningArgumentParser):
+    """The training commands' parser, with one-line errors."""
 
 
 class FaceInpaintCLI(LightningCLI):
@@ -117,12 +156,19 @@ class FaceInpaintCLI(LightningCLI):
 
     Resuming checks the config against the checkpoint (``apply_resume_rules``) instead of
     replacing the config's model settings by the checkpoint's; bad arguments end in one line
-    (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
+    (exit 2), as does bad input found before the loop starts and a full disk at any point;
+    SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parser_class", OneLineErrorParser)
+        self.loop_started = LoopStarted()
         super().__init__(*args, **kwargs)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(self.loop_started)
+        return trainer
 
     def _parse_ckpt_path(self) -> None:
         with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
@@ -142,6 +188,11 @@ class FaceInpaintCLI(LightningCLI):
             # a checkpoint opened while the command runs (a DCGAN's encoder or landmark network)
             print(f"faceinpaint {subcommand}: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+        except Exception as err:
+            if self.loop_started.started and disk_full(err) is None:
+                raise  # a fault of the run, not of its input: the traceback stays
+            with one_line_input_errors(subcommand):
+                raise
 
     def add_arguments_to_parser(self, parser: ArgumentParser) -> None:
         parser.link_arguments("data.image_size", "model.init_args.image_size")
@@ -180,6 +231,13 @@ class RunConfigCallback(SaveConfigCallback):
             checkpoint[WANDB_CHECKPOINT_KEY] = info
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What a YAML parser error says is wrong and where (line and column, from 1)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def refuse_conflicting_image_size(argv: list[str]) -> None:
     """``SystemExit`` when a ``--config`` YAML or a flag gives the model an ``image_size`` other
     than the data's at that point. The model's is linked from ``data.image_size`` and
@@ -191,7 +249,17 @@ def refuse_conflicting_image_size(argv: list[str]) -> None:
         value = inline or (argv[index + 1] if index + 1 < len(argv) else "")
         model_size = None
         if flag == "--config" and Path(value).is_file():
-            sections = yaml.safe_load(Path(value).read_text()) or {}
+            try:
+                sections = yaml.safe_load(Path(value).read_text()) or {}
+            except yaml.YAMLError as err:
+                print(
+                    f"faceinpaint {argv[0]}: error: --config {value} is not valid YAML: "
+                    f"{yaml_problem(err)}",
+                    file=sys.stderr,
+                )
+                raise SystemExit(2) from None
+            if not isinstance(sections, dict):
+                continue  # jsonargparse reports a config that is not a mapping
             data, model = sections.get("data"), sections.get("model")
             if isinstance(data, dict) and "image_size" in data:
                 data_size = data["image_size"]

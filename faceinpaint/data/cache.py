@@ -4,7 +4,9 @@ A cache entry is a folder named by a hash of everything that determines its
 pixels (the source files and their sizes and times, the crop and the output size).
 Change any of them and a new entry is built; an entry is written to a temporary
 folder and renamed into place only when complete, so a crash never leaves a
-half-written cache behind. A build holds a lock on ``<temporary folder>/.lock`` while it
+half-written cache behind. The images' blocks are reserved on disk before any is decoded: a full
+disk is a ``DiskFullError`` naming the bytes needed and free, not a SIGBUS on a later write to the
+memory map. A build holds a lock on ``<temporary folder>/.lock`` while it
 runs and removes its folder when it fails or receives SIGTERM; the next build removes the
 temporary folders whose lock nobody holds (builds killed by SIGKILL or a power cut), never
 one whose build is still running.
@@ -30,7 +32,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from faceinpaint.io import atomic_write, umask_mode
+from faceinpaint.io import (
+    NO_SPACE,
+    DiskFullError,
+    atomic_write,
+    disk_full,
+    eight_bit,
+    free_bytes,
+    require_space,
+    umask_mode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,7 @@ META_FILE = "meta.json"
 LANDMARKS_FILE = "landmarks.npz"
 LOCK_FILE = ".lock"  # in a temporary entry folder: locked by the build that writes it
 TEMPORARY_MARK = ".tmp"  # temporary entry folders are named <entry>.tmp<random>
+NPY_HEADER_BOUND = 4096  # bytes: a bound on a .npy file's header
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def load_crop(path: Path, crop: Crop, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = eight_bit(img).convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError) as err:
         raise ImageError(f"cannot read image {path}: {err}") from err
     width, height = rgb.size
@@ -229,13 +241,37 @@ def _temporary_entry(directory: Path) -> Iterator[Path]:
         previous = signal.signal(signal.SIGTERM, _sigterm_raises)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        full = disk_full(err, directory)
+        if full is None or full is err:
+            raise
+        raise full from err
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         os.close(fd)
+
+
+def reserved_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new uint8 ``.npy`` memory map of ``shape`` whose blocks are allocated on disk now.
+
+    A memory map over a sparse file on a full disk (or tmpfs) is killed by SIGBUS at the first
+    write that finds no block; checking the free space and ``posix_fallocate`` turn that into a
+    ``DiskFullError`` before any image is decoded."""
+    require_space(path, int(np.prod(shape)) + NPY_HEADER_BOUND)
+    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno in NO_SPACE:
+            raise DiskFullError(path, size, free_bytes(path)) from err
+        log.info("%s: no block reservation on this filesystem (%s)", path, err)
+    finally:
+        os.close(fd)
+    return images
 
 
 def _commit_entry(tmp: Path, final: Path, names: list[str], meta: dict) -> CachedSplit:
@@ -270,9 +306,7 @@ def build_from_files(
     if not paths:
         raise ValueError(f"no images to cache for {meta.get('split', '?')} split")
     with _temporary_entry(directory) as tmp:
-        images = np.lib.format.open_memmap(
-            tmp / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3)
-        )
+        images = reserved_memmap(tmp / IMAGES_FILE, (len(paths), size, size, 3))
         chunk = 256
         jobs = [
             (
@@ -296,6 +330,8 @@ def build_from_files(
                         kept.append(Path(path).name)
                     elif skip_corrupt and "cannot read" in err:
                         errors.append(err)
+                    elif "cannot read" in err:
+                        raise ImageError(f"{err} (skip_corrupt: true skips unreadable images)")
                     else:
                         raise ImageError(err)
                 bar.update(len(job[0]))
@@ -314,9 +350,7 @@ def build_from_files(
             raise ValueError(f"every image of the {meta.get('split')} split is unreadable")
         images.flush()
         if len(kept) < len(paths):
-            shrunk = np.lib.format.open_memmap(
-                tmp / "kept.npy", mode="w+", dtype=np.uint8, shape=(len(kept), size, size, 3)
-            )
+            shrunk = reserved_memmap(tmp / "kept.npy", (len(kept), size, size, 3))
             shrunk[:] = images[: len(kept)]
             shrunk.flush()
             del shrunk
@@ -335,6 +369,7 @@ def build_from_arrays(
     """A cache entry from images made in memory (the embedded set), with exact landmarks if given."""
     with _temporary_entry(directory) as tmp:
         images, landmarks = produce()
+        require_space(tmp / IMAGES_FILE, images.nbytes + NPY_HEADER_BOUND)
         np.save(tmp / IMAGES_FILE, images)
         if landmarks is not None:
             np.savez(

@@ -159,6 +159,11 @@ class FaceDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8, got {image_size}")
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError(
+                f"batch_size and eval_batch_size must be at least 1, got {batch_size} and "
+                f"{eval_batch_size}"
+            )
         if not 0 < crop_size <= 2:
             raise ValueError(f"crop_size is a fraction of the image width, got {crop_size}")
         if not 0 < box_scale <= 4:

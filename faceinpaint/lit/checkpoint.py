@@ -12,7 +12,9 @@ writes ``last.ckpt`` again whenever the newest global step is not on disk yet. C
 instead of Lightning's class: ``class_path: faceinpaint.lit.checkpoint.ModelCheckpoint``.
 
 Without a ``dirpath`` its folder is ``<logger save_dir>/<logger name>`` (``runs/<name>``), with no
-version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any config's run.
+version or run id in it, so ``--ckpt_path runs/<name>/last.ckpt`` resumes any config's run. A
+training run holds ``run.lock`` in that folder (``faceinpaint.lit.run_lock``): a second live run
+on the same folder stops instead of overwriting the first one's checkpoints.
 
 It also makes the trainer write every checkpoint through ``faceinpaint.io.atomic_write``
 (a temporary file in the destination folder, fsync, rename): Lightning's own writer stages the
@@ -52,6 +54,7 @@ from faceinpaint.lit.loading import (
     resolve_class_path,
 )
 from faceinpaint.lit.run_dir import run_directory
+from faceinpaint.lit.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
     stop_signal = signal.SIGTERM  # the signal that stopped training: SIGINT for Ctrl-C
     _sigint_before: Any = None  # the SIGINT handler while training installs its own
 
+    _run_lock: RunLock | None = None  # held by rank 0 while it trains (faceinpaint.lit.run_lock)
+
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.dirpath is None and trainer.loggers:
@@ -100,6 +105,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero and stage == "fit" and self._run_lock is None:
+            self._run_lock = RunLock.acquire(self.dirpath)
         if trainer.is_global_zero and Path(self.dirpath).is_dir():
             remove_dead_temporaries(self.dirpath)  # saves killed before their rename
 
@@ -164,6 +171,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
         if self._sigint_before is not None:
             signal.signal(signal.SIGINT, self._sigint_before)
             self._sigint_before = None
+        self._release_run_lock()
 
     @override
     def on_save_checkpoint(
@@ -191,6 +199,12 @@ class ModelCheckpoint(LightningModelCheckpoint):
         # (every rank at once under DDP): the state is that of a finished step.
         if isinstance(exception, SIGTERMException):
             self._save_newest(trainer)
+        self._release_run_lock()
+
+    def _release_run_lock(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
 
 RESUME_NOTE = "resumed_from.json"

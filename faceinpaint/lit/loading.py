@@ -31,7 +31,7 @@ import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_on
 from faceinpaint.io import remove_dead_temporaries
 from faceinpaint.models.dcgan import Generator, LatentPrior
 from faceinpaint.models.latent_encoder import LatentEncoder
-from faceinpaint.safe_load import load_error_reason, load_without_code
+from faceinpaint.safe_load import UntrustedCheckpointError, load_error_reason, load_without_code
 
 VAEGAN_CLASS = "faceinpaint.lit.vaegan.VAEGANModule"
 DCGAN_CLASS = "faceinpaint.lit.dcgan.DCGANModule"
@@ -83,12 +83,24 @@ def read_lightning_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
     """A checkpoint file as a dict, loaded without running code; clear errors for a missing,
     unreadable (empty, truncated) or untrusted file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     remove_dead_temporaries(path.parent)  # what saves killed mid-way left beside it
     try:
         checkpoint = load_without_code(path, map_location)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
+    except UntrustedCheckpointError:
+        raise
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        RuntimeError,
+        zipfile.BadZipFile,
+        OSError,
+        KeyError,
+        ValueError,
+    ) as err:
         raise _unreadable(path, err) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.device import resolve_device
-from faceinpaint.io import save_image
+from faceinpaint.io import eight_bit, save_image
 from faceinpaint.lit.loading import load_inpainter, read_checkpoint
 from faceinpaint.photo.align import FaceAligner, InpaintError, frame_hole, frame_of, warp_to_frame
 from faceinpaint.photo.paste import default_feather, paste_back
@@ -94,11 +94,20 @@ def polarity_hint(hole: np.ndarray) -> str:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """(H,W,3) uint8 RGB, EXIF orientation applied; ``InpaintError`` when it is not an image."""
+    """(H,W,3) uint8 RGB, EXIF orientation applied, 16-bit scaled to 8, an alpha channel dropped
+    with a note; ``InpaintError`` when it is not an image."""
     try:
         with Image.open(path) as image:
             image.load()
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
+            if "A" in image.getbands() or "transparency" in image.info:
+                log.warning(
+                    "%s has an alpha channel (mode %s): it is dropped, the photo is inpainted "
+                    "from its colours alone and written without transparency",
+                    path,
+                    image.mode,
+                )
+            rgb = eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+            return np.asarray(rgb, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise InpaintError(f"cannot read {path} as an image: {err}") from err
 
@@ -109,7 +118,7 @@ def read_mask(path: Path, photo_shape: tuple[int, int], photo_name: str) -> np.n
     try:
         with Image.open(path) as image:
             image.load()
-            grey = np.asarray(ImageOps.exif_transpose(image).convert("L"))
+            grey = np.asarray(eight_bit(ImageOps.exif_transpose(image)).convert("L"))
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise InpaintError(f"cannot read mask {path} as an image: {err}") from err
     if grey.shape != photo_shape:

@@ -3,8 +3,10 @@ a partition file naming a missing image is an error naming the line."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import faceinpaint.io
+from faceinpaint.data import cache as cache_module
 from faceinpaint.data.cache import (
     LOCK_FILE,
     ImageError,
@@ -22,6 +26,7 @@ from faceinpaint.data.cache import (
     remove_stale_temporaries,
 )
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.io import DiskFullError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,3 +117,58 @@ def test_a_tiny_image_is_refused_unless_the_minimum_is_lowered(tmp_path: Path) -
         dm.prepare_data()
     lowered = FaceDataModule(**options, cache_dir=str(tmp_path / "c2"), min_crop_side=0)
     assert len(lowered.cached_split("train")) == 3
+
+
+def test_a_16_bit_png_is_cached_at_its_grey_level_not_white(tmp_path: Path) -> None:
+    """PIL's convert("RGB") clips 16-bit greyscale at 255: a mid-grey 16-bit face read as white."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    level = np.full((64, 64), 100 * 257, dtype=np.uint16)  # 8-bit grey 100 in 16 bits
+    Image.fromarray(level).save(folder / "000001.png")
+    with Image.open(folder / "000001.png") as written:
+        assert written.mode.startswith("I")  # a real 16-bit PNG
+    dm = FaceDataModule(
+        root=str(folder),
+        splits={"train": "all"},
+        image_size=16,
+        crop_size=1.0,
+        crop_center=(0.5, 0.5),
+        cache_dir=str(tmp_path / "c"),
+        cache_workers=1,
+    )
+    images = dm.cached_split("train").images
+    assert images.shape == (1, 16, 16, 3)
+    assert np.abs(images.astype(np.float64) - 100).max() <= 1
+
+
+@pytest.mark.parametrize("fault", ["free space", "fallocate"])
+def test_a_full_disk_stops_the_build_before_decoding_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """A memory map over a full disk would be killed by SIGBUS at its first write."""
+    write_images(tmp_path / "faces", [f"{i:06d}.jpg" for i in range(1, 5)])
+    needs = 4 * 16 * 16 * 3 + 4096  # the images and a bound on the .npy header
+    if fault == "free space":
+        usage = shutil.disk_usage(tmp_path)._replace(free=needs - 1)
+        monkeypatch.setattr(faceinpaint.io.shutil, "disk_usage", lambda path: usage)
+        message = rf"it needs {needs:,} bytes and {needs - 1:,} bytes are free"
+    else:
+
+        def full(fd: int, offset: int, length: int) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(cache_module.os, "posix_fallocate", full)
+        message = rf"images.npy: it needs {needs - 4096 + 128:,} bytes"  # the header is 128 bytes
+    decoded = []
+    monkeypatch.setattr(cache_module, "load_crop", lambda *args: decoded.append(args))
+    dm = FaceDataModule(
+        root=str(tmp_path / "faces"),
+        splits={"train": "all"},
+        image_size=16,
+        cache_dir=str(tmp_path / "cache"),
+        cache_workers=1,
+    )
+    with pytest.raises(DiskFullError, match=rf"no space left for .*{message}"):
+        dm.prepare_data()
+    assert decoded == []
+    assert list((tmp_path / "cache").iterdir()) == []

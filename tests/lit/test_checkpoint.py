@@ -120,7 +120,7 @@ folder = os.path.abspath(sys.argv[1])
 opened = []
 
 def in_folder_for_writing(path, writing):
-    if isinstance(path, int) or not writing:
+    if isinstance(path, int) or not writing or os.path.basename(path) == "run.lock":
         return False
     return os.path.dirname(os.path.abspath(os.fsdecode(path))) == folder
 

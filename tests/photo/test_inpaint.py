@@ -12,7 +12,7 @@ from PIL import Image
 
 from faceinpaint.cli import cli_main
 from faceinpaint.photo.align import Frame, InpaintError, similarity_transform
-from faceinpaint.photo.inpaint import inpaint
+from faceinpaint.photo.inpaint import inpaint, read_mask, read_photo
 from faceinpaint.photo.paste import feather_weights
 
 PHOTO = "images/008001.jpg"  # 89 x 109; the face crop spans about x 17-72, y 32-86
@@ -191,3 +191,24 @@ def test_existing_output_is_kept_without_overwrite(checkpoint: Path, tmp_path: P
     with pytest.raises(InpaintError, match="out.png exist.*pass --overwrite"):
         inpaint(str(checkpoint), str(photo), str(out), box="1,1,4,4", device="cpu")
     assert out.read_bytes() == b"keep me"
+
+
+def test_read_photo_drops_alpha_with_a_note_and_scales_16_bit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rgba = np.zeros((6, 5, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 90, 0  # fully transparent, colour 90
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    Image.fromarray(np.full((6, 5), 90 * 257, np.uint16)).save(tmp_path / "grey16.png")
+    with caplog.at_level(logging.WARNING, logger="faceinpaint"):
+        photo = read_photo(tmp_path / "rgba.png")
+    assert photo.shape == (6, 5, 3) and (photo == 90).all()
+    assert "rgba.png has an alpha channel (mode RGBA): it is dropped" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="faceinpaint"):
+        grey = read_photo(tmp_path / "grey16.png")
+    assert (grey == 90).all() and "alpha" not in caplog.text
+    mask = np.zeros((6, 5), np.uint16)
+    mask[2:4, 1:3] = 65535
+    Image.fromarray(mask).save(tmp_path / "mask16.png")
+    assert read_mask(tmp_path / "mask16.png", (6, 5), "grey16.png").sum() == 4
