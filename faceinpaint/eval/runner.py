@@ -5,7 +5,8 @@ by the shared DataModule (at the task's size and crop, masks from the protocol's
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
 :class:`~faceinpaint.metrics.InpaintingMetrics` scores the composited results on the
 batch's device. Methods: VAE-GAN and DCGAN latent-search checkpoints, and the classical fills
-(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split).
+(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split; PatchMatch and
+biharmonic when asked for, with ``faceinpaint[fills]`` installed).
 
 Two checks come first, from what each checkpoint recorded of its data
 (``faceinpaint.data.provenance``): the task's frame (crop and size) must be the one the
@@ -118,7 +119,9 @@ def evaluate(
             or a list ``[a.ckpt, b.ckpt]``.
         dcgan: DCGAN latent-search checkpoint(s) (``faceinpaint fit --config configs/dcgan/...``).
         baselines: classical fills, a name or a list: mean, harmonic, telea, ns, nn (nearest
-            training face); ``[]`` for none.
+            training face), patchmatch (Barnes et al. 2009, PyPatchMatch), biharmonic
+            (scikit-image); ``[]`` for none. The last two need ``faceinpaint[fills]``: where
+            its package is missing, naming one is an error before any work.
         nn_bank_size: train faces (the first ones) the nearest-neighbour fill searches.
         landmark_checkpoint: a landmark network checkpoint: adds the landmark NME of the result
             against the original.

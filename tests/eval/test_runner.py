@@ -482,6 +482,23 @@ def test_evaluate_names_unknown_baselines_before_any_work(tmp_path: Path) -> Non
     assert not (tmp_path / "out").exists()
 
 
+def test_eval_scores_the_package_fills_on_the_smoke_protocol(tmp_path: Path) -> None:
+    rows = cli_main(
+        ["eval", "--config", str(REPO / "configs/eval/smoke.yaml"), "--limit", "2"]
+        + ["--baselines", "[patchmatch, biharmonic]", "--device", "cpu"]
+        + ["--data.cache_dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    )
+    masks = ("center", "left", "right", "random_pixels")
+    assert [(r["mask"], r["method"]) for r in rows] == [
+        (mask, method) for mask in masks for method in ("patchmatch", "biharmonic")
+    ]
+    for row in rows:
+        assert row["n"] == 2 and row["seconds_per_face"] > 0
+        assert math.isfinite(row["metrics"]["psnr_hole"]["mean"])
+    table = (tmp_path / "out" / "thesis.md").read_text()
+    assert "patchmatch" in table and "biharmonic" in table
+
+
 def test_learned_methods_get_paired_differences_against_the_best_fill(
     tmp_path: Path, checkpoints: dict[str, Path]
 ) -> None:
