@@ -52,7 +52,7 @@ def closure(extras: set[str]) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    pins = closure({"metrics"})
+    pins = closure({"metrics", "fills"})
     print(f"# pip constraints: what the tests ran with (python {sys.version.split()[0]}).")
     print("# Regenerate: python docker/freeze.py > docker/constraints.txt")
     for name in sorted(pins):

@@ -11,6 +11,7 @@ Layout of ``DIR`` (one folder per task, the same for export and score)::
     DIR/<protocol>/<mask>/<image id>.png        the damaged input (hole pixels mid-grey, 128)
     DIR/<protocol>/<mask>/<image id>_mask.png   its mask, white (255) = hole, black = known
 
+Which faces: the split's first ones, or the protocol's fixed ``sample`` of them, as eval's.
 A prediction is ``<prediction dir>/<protocol>/<mask>/<image id>.png``, RGB at the task's size.
 Scoring composites it with the known pixels as eval does for every method (the table's columns),
 and scores the file as written too (the ``raw`` columns).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ def export_masks(
         out: the folder (see the module docstring for its layout); ``manifest.jsonl`` lists
             every face with its protocol, mask, size, split, seed, index, image id, files and
             the sha256 of its mask, and the task's mask hash (the one eval's rows carry).
-        limit: the first ``limit`` faces of the split (None: all), as ``eval --limit``.
+        limit: the first ``limit`` faces of the split, or of the protocol's sample (None:
+            all), as ``eval --limit``.
         batch_size: faces drawn at once.
 
     Returns the manifest's path.
@@ -83,12 +85,12 @@ def export_masks(
     for task in protocol.tasks():
         datamodule = task_datamodule(data, task)
         dataset = datamodule.dataset(task.split)
-        n = len(dataset) if limit is None else min(limit, len(dataset))
-        names = datamodule.cached_split(task.split).names[:n]
+        evaluated = task.indices(len(dataset), limit)
+        names = datamodule.cached_split(task.split).names
         folder = task_folder(root, task)
-        task_hash = task_mask_hash(task, n)
-        for start in range(0, n, batch_size):
-            indices = list(range(start, min(start + batch_size, n)))
+        task_hash = task_mask_hash(task, evaluated)
+        for start in range(0, len(evaluated), batch_size):
+            indices = evaluated[start : start + batch_size]
             batch = datamodule.prepare_batch(dataset.__getitems__(indices), "test")
             image, mask = batch[IMAGE], batch[MASK]
             damaged = _uint8(image * (1.0 - mask))
@@ -109,7 +111,7 @@ def export_masks(
                         "task_mask_hash": task_hash,
                     }
                 )
-        log.info("%s: %d faces -> %s", task.mask, n, folder)
+        log.info("%s: %d faces -> %s", task.mask, len(evaluated), folder)
     return write_jsonl(manifest, root / MANIFEST)
 
 
@@ -127,12 +129,13 @@ def read_prediction(path: Path, size: int) -> Tensor:
     return from_unit(torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255.0)
 
 
-def predictions_method(predictions: str | Path, task: MaskTask, names: Sequence[str]) -> Method:
-    """The outside method whose outputs lie in ``predictions`` (one PNG per face of ``names``,
-    the task's split in order); every file must be there, checked before any scoring."""
+def predictions_method(predictions: str | Path, task: MaskTask, faces: Mapping[int, str]) -> Method:
+    """The outside method whose outputs lie in ``predictions``: one PNG per evaluated face,
+    ``faces`` mapping its dataset index to its source file name; every file must be there,
+    checked before any scoring."""
     folder = task_folder(predictions, task)
-    files = [folder / f"{image_id(name)}.png" for name in names]
-    missing = [path for path in files if not path.is_file()]
+    files = {index: folder / f"{image_id(name)}.png" for index, name in faces.items()}
+    missing = [path for path in files.values() if not path.is_file()]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of {len(files)} predictions missing for {task.protocol}/{task.mask}, "

@@ -1,11 +1,13 @@
 """``faceinpaint eval``: every method on every mask type of a protocol, on identical masks.
 
-For each task of the protocol (mask type x image size) the split's first ``n`` faces are served
+For each task of the protocol (mask type x image size) the split's first ``n`` faces (or the
+protocol's fixed ``sample`` of them, ``faceinpaint.eval.protocols.sample_indices``) are served
 by the shared DataModule (at the task's size and crop, masks from the protocol's seed), each
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
 :class:`~faceinpaint.metrics.InpaintingMetrics` scores the composited results on the
 batch's device. Methods: VAE-GAN and DCGAN latent-search checkpoints, and the classical fills
-(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split).
+(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split; PatchMatch and
+biharmonic when asked for, with ``faceinpaint[fills]`` installed).
 
 Two checks come first, from what each checkpoint recorded of its data
 (``faceinpaint.data.provenance``): the task's frame (crop and size) must be the one the
@@ -71,7 +73,17 @@ def data_description(rows: Sequence[dict[str, Any]], protocol: Protocol) -> str:
     """Source, split, faces per mask and the crop of each size, e.g. for the table's header."""
     if not rows:
         return "-"
-    described = f"{rows[0]['data']}, split {protocol.split}, first {rows[0]['n']} faces"
+    n = rows[0]["n"]
+    if protocol.sample is None:
+        faces = f"first {n} faces"
+    elif n == protocol.sample:
+        faces = f"a fixed random sample of {n} faces (sample_seed {protocol.sample_seed})"
+    else:
+        faces = (
+            f"the first {n} of a fixed random sample of {protocol.sample} faces "
+            f"(sample_seed {protocol.sample_seed})"
+        )
+    described = f"{rows[0]['data']}, split {protocol.split}, {faces}"
     if rows[0]["config"]["data"].get("root") is None:
         return described  # the embedded faces are drawn at each size, not cropped
     crops = {}
@@ -118,11 +130,14 @@ def evaluate(
             or a list ``[a.ckpt, b.ckpt]``.
         dcgan: DCGAN latent-search checkpoint(s) (``faceinpaint fit --config configs/dcgan/...``).
         baselines: classical fills, a name or a list: mean, harmonic, telea, ns, nn (nearest
-            training face); ``[]`` for none.
+            training face), patchmatch (Barnes et al. 2009, PyPatchMatch), biharmonic
+            (scikit-image); ``[]`` for none. The last two need ``faceinpaint[fills]``: where
+            its package is missing, naming one is an error before any work.
         nn_bank_size: train faces (the first ones) the nearest-neighbour fill searches.
         landmark_checkpoint: a landmark network checkpoint: adds the landmark NME of the result
             against the original.
-        limit: evaluate the first ``limit`` faces of the split (None: all).
+        limit: evaluate the first ``limit`` faces of the split (None: all); with the protocol's
+            ``sample``, the first ``limit`` faces of the sample (themselves a random sample).
         batch_size: faces per batch (the DCGAN search holds batch x candidates images).
         dcgan_candidates: replaces the DCGAN checkpoints' ``num_candidates``.
         dcgan_iterations: replaces the DCGAN checkpoints' search ``iterations``.
@@ -255,15 +270,17 @@ def evaluate(
             check_landmark_frame(
                 method.landmark_checkpoint, datamodule, f"the latent search of {method.checkpoint}"
             )
-        n_expected = len(datamodule.dataset(task.split))
-        n_expected = n_expected if limit is None else min(limit, n_expected)
-        names = datamodule.cached_split(task.split).names[:n_expected]
+        evaluated = task.indices(len(datamodule.dataset(task.split)), limit)
+        split_names = datamodule.cached_split(task.split).names
+        names = [split_names[index] for index in evaluated]
         overlaps = {
             method_key(m): training_overlap(m, names, task.split, allow_train_overlap)
             for m in task_methods
         }
         if predictions is not None:
-            task_methods.insert(0, predictions_method(predictions, task, names))
+            task_methods.insert(
+                0, predictions_method(predictions, task, dict(zip(evaluated, names, strict=True)))
+            )
         for name in baselines:
             if name == "nn":
                 task_methods.append(nearest_neighbour_method(nn_bank.faces(datamodule)))
@@ -275,9 +292,9 @@ def evaluate(
             + [
                 {
                     **task.describe(),
-                    "n": n_expected,
+                    "n": len(evaluated),
                     "method": "(this run)",
-                    "mask_hash": task_mask_hash(task, n_expected, target),
+                    "mask_hash": task_mask_hash(task, evaluated, target),
                 }
             ]
         )
@@ -404,7 +421,8 @@ def score(
         predictions: the method's outputs, ``<predictions>/<protocol>/<mask>/<image id>.png``;
             the row is named after this folder.
         baselines: classical fills scored beside it (and paired against it); ``[]`` for none.
-        limit: the first ``limit`` faces of the split (None: all); as at export.
+        limit: the first ``limit`` faces of the split, or of the protocol's sample (None: all);
+            as at export.
         batch_size: faces per batch.
         grid_samples: faces per image grid.
         metrics: optional metrics besides PSNR/SSIM (``lpips``, ``fid``), as eval's.

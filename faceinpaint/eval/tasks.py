@@ -1,7 +1,7 @@
 """One task of a protocol (mask type x image size): its data, its checks, and every method on it.
 
-:func:`run_task` serves the split's first faces at the task's size and crop with the protocol's
-masks, lets each method fill the **damaged** faces (hole pixels zeroed: no method can read the
+:func:`run_task` serves the split's first faces (or the protocol's fixed sample of them) at the
+task's size and crop with the protocol's masks, lets each method fill the **damaged** faces (hole pixels zeroed: no method can read the
 hole), times it, and scores the composited results with
 :class:`~faceinpaint.metrics.InpaintingMetrics` on the batch's device.
 """
@@ -161,15 +161,17 @@ def run_task(
     landmark_net: torch.nn.Module | None = None,
     perceptual: PerceptualNetworks | None = None,
 ) -> TaskResult:
-    """Evaluate ``methods`` on the first ``limit`` faces of the task's split (all when None);
-    ``perceptual`` adds LPIPS and/or FID with its networks."""
+    """Evaluate ``methods`` on the first ``limit`` faces of the task's split, or of the
+    protocol's sample of it (all when None); ``perceptual`` adds LPIPS and/or FID with its
+    networks."""
     dataset = datamodule.dataset(task.split)
-    n = len(dataset) if limit is None else min(limit, len(dataset))
+    evaluated = task.indices(len(dataset), limit)
+    n = len(evaluated)
     if n < 1:
         raise ValueError(
             f"nothing to evaluate: split {task.split!r} has {len(dataset)} faces, limit {limit}"
         )
-    expected_hash = task_mask_hash(task, n, device)
+    expected_hash = task_mask_hash(task, evaluated, device)
     metrics = {method_key(m): InpaintingMetrics().to(device) for m in methods}
     extra = {method_key(m): perceptual.metrics() for m in methods} if perceptual else {}
     nme: dict[str, list[Tensor]] = {method_key(m): [] for m in methods}
@@ -182,7 +184,7 @@ def run_task(
         method.reset()
     progress = tqdm(total=n, desc=f"{task.protocol}/{task.mask}", unit="face", leave=False)
     for start in range(0, n, batch_size):
-        indices = list(range(start, min(start + batch_size, n)))
+        indices = evaluated[start : start + batch_size]
         batch = {key: value.to(device) for key, value in dataset.__getitems__(indices).items()}
         batch = datamodule.prepare_batch(batch, "test")
         image, mask, index = batch[IMAGE], batch[MASK], batch[INDEX]

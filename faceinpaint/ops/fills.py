@@ -2,15 +2,19 @@
 
 Every fill takes ``image`` (B,3,H,W) in [-1, 1] and ``mask`` (B,1,H,W), 1 = hole, and returns
 the composited result (B,3,H,W) in [-1, 1]: known pixels are ``image``'s, exactly, through
-:func:`faceinpaint.batch.composite`. All work on the tensors' device except the OpenCV fills,
-which round-trip through uint8 on the CPU.
+:func:`faceinpaint.batch.composite`. All work on the tensors' device except the OpenCV and
+PatchMatch fills, which round-trip through uint8 on the CPU, and the biharmonic fill, which
+solves in float64 on the CPU.
 
 ``BASELINES`` names the fills that need nothing but the batch. The nearest-neighbour fill needs a
 bank of training faces, so callers bind it: ``functools.partial(nearest_neighbour_fill, bank=faces)``.
+``FILL_PACKAGES`` names the fills that import a package of their own (PyPatchMatch,
+scikit-image): :func:`check_fill_names` refuses them, naming the package, where it is missing.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Literal
@@ -96,18 +100,72 @@ def opencv_fill(
     flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
     if method not in flags:
         raise ValueError(f"method must be 'telea' or 'ns', got {method!r}")
-    pixels = (to_unit(mean_fill(image.detach(), mask)) * 255.0).round().to(torch.uint8)
-    pixels = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (B, H, W, 3)
-    holes = (mask.detach()[:, 0] > 0).to(torch.uint8).cpu().numpy()  # (B, H, W)
+    pixels = _uint8_images(mean_fill(image.detach(), mask))
     filled = np.stack(
         [
             cv2.inpaint(rgb, hole, radius, flags[method])
-            for rgb, hole in zip(pixels, holes, strict=True)
+            for rgb, hole in zip(pixels, _holes(mask), strict=True)
         ]
     )
-    pred = torch.from_numpy(filled).to(image.device).permute(0, 3, 1, 2)
-    pred = from_unit(pred.to(image.dtype) / 255.0)
-    return composite(pred, image, mask)
+    return composite(_from_uint8_images(filled, image), image, mask)
+
+
+def _uint8_images(image: Tensor) -> np.ndarray:
+    """(B,3,H,W) in [-1, 1] -> (B,H,W,3) uint8 on the CPU, rounded."""
+    pixels = (to_unit(image.detach()).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def _from_uint8_images(pixels: np.ndarray, like: Tensor) -> Tensor:
+    """(B,H,W,3) uint8 -> (B,3,H,W) in [-1, 1] with ``like``'s device and dtype."""
+    images = torch.from_numpy(pixels).to(like.device).permute(0, 3, 1, 2)
+    return from_unit(images.to(like.dtype) / 255.0)
+
+
+def _holes(mask: Tensor) -> np.ndarray:
+    """(B,1,H,W) -> (B,H,W) uint8 on the CPU, 1 = hole."""
+    return (mask.detach()[:, 0] > 0).to(torch.uint8).cpu().numpy()
+
+
+def patchmatch_fill(image: Tensor, mask: Tensor, patch_size: int = 3, seed: int = 0) -> Tensor:
+    """PatchMatch inpainting (Barnes et al. 2009) by PyPatchMatch, on uint8 copies on the CPU.
+
+    Each hole is filled, coarse to fine, with patches copied from the known pixels of the same
+    face, found by PatchMatch's randomised nearest-neighbour search; hole pixels are never read.
+    The search starts from ``seed`` for every face, so a face's fill depends on nothing else.
+
+    Args:
+        patch_size: radius of the compared patches in pixels (they span ``2 * patch_size + 1``);
+            3 (7 x 7) as PyPatchMatch's examples.
+        seed: seed of the randomised search.
+    """
+    patchmatch = _fill_module("patchmatch")
+    filled = []
+    for rgb, hole in zip(_uint8_images(image), _holes(mask), strict=True):
+        patchmatch.set_random_seed(seed)
+        filled.append(patchmatch.inpaint(rgb, hole, patch_size=patch_size))
+    return composite(_from_uint8_images(np.stack(filled), image), image, mask)
+
+
+def biharmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
+    """The biharmonic fill of scikit-image (``skimage.restoration.inpaint_biharmonic``).
+
+    Each hole pixel solves the biharmonic equation (the squared 5-point Laplacian is zero) with
+    the known pixels around the hole as boundary values: smoother than the harmonic fill, and
+    it continues gradients across the hole instead of flattening them. Solved per face and
+    channel in float64 on the CPU; the result is clipped to [-1, 1].
+    """
+    restoration = _fill_module("biharmonic")
+    known = (1.0 - mask).detach()
+    rgb = (image.detach() * known).double().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+    filled = np.stack(
+        [
+            restoration.inpaint_biharmonic(face, hole.astype(bool), channel_axis=-1)
+            for face, hole in zip(rgb, _holes(mask), strict=True)
+        ]
+    )
+    pred = torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device, image.dtype)
+    return composite(pred.clamp(-1.0, 1.0), image, mask)
 
 
 def nearest_neighbour_fill(image: Tensor, mask: Tensor, bank: Tensor, chunk: int = 1024) -> Tensor:
@@ -147,12 +205,40 @@ BASELINES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "harmonic": harmonic_fill,
     "telea": partial(opencv_fill, method="telea"),
     "ns": partial(opencv_fill, method="ns"),
+    "patchmatch": patchmatch_fill,
+    "biharmonic": biharmonic_fill,
+}
+
+# fill -> (module it imports, the PyPI package that provides it)
+FILL_PACKAGES: dict[str, tuple[str, str]] = {
+    "patchmatch": ("patchmatch", "PyPatchMatch"),
+    "biharmonic": ("skimage.restoration", "scikit-image"),
 }
 
 
+def _fill_module(name: str):
+    """The module behind fill ``name``; a one-line ``ValueError`` naming the package when it is
+    missing (or, for PyPatchMatch, installed without its native library)."""
+    module_name, package = FILL_PACKAGES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        module = None
+    if module is None or not getattr(module, "patchmatch_available", True):
+        raise ValueError(
+            f"the {name!r} fill needs the package {package}, which is not installed here: "
+            f"pip install {package} (or faceinpaint[fills]), or leave {name!r} out"
+        )
+    return module
+
+
 def check_fill_names(names: Iterable[str], known: Iterable[str] = BASELINES) -> None:
-    """Raise one ``ValueError`` naming every entry of ``names`` that is not in ``known``."""
+    """Raise one ``ValueError`` naming every entry of ``names`` that is not in ``known``, or
+    the package a named fill needs where it is not installed."""
     known = list(known)
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f"unknown classical fills {unknown}; expected some of {known}")
+    for name in names:
+        if name in FILL_PACKAGES:
+            _fill_module(name)

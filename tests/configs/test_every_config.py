@@ -241,10 +241,13 @@ def test_every_eval_config_scores_the_classical_fills(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     sections = yaml.safe_load(config.read_text())
+    # a sampled protocol draws its sample from the tiny split's few faces
+    sample = ["--protocol.sample", "3"] if sections["protocol"].get("sample") else []
     rows = cli_main(
         ["eval", "--config", str(config), "--limit", "2", "--baselines", "[mean]"]
         + ["--out", str(tmp_path / "eval")]
         + _data_overrides(sections, roots)
+        + sample
     )
     assert rows and all(row["method"] == "mean" and row["n"] >= 1 for row in rows)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from faceinpaint.cli import cli_main
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import MaskSpec
 from faceinpaint.eval.exchange import MANIFEST, export_masks
-from faceinpaint.eval.protocols import Protocol, task_mask_hash
+from faceinpaint.eval.protocols import Protocol, sample_indices, task_mask_hash
 from faceinpaint.eval.runner import score
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import read_jsonl
@@ -107,6 +108,27 @@ def test_score_rates_the_true_faces_perfect_and_pairs_them_with_the_fills(
             assert row["paired"]["psnr_hole"]["mean"] > 10
     assert (tmp_path / "o" / "tiny.md").read_text().count("truth") >= 2
     assert (tmp_path / "o" / "tiny-center.png").is_file()
+
+
+def test_export_and_score_take_the_protocols_sample(data, protocol, tmp_path):
+    sampled = dataclasses.replace(protocol, sample=6, sample_seed=1)
+    chosen = sample_indices(10, 6, seed=1)[:3]  # val: 10 faces
+    out = tmp_path / "masks"
+    export_masks(data, sampled, out=str(out), limit=3, batch_size=2)
+    manifest = read_jsonl(out / MANIFEST)
+    names = data.cached_split("val").names
+    for task in sampled.tasks():
+        rows = [row for row in manifest if row["mask"] == task.mask]
+        assert [row["index"] for row in rows] == chosen
+        assert [row["image_id"] for row in rows] == [Path(names[i]).stem for i in chosen]
+        assert {row["task_mask_hash"] for row in rows} == {task_mask_hash(task, chosen)}
+        assert all((row["sample"], row["sample_seed"]) == (6, 1) for row in rows)
+    inputs = tmp_path / "inputs"
+    _write_predictions(inputs, out, lambda row: np.asarray(Image.open(out / row["input"])))
+    scored = score(data, sampled, str(inputs), baselines=(), limit=3, out=str(tmp_path / "o"))
+    assert [row["mask_hash"] for row in scored] == [
+        task_mask_hash(task, chosen) for task in sampled.tasks()
+    ]
 
 
 def test_score_refuses_missing_and_wrongly_sized_predictions(exported, data, protocol, tmp_path):

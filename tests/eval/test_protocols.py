@@ -12,6 +12,7 @@ from faceinpaint.eval.protocols import (
     Protocol,
     check_mask_hashes,
     load_protocol,
+    sample_indices,
     task_mask_hash,
 )
 
@@ -77,6 +78,49 @@ def test_check_mask_hashes_raises_on_mismatch_only() -> None:
         check_mask_hashes([_row("telea", "a" * 64), _row("vaegan", "c" * 64)])
 
 
+def test_the_sample_is_fixed_by_its_seed_distinct_and_within_the_split() -> None:
+    drawn = sample_indices(1000, 500, seed=0)
+    assert drawn == sample_indices(1000, 500, seed=0)
+    assert len(set(drawn)) == 500 and all(0 <= index < 1000 for index in drawn)
+    assert drawn != sorted(drawn) and max(drawn) > 900  # spread over the split, not its first
+    assert set(sample_indices(1000, 500, seed=1)) != set(drawn)
+    # any first k of the sample are the sample of k
+    assert sample_indices(1000, 20, seed=0) == drawn[:20]
+    # pinned: the sample may not move with a platform or a library version
+    assert drawn[:5] == [392, 942, 404, 87, 923]
+    with pytest.raises(
+        ValueError, match="sample must be between 1 and the split's 10 faces, got 11"
+    ):
+        sample_indices(10, 11, seed=0)
+
+
+def test_the_thesis_sample_config_runs_every_mask_on_the_same_500_faces() -> None:
+    sampled = load_protocol(CONFIGS / "thesis-sample.yaml")
+    thesis = load_protocol(CONFIGS / "thesis.yaml")
+    assert (sampled.sample, sampled.sample_seed) == (500, 0)
+    assert [t.spec for t in sampled.tasks()] == [t.spec for t in thesis.tasks()]
+    indices = {task.mask: task.indices(1000) for task in sampled.tasks()}
+    assert all(chosen == sample_indices(1000, 500, 0) for chosen in indices.values())
+    assert sampled.tasks()[0].indices(1000, limit=7) == indices["center"][:7]
+    assert thesis.tasks()[0].indices(1000, limit=7) == list(range(7))
+    with pytest.raises(
+        ValueError, match="sample 500 needs at least that many faces; split 'val' has 40"
+    ):
+        sampled.tasks()[0].indices(40)
+    for task in sampled.tasks():
+        assert task.describe()["sample"] == 500 and task.describe()["sample_seed"] == 0
+        chosen = indices[task.mask][:16]
+        assert task_mask_hash(task, chosen) == mask_hash(task.masks(torch.tensor(chosen)))
+
+
+def test_rows_of_a_sample_and_of_the_first_faces_are_not_compared() -> None:
+    sampled = {**_row("telea", "c" * 64), "sample": 500, "sample_seed": 0}
+    check_mask_hashes([_row("telea", "a" * 64), sampled])
+    with pytest.raises(ValueError, match=r"n=8, sample 500 \(seed 0\)"):
+        check_mask_hashes([sampled, {**sampled, "method": "nn", "mask_hash": "d" * 64}])
+    check_mask_hashes([sampled, {**sampled, "sample_seed": 1, "mask_hash": "d" * 64}])
+
+
 def test_protocol_rejects_bad_definitions() -> None:
     with pytest.raises(ValueError, match="has no masks"):
         Protocol("empty", {})
@@ -108,3 +152,5 @@ def test_the_papers_figures_are_quoted_rows_of_their_protocols() -> None:
             masks={"center": {"kind": "center"}},
             reported=[{"source": "s", "method": "m", "mask": "thin", "psnr": 1.0, "ssim": 0.5}],
         )
+    with pytest.raises(ValueError, match="sample must be >= 1 faces, got 0"):
+        Protocol("tiny", {"center": MaskSpec()}, sample=0)

@@ -15,7 +15,7 @@ from PIL import Image
 from faceinpaint.cli import cli_main
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.masks import MaskSpec
-from faceinpaint.eval.protocols import Protocol, task_mask_hash
+from faceinpaint.eval.protocols import Protocol, sample_indices, task_mask_hash
 from faceinpaint.eval.runner import evaluate
 from faceinpaint.io import read_jsonl
 
@@ -204,8 +204,8 @@ def test_a_checkpoint_of_another_size_errors_unless_skipping_is_asked(
 
 @pytest.mark.parametrize(
     "name",
-    ["thesis", "vaegan-paper", "free-form", "smoke", "thesis-celeba", "vaegan-paper-celeba",
-     "free-form-celeba", "vaegan-paper-wild"],
+    ["thesis", "thesis-sample", "vaegan-paper", "free-form", "smoke", "thesis-celeba",
+     "vaegan-paper-celeba", "free-form-celeba", "vaegan-paper-wild"],
 )  # fmt: skip
 def test_eval_configs_parse(
     name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
@@ -491,6 +491,75 @@ def test_evaluate_names_unknown_baselines_before_any_work(tmp_path: Path) -> Non
             embedded(tmp_path), PROTOCOL, baselines=["mean", "blur"], out=str(tmp_path / "out")
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sampled_protocol_scores_every_method_and_mask_on_the_same_sampled_faces(
+    tmp_path: Path,
+) -> None:
+    from faceinpaint.batch import IMAGE, MASK
+    from faceinpaint.eval.tasks import task_datamodule
+    from faceinpaint.metrics import InpaintingMetrics
+    from faceinpaint.ops.fills import mean_fill
+
+    data = FaceDataModule(  # val: 10 faces
+        root=None, synthetic_size=100, num_workers=0, cache_dir=str(tmp_path / "cache")
+    )
+    protocol = Protocol("tiny", PROTOCOL.masks, image_sizes=(SIZE,), sample=6, sample_seed=3)
+    chosen = sample_indices(10, 6, seed=3)
+    kwargs = dict(baselines=["mean", "harmonic"], batch_size=4, device="cpu", grid_samples=2)
+    rows = evaluate(data, protocol, out=str(tmp_path / "out"), **kwargs)
+    assert len(rows) == 4
+    for row in rows:
+        assert row["n"] == 6 and (row["sample"], row["sample_seed"]) == (6, 3)
+        assert row["config"]["protocol"]["sample"] == 6
+    for task in protocol.tasks():
+        task_rows = [r for r in rows if r["mask"] == task.mask]
+        # the square masks depend on the face's index: the hash names the sampled faces
+        assert {r["mask_hash"] for r in task_rows} == {task_mask_hash(task, chosen)}
+        datamodule = task_datamodule(data, task)
+        batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__(chosen), "test")
+        expected = InpaintingMetrics()
+        expected.update(mean_fill(batch[IMAGE], batch[MASK]), batch[IMAGE], batch[MASK])
+        (mean_row,) = [r for r in task_rows if r["method"] == "mean"]
+        assert mean_row["metrics"]["psnr_hole"]["mean"] == pytest.approx(
+            expected.summary()["psnr_hole"]["mean"], rel=1e-6
+        )
+    assert (
+        "a fixed random sample of 6 faces (sample_seed 3)"
+        in (tmp_path / "out" / "tiny.md").read_text()
+    )
+
+    limited = evaluate(data, protocol, limit=2, out=str(tmp_path / "limited"), **kwargs)
+    for task in protocol.tasks():
+        (row, _) = [r for r in limited if r["mask"] == task.mask]
+        assert row["n"] == 2 and row["mask_hash"] == task_mask_hash(task, chosen[:2])
+    assert (
+        "the first 2 of a fixed random sample of 6 faces"
+        in (tmp_path / "limited" / "tiny.md").read_text()
+    )
+    with pytest.raises(
+        ValueError, match="sample 11 needs at least that many faces; split 'val' has 10"
+    ):
+        evaluate(data, Protocol("tiny", PROTOCOL.masks, image_sizes=(SIZE,), sample=11),
+                 out=str(tmp_path / "refused"), **kwargs)  # fmt: skip
+    assert not (tmp_path / "refused").exists()
+
+
+def test_eval_scores_the_package_fills_on_the_smoke_protocol(tmp_path: Path) -> None:
+    rows = cli_main(
+        ["eval", "--config", str(REPO / "configs/eval/smoke.yaml"), "--limit", "2"]
+        + ["--baselines", "[patchmatch, biharmonic]", "--device", "cpu"]
+        + ["--data.cache_dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    )
+    masks = ("center", "left", "right", "random_pixels")
+    assert [(r["mask"], r["method"]) for r in rows] == [
+        (mask, method) for mask in masks for method in ("patchmatch", "biharmonic")
+    ]
+    for row in rows:
+        assert row["n"] == 2 and row["seconds_per_face"] > 0
+        assert math.isfinite(row["metrics"]["psnr_hole"]["mean"])
+    table = (tmp_path / "out" / "thesis.md").read_text()
+    assert "patchmatch" in table and "biharmonic" in table
 
 
 def test_learned_methods_get_paired_differences_against_the_best_fill(

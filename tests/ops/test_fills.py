@@ -5,10 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from faceinpaint.batch import from_unit
+from faceinpaint.batch import composite, from_unit
+from faceinpaint.data.masks import MaskSpec, make_masks
 from faceinpaint.metrics import hole_psnr_per_sample
+from faceinpaint.ops import fills
 from faceinpaint.ops.fills import (
     BASELINES,
+    FILL_PACKAGES,
+    check_fill_names,
     harmonic_fill,
     mean_fill,
     nearest_neighbour_fill,
@@ -191,9 +195,70 @@ def test_harmonic_beats_mean_fill_on_real_faces():
     assert psnr["harmonic"] > psnr["mean"] + 3.0, f"hole PSNR: {psnr}"
 
 
-def test_check_fill_names_names_every_unknown_fill_once():
-    from faceinpaint.ops.fills import check_fill_names
+THESIS_MASKS = {
+    "center": MaskSpec("center", side=0.5),
+    "left": MaskSpec("left"),
+    "right": MaskSpec("right"),
+    "random_pixels": MaskSpec("random_pixels", fraction=0.8),
+}
 
+
+def _faces_64(batch: int) -> torch.Tensor:
+    """(batch,3,64,64) in [-1,1], smooth with some texture, like a face at 64 px."""
+    generator = torch.Generator().manual_seed(3)
+    coarse = torch.rand(batch, 3, 8, 8, generator=generator) * 1.6 - 0.8
+    smooth = torch.nn.functional.interpolate(coarse, size=64, mode="bicubic")
+    return (smooth + 0.05 * torch.randn(batch, 3, 64, 64, generator=generator)).clamp(-1, 1)
+
+
+@pytest.mark.parametrize("mask_kind", sorted(THESIS_MASKS))
+@pytest.mark.parametrize("name", sorted(FILL_PACKAGES))
+def test_package_fills_fill_every_thesis_mask_at_64_px_deterministically(name, mask_kind):
+    image = _faces_64(2)
+    mask = make_masks(THESIS_MASKS[mask_kind], torch.arange(2), 64)
+    first, second = BASELINES[name](image, mask), BASELINES[name](image, mask)
+    assert torch.equal(first, second), f"{name} is not deterministic on {mask_kind}"
+    assert torch.equal(composite(first, image, mask), first)  # known pixels are the image's
+    assert first.isfinite().all() and first.abs().max() <= 1.0
+    hole = mask.bool().expand_as(image)
+    assert not torch.equal(first[hole], image[hole])
+    if mask_kind in ("left", "right"):
+        return  # half a face has known pixels on one side only: the fills extrapolate
+    # better than a flat mid-grey hole on smooth faces: the fill follows its surroundings
+    grey = composite(torch.zeros_like(image), image, mask)
+    psnr = {
+        label: hole_psnr_per_sample((result + 1) / 2, (image + 1) / 2, mask).mean()
+        for label, result in (("fill", first), ("grey", grey))
+    }
+    assert psnr["fill"] > psnr["grey"], f"{name} on {mask_kind}: hole PSNR {psnr}"
+
+
+def test_biharmonic_fill_reproduces_a_plane_in_interior_holes():
+    plane = _planes([(0.03, -0.02, 0.1)] * 2)
+    error = (BASELINES["biharmonic"](plane, _masks()[:2]) - plane).abs().max().item()
+    assert error < 1e-6, f"max error {error:.2e}, expected < 1e-6"
+
+
+@pytest.mark.parametrize("name", sorted(FILL_PACKAGES))
+def test_a_fill_whose_package_is_missing_is_a_one_line_error_naming_it(name, monkeypatch):
+    module, package = FILL_PACKAGES[name]
+    monkeypatch.setitem(FILL_PACKAGES, name, ("faceinpaint_no_such_module", package))
+    message = rf"the '{name}' fill needs the package {package}, which is not installed here"
+    with pytest.raises(ValueError, match=message) as raised:
+        check_fill_names(["mean", name])
+    assert "\n" not in str(raised.value)
+    with pytest.raises(ValueError, match=message):
+        BASELINES[name](_smooth_images(1), _masks()[:1])
+
+
+def test_patchmatch_installed_without_its_native_library_is_named(monkeypatch):
+    patchmatch = pytest.importorskip("patchmatch")
+    monkeypatch.setattr(patchmatch, "patchmatch_available", False)
+    with pytest.raises(ValueError, match="needs the package PyPatchMatch"):
+        fills.check_fill_names(["patchmatch"])
+
+
+def test_check_fill_names_names_every_unknown_fill_once():
     check_fill_names(["mean", "ns"])
     check_fill_names(["nn"], known=[*BASELINES, "nn"])
     with pytest.raises(
