@@ -39,17 +39,34 @@ class CreatesFile:
         return Path.touch, (self.marker,)
 
 
-def hostile_checkpoint(path: Path, marker: Path) -> Path:
+class RunsShell:
+    """Unpickled in full, it runs ``touch marker`` through ``os.system``, as the issue's crafted
+    checkpoint did (torch reports modules it blocks outright, like ``posix``, in other words)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+PAYLOADS = {"python": CreatesFile, "shell": RunsShell}
+
+
+def hostile_checkpoint(path: Path, marker: Path, payload: type = CreatesFile) -> Path:
     """A file shaped like a Lightning checkpoint with the payload beside its state."""
-    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": CreatesFile(marker)}, path)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": payload(marker)}, path)
     return path
 
 
-@pytest.fixture
-def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+@pytest.fixture(params=sorted(PAYLOADS))
+def hostile(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "code-ran"
-    return {"ckpt": hostile_checkpoint(tmp_path / "hostile.ckpt", marker), "marker": marker}
+    path = hostile_checkpoint(tmp_path / "hostile.ckpt", marker, PAYLOADS[request.param])
+    return {"ckpt": path, "marker": marker}
 
 
 def test_the_hostile_checkpoint_runs_code_when_unpickled_in_full(hostile) -> None:
