@@ -1,0 +1,84 @@
+"""Training runs on a wandb dashboard (offline): visible images, one run across resumes, and
+the group / job type / summaries that link training to eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import wandb
+from PIL import Image
+
+from faceinpaint.cli import cli_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def offline_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    return tmp_path
+
+
+def fit_under_wandb(tmp_path: Path, config: str, *extra: str) -> Any:
+    """A smoke fit of ``config`` logging to an offline wandb run under ``tmp_path / "runs"``,
+    finished as the process that ran it would be at exit."""
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / config),
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger",
+            "lightning.pytorch.loggers.WandbLogger",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--trainer.logger.init_args.project",
+            "faceinpaint-test",
+            "--trainer.logger.init_args.name",
+            "smoke",
+            *extra,
+        ]
+    )
+    wandb.finish()
+    return cli
+
+
+SHORT = {
+    "vaegan/smoke.yaml": ("--model.stage_boundaries", "[1, 2, 3]"),  # 11 batches, 1 validation
+    "dcgan/smoke.yaml": ("--trainer.max_epochs", "1"),
+}
+
+
+def logged_images(tmp_path: Path) -> dict[str, list[Path]]:
+    """Tag (``val/images``) -> the PNGs (``<tag>_<step>_<hash>.png``) the offline run holds."""
+    (media,) = (tmp_path / "runs").glob("wandb/offline-run-*/files/media/images")
+    images: dict[str, list[Path]] = {}
+    for path in sorted(media.rglob("*.png")):
+        tag = (path.relative_to(media).parent / path.name.rsplit("_", 2)[0]).as_posix()
+        images.setdefault(tag, []).append(path)
+    return images
+
+
+@pytest.mark.parametrize(
+    ("config", "tags"),
+    [("vaegan/smoke.yaml", ["train/images", "val/images"]), ("dcgan/smoke.yaml", ["samples"])],
+)
+def test_logged_images_are_visible(
+    offline_wandb: Path, config: str, tags: list[str], one_cpu_thread: None
+) -> None:
+    """wandb casts float pixels to uint8 unscaled: grids in [0, 1] would be black."""
+    fit_under_wandb(offline_wandb, config, *SHORT[config])
+    images = logged_images(offline_wandb)
+    assert sorted(images) == tags
+    for path in (path for paths in images.values() for path in paths):
+        assert np.asarray(Image.open(path)).mean() > 20, path
