@@ -25,10 +25,16 @@ from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
 from faceinpaint.io import write_text
 from faceinpaint.lit.checkpoint import check_resume
+from faceinpaint.lit.distributed import without_slurm_requeue
 from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
-from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
+from faceinpaint.lit.wandb_run import (
+    link_wandb_loggers,
+    log_config,
+    run_info,
+    wandb_offline_unless_logged_in,
+)
 
 _MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
 
@@ -115,6 +121,7 @@ class FaceInpaintCLI(LightningCLI):
     Resuming checks the config against the checkpoint (``apply_resume_rules``) instead of
     replacing the config's model settings by the checkpoint's; bad arguments end in one line
     (exit 2); SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
+    In a SLURM job Lightning does not requeue (``without_slurm_requeue``): the batch script does.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,6 +137,11 @@ class FaceInpaintCLI(LightningCLI):
         with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
             super().instantiate_classes()
 
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        kwargs.setdefault("plugins", without_slurm_requeue(trainer_config.get("plugins")))
+        return super().instantiate_trainer(**kwargs)
+
     def _run_subcommand(self, subcommand: str) -> None:
         try:
             super()._run_subcommand(subcommand)
@@ -142,6 +154,8 @@ class FaceInpaintCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         require_celeba_root(config.get("data"))
+        if self.subcommand:
+            link_wandb_loggers(config.get("trainer"), self.subcommand, config.get("ckpt_path"))
 
 
 class RunConfigCallback(SaveConfigCallback):

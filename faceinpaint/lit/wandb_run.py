@@ -4,6 +4,9 @@
 * ``log_config``: the resolved config (trainer, data, model, seed) into the run's ``wandb.config``.
 * ``run_info``: project, id, name and group of the run, stored in each checkpoint so that
   ``faceinpaint eval`` can group its own run with the training run.
+* ``link_wandb_loggers``: a training run's group (its name) and job type (``train``); ``fit``
+  resumed from a checkpoint of a wandb run continues that run (its id, ``resume="allow"``), so
+  a requeued job stays one run on the dashboard.
 """
 
 from __future__ import annotations
@@ -11,12 +14,18 @@ from __future__ import annotations
 import netrc
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import WandbLogger
 
+from faceinpaint.lit.loading import read_checkpoint
+
 CHECKPOINT_KEY = "wandb_run"
+# wandb's job type of each LightningCLI subcommand's run
+JOB_TYPES = {"fit": "train", "validate": "validate", "test": "test", "predict": "predict"}
 
 
 def wandb_offline_unless_logged_in() -> None:
@@ -56,3 +65,46 @@ def run_info(trainer: Trainer) -> dict[str, str | None] | None:
         "name": run.name,
         "group": run.group or None,
     }
+
+
+def wandb_logger_arguments(trainer_config: Namespace | None) -> list[Namespace]:
+    """The ``init_args`` of every ``WandbLogger`` among the trainer config's loggers."""
+    logger = trainer_config.get("logger") if trainer_config is not None else None
+    loggers = logger if isinstance(logger, list) else [logger]
+    return [
+        entry.init_args
+        for entry in loggers
+        if isinstance(entry, Namespace)
+        and str(entry.get("class_path", "")).rsplit(".", 1)[-1] == WandbLogger.__name__
+    ]
+
+
+def link_wandb_loggers(
+    trainer_config: Namespace | None, subcommand: str, ckpt_path: str | None
+) -> None:
+    """Fill in the wandb run of each ``WandbLogger`` in the (parsed) trainer config.
+
+    The job type is the subcommand's (``train`` for ``fit``). With ``ckpt_path`` a checkpoint
+    of a wandb run, ``fit`` continues that run (same id, ``resume="allow"``, same project) and
+    other subcommands join its group; otherwise the group is the run's name (or its id, drawn
+    here when the run has no name), which ``faceinpaint eval`` joins. Settings the config
+    gives are kept.
+    """
+    loggers = wandb_logger_arguments(trainer_config)
+    if not loggers:
+        return
+    previous = None
+    if ckpt_path and Path(ckpt_path).is_file():
+        previous = read_checkpoint(ckpt_path).get(CHECKPOINT_KEY)
+    for arguments in loggers:
+        if previous and subcommand == "fit" and arguments.get("id") is None:
+            arguments.id = previous["id"]
+            arguments.resume = arguments.get("resume") or "allow"
+            arguments.project = arguments.get("project") or previous.get("project")
+        if arguments.get("name") is None and arguments.get("id") is None:
+            import wandb
+
+            arguments.id = wandb.util.generate_id()
+        arguments.job_type = arguments.get("job_type") or JOB_TYPES[subcommand]
+        fallback = (previous or {}).get("group") or arguments.get("name") or arguments.get("id")
+        arguments.group = arguments.get("group") or fallback

@@ -82,3 +82,23 @@ def test_logged_images_are_visible(
     assert sorted(images) == tags
     for path in (path for paths in images.values() for path in paths):
         assert np.asarray(Image.open(path)).mean() > 20, path
+
+
+def offline_run_ids(tmp_path: Path) -> list[str]:
+    """The run id of each offline run folder (``offline-run-<date>_<time>-<id>``), oldest first."""
+    folders = sorted((tmp_path / "runs").glob("wandb/offline-run-*"))
+    return [folder.name.rsplit("-", 1)[1] for folder in folders]
+
+
+def test_a_resumed_fit_continues_its_wandb_run(offline_wandb: Path, one_cpu_thread: None) -> None:
+    first = fit_under_wandb(offline_wandb, "dcgan/smoke.yaml", "--trainer.max_epochs", "1")
+    run = first.trainer.logger.experiment
+    assert (run.group, run.job_type) == ("smoke", "train")
+    last = offline_wandb / "runs" / "smoke" / "last.ckpt"
+    resumed = fit_under_wandb(
+        offline_wandb, "dcgan/smoke.yaml", "--trainer.max_epochs", "2", "--ckpt_path", str(last)
+    )
+    assert resumed.trainer.current_epoch == 2
+    assert resumed.trainer.logger.experiment.id == run.id
+    assert resumed.trainer.logger.experiment.group == "smoke"
+    assert offline_run_ids(offline_wandb) == [run.id, run.id]
