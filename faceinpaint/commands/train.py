@@ -30,6 +30,7 @@ from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
 from faceinpaint.lit.wandb_run import (
+    define_best_summaries,
     link_wandb_loggers,
     log_config,
     run_info,
@@ -177,6 +178,7 @@ class RunConfigCallback(SaveConfigCallback):
         text = self.parser.dump(self.config, skip_none=False)
         write_text(text, path)
         log_config(trainer, yaml.safe_load(text))
+        define_best_summaries(trainer)
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict

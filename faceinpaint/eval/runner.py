@@ -369,7 +369,10 @@ def evaluate(
     )
     trained_by = [m.wandb_run for m in usable if m.wandb_run]
     if wandb or (wandb is None and trained_by):
-        run = open_eval_run(protocol.name, out_dir, trained_by, provenance | {"notes": notes})
+        run_config = {"protocol": protocol.describe(), "limit": limit, "batch_size": batch_size}
+        run = open_eval_run(
+            protocol.name, out_dir, trained_by, provenance | run_config | {"notes": notes}
+        )
         log_eval(run, protocol.name, rows, images)
         run.finish()
     print(report)

@@ -2,8 +2,10 @@
 
 * ``wandb_offline_unless_logged_in``: runs sync only for users who logged in (or chose a mode).
 * ``log_config``: the resolved config (trainer, data, model, seed) into the run's ``wandb.config``.
-* ``run_info``: project, id, name and group of the run, stored in each checkpoint so that
-  ``faceinpaint eval`` can group its own run with the training run.
+* ``define_best_summaries``: validation metrics keep their best value in the run's summary.
+* ``run_info``: entity, project, id, name and group of the run and its model artifact, stored in
+  each checkpoint so that ``faceinpaint eval`` can group its own run with the training run and
+  use the checkpoint's artifact.
 * ``link_wandb_loggers``: a training run's group (its name) and job type (``train``); ``fit``
   resumed from a checkpoint of a wandb run continues that run (its id, ``resume="allow"``), so
   a requeued job stays one run on the dashboard.
@@ -24,6 +26,8 @@ from lightning.pytorch.loggers import WandbLogger
 from faceinpaint.lit.loading import read_checkpoint
 
 CHECKPOINT_KEY = "wandb_run"
+# Validation metrics whose summary is the best value (glob -> "max" / "min"), not the last.
+BEST_SUMMARIES = {"val/psnr*": "max", "val/ssim*": "max", "val/nme*": "min", "val/total": "min"}
 # wandb's job type of each LightningCLI subcommand's run
 JOB_TYPES = {"fit": "train", "validate": "validate", "test": "test", "predict": "predict"}
 
@@ -53,17 +57,36 @@ def log_config(trainer: Trainer, config: Mapping[str, Any]) -> None:
         logger.experiment.config.update(dict(config), allow_val_change=True)
 
 
+def define_best_summaries(trainer: Trainer) -> None:
+    """Keep the best value of each validation metric (``BEST_SUMMARIES``) in the run summary;
+    nothing without a wandb logger. Call on global rank 0 before the first validation."""
+    logger = wandb_logger(trainer)
+    if logger is None:
+        return
+    for name, summary in BEST_SUMMARIES.items():
+        # WandbLogger steps every metric by "trainer/global_step"; a definition replaces that
+        logger.experiment.define_metric(
+            name, step_metric="trainer/global_step", step_sync=True, summary=summary
+        )
+
+
 def run_info(trainer: Trainer) -> dict[str, str | None] | None:
-    """``{"project", "id", "name", "group"}`` of the trainer's wandb run, or None."""
+    """``{"entity", "project", "id", "name", "group", "model_artifact"}`` of the trainer's wandb
+    run, or None; ``model_artifact`` is the name of the artifact the logger saves checkpoints
+    as (``log_model``), else None."""
     logger = wandb_logger(trainer)
     if logger is None:
         return None
     run = logger.experiment
+    # WandbLogger names its checkpoint artifacts `checkpoint_name`, else "model-<run id>"
+    artifact = (logger._checkpoint_name or f"model-{run.id}") if logger._log_model else None
     return {
+        "entity": run.entity or None,
         "project": run.project,
         "id": run.id,
         "name": run.name,
         "group": run.group or None,
+        "model_artifact": artifact,
     }
 
 

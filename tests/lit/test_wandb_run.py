@@ -12,6 +12,7 @@ import wandb
 from PIL import Image
 
 from faceinpaint.cli import cli_main
+from faceinpaint.eval.wandb_files import read_records, run_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +51,7 @@ def fit_under_wandb(tmp_path: Path, config: str, *extra: str) -> Any:
         ]
     )
     wandb.finish()
+    wandb.teardown()  # the service writes the run file out
     return cli
 
 
@@ -93,7 +95,16 @@ def offline_run_ids(tmp_path: Path) -> list[str]:
 def test_a_resumed_fit_continues_its_wandb_run(offline_wandb: Path, one_cpu_thread: None) -> None:
     first = fit_under_wandb(offline_wandb, "dcgan/smoke.yaml", "--trainer.max_epochs", "1")
     run = first.trainer.logger.experiment
-    assert (run.group, run.job_type) == ("smoke", "train")
+    (run_file,) = run_files(offline_wandb / "runs")
+    records = [record for record in read_records(run_file)]
+    (started,) = [record.run for record in records if record.WhichOneof("record_type") == "run"]
+    assert (started.run_group, started.job_type) == ("smoke", "train")
+    summaries = {
+        record.metric.glob_name: record.metric.summary
+        for record in records
+        if record.WhichOneof("record_type") == "metric"
+    }
+    assert summaries["val/psnr*"].max and summaries["val/ssim*"].max
     last = offline_wandb / "runs" / "smoke" / "last.ckpt"
     resumed = fit_under_wandb(
         offline_wandb, "dcgan/smoke.yaml", "--trainer.max_epochs", "2", "--ckpt_path", str(last)
