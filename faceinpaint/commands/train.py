@@ -127,6 +127,8 @@ class FaceInpaintCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parser_class", OneLineErrorParser)
+        # every module builds its own optimizers (the GANs two, by hand): no --optimizer flags
+        kwargs.setdefault("auto_configure_optimizers", False)
         super().__init__(*args, **kwargs)
 
     def _parse_ckpt_path(self) -> None:

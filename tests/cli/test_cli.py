@@ -346,3 +346,12 @@ def test_slurm_script_requeues_and_matches_its_overlay(
         cli_main(["fit", *(arg for c in configs for arg in ("--config", c)), "--print_config"])
     assert exit_info.value.code in (0, None)
     assert yaml.safe_load(capsys.readouterr().out)["trainer"]["num_nodes"] == 2
+
+
+def test_fit_offers_no_optimizer_flags(capsys: pytest.CaptureFixture) -> None:
+    """Every module builds its own optimizers; LightningCLI's --optimizer would crash the GANs."""
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "--trainer.max_steps" in text
+    assert "--optimizer" not in text and "--lr_scheduler" not in text
