@@ -20,6 +20,7 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
@@ -163,13 +164,17 @@ class FaceInpaintCLI(LightningCLI):
 
 class RunConfigCallback(SaveConfigCallback):
     """Saves the resolved config into the run's own folder (``faceinpaint.lit.run_dir``), so a
-    run is fully described by it and no run overwrites another's config."""
+    run is fully described by it and no run overwrites another's config. A run without a
+    logger has no folder of its own (``--trainer.logger false``): its config is not saved."""
 
     def __init__(self, parser, config, config_filename: str = "config.yaml", **kwargs: Any) -> None:
         kwargs["save_to_log_dir"] = False
         super().__init__(parser, config, config_filename, **kwargs)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.logger is None:
+            rank_zero_info("No logger, so no run folder: the config is not saved (--print_config)")
+            return
         directory = run_directory(trainer)
         path = directory / self.config_filename
         if path.exists():

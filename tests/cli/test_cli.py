@@ -355,3 +355,14 @@ def test_fit_offers_no_optimizer_flags(capsys: pytest.CaptureFixture) -> None:
     text = capsys.readouterr().out
     assert "--trainer.max_steps" in text
     assert "--optimizer" not in text and "--lr_scheduler" not in text
+
+
+def test_runs_without_a_logger_leave_no_config_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No logger, no run folder: a second such run in the same folder must not find the
+    first one's config.yaml there (it did, in the working folder, and stopped)."""
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        _fit_smoke(tmp_path, "--trainer.logger", "false")
+    assert not list(tmp_path.rglob("config.yaml"))
