@@ -13,8 +13,7 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-
-from wandb.proto import wandb_internal_pb2
+from typing import Any
 
 HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 BLOCK = 32 * 1024
@@ -23,9 +22,11 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 STEP_KEY = "trainer/global_step"  # Lightning's WandbLogger logs the trainer's step under it
 
 
-def read_records(path: str | Path) -> Iterator[wandb_internal_pb2.Record]:
-    """Every record of a ``run-<id>.wandb`` file in order; a run cut off mid-record ends at the
-    last whole one."""
+def read_records(path: str | Path) -> Iterator[Any]:
+    """Every record (``wandb.proto`` ``Record``) of a ``run-<id>.wandb`` file in order; a run
+    cut off mid-record ends at the last whole one."""
+    from wandb.proto import wandb_internal_pb2  # wandb takes ~0.5 s to import: only here
+
     data = Path(path).read_bytes()
     if not data.startswith(HEADER):
         raise ValueError(f"{str(path)!r} is not a wandb run file (no {HEADER!r} header)")
@@ -53,6 +54,14 @@ def read_records(path: str | Path) -> Iterator[wandb_internal_pb2.Record]:
 def run_files(folder: str | Path) -> list[Path]:
     """The ``run-<id>.wandb`` files under ``folder`` (a run's folder, or one holding runs)."""
     return sorted(Path(folder).rglob("run-*.wandb"))
+
+
+def run_name(path: str | Path) -> str | None:
+    """The display name of the run a run file records (None before its run record)."""
+    for record in read_records(path):
+        if record.WhichOneof("record_type") == "run":
+            return record.run.display_name
+    return None
 
 
 def read_wandb_scalars(path: str | Path) -> dict[str, tuple[list[int], list[float]]]:
