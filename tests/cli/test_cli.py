@@ -366,3 +366,12 @@ def test_runs_without_a_logger_leave_no_config_behind(
     for _ in range(2):
         _fit_smoke(tmp_path, "--trainer.logger", "false")
     assert not list(tmp_path.rglob("config.yaml"))
+
+
+def test_a_group_of_commands_lists_its_subcommands(capsys: pytest.CaptureFixture) -> None:
+    cli_main(["landmarks", "--help"])
+    out = capsys.readouterr().out
+    assert "usage: faceinpaint landmarks SUBCOMMAND" in out
+    assert "  landmarks annotate  " in out
+    with pytest.raises(SystemExit, match="unknown command 'landmarks train'.*landmarks annotate"):
+        cli_main(["landmarks", "train"])
