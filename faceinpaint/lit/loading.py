@@ -314,9 +314,10 @@ VAEGAN_INFERENCE_SETTINGS = {"poisson_iterations"}
 def load_vaegan(
     path: str | Path, checkpoint: dict[str, Any], **overrides: Any
 ) -> pl.LightningModule:
-    """The VAE-GAN of ``path`` for inference: the generator loaded strictly, the training-only
-    parts (VGG, landmark network) not built, so no download and no landmark file is needed.
-    ``overrides`` replace inference settings (``poisson_iterations``)."""
+    """The VAE-GAN of ``path`` for inference: built from the checkpoint's hyperparameters and
+    its generator loaded strictly; the training-only parts (VGG, landmark network) are not
+    built, so no download and no landmark file is needed, and the critics keep their initial
+    weights. ``overrides`` replace inference settings (``poisson_iterations``)."""
     from faceinpaint.lit.vaegan import VAEGANModule
 
     unknown = sorted(set(overrides) - VAEGAN_INFERENCE_SETTINGS)
@@ -326,14 +327,8 @@ def load_vaegan(
         )
     if is_weights_file(path):
         return load_weights(path, feat_weight=0.0, landmark_weight=0.0, **overrides)
-    model = VAEGANModule.load_from_checkpoint(
-        path,
-        map_location="cpu",
-        strict=False,
-        feat_weight=0.0,
-        landmark_weight=0.0,
-        **overrides,
-    )
+    inference = {"feat_weight": 0.0, "landmark_weight": 0.0} | overrides
+    model = VAEGANModule(**(public_hparams(checkpoint) | inference))
     prefix = "generator."
     generator_state = {
         key[len(prefix) :]: value

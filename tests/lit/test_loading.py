@@ -91,3 +91,24 @@ def test_weights_saved_under_a_former_class_path_still_load(former, tmp_path):
     assert type(module) is type(current)
     loaded = module.state_dict()  # the stored tensors (a VAE-GAN file holds its generator only)
     assert all(torch.equal(loaded[k].float(), v.float()) for k, v in state.items())
+
+
+def test_a_vaegan_checkpoint_loads_for_inference_without_a_word(tmp_path):
+    """Its VGG and critics serve training alone: loading it for inference warns of no key."""
+    import warnings
+
+    import lightning.pytorch as pl
+    from helpers import tiny_vaegan
+
+    torch.manual_seed(0)
+    module = tiny_vaegan(feat_weight=1.0)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(module)
+    path = tmp_path / "vaegan.ckpt"
+    trainer.save_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_inpainter(path)
+    for name, value in module.generator.state_dict().items():
+        assert torch.equal(loaded.generator.state_dict()[name], value), name
+    assert module.vgg is not None and loaded.vgg is None
