@@ -191,3 +191,17 @@ def test_existing_output_is_kept_without_overwrite(checkpoint: Path, tmp_path: P
     with pytest.raises(InpaintError, match="out.png exist.*pass --overwrite"):
         inpaint(str(checkpoint), str(photo), str(out), box="1,1,4,4", device="cpu")
     assert out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("name", ["vaegan-demo.safetensors", "dcgan-demo.safetensors"])
+def test_weights_trained_on_procedural_faces_say_so_in_one_line(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from faceinpaint.paths import ASSETS
+    from faceinpaint.photo.inpaint import FrameInpainter
+
+    with caplog.at_level(logging.WARNING, logger="faceinpaint.photo.inpaint"):
+        FrameInpainter(str(ASSETS / name), device="cpu")
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "trained on the embedded procedural faces, not photos" in warning
+    assert "\n" not in warning
