@@ -106,6 +106,7 @@ def evaluate(
     wandb: bool | None = None,
     device: str = "auto",
     out: str = "outputs/eval",
+    quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Benchmark checkpoints and classical fills on a protocol's fixed masks; write the tables.
 
@@ -161,6 +162,7 @@ def evaluate(
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
         out: folder of results.jsonl, <protocol>.md, the <protocol>-<mask>.png grids, the
             <protocol>.png bar chart and (DCGAN) <protocol>-<mask>-search.png loss curves.
+        quiet: do not print the report when done (it is <protocol>.md in ``out``).
 
     Returns the result rows written by this run.
     """
@@ -375,7 +377,8 @@ def evaluate(
         )
         log_eval(run, protocol.name, rows, images)
         run.finish()
-    print(report)
+    if not quiet:
+        print(report)
     return rows
 
 

@@ -550,3 +550,15 @@ def test_paired_differences_need_a_fill():
     assert set(paired) == {"a"}
     assert paired["a"]["psnr_hole"]["mean"] == pytest.approx(1.5)
     assert paired["a"]["ssim_hole"]["std"] == pytest.approx(0.3535534, abs=1e-6)
+
+
+def test_a_quiet_eval_prints_no_report_but_writes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    common = {"data": embedded(tmp_path), "protocol": protocol, "baselines": ["mean"], "limit": 2}
+    evaluate(**common, out=str(tmp_path / "quiet"), quiet=True)
+    assert "| center | mean |" not in capsys.readouterr().out
+    assert "| center | mean |" in (tmp_path / "quiet" / "tiny.md").read_text()
+    evaluate(**common, out=str(tmp_path / "loud"))
+    assert "| center | mean |" in capsys.readouterr().out
