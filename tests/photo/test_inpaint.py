@@ -205,3 +205,57 @@ def test_weights_trained_on_procedural_faces_say_so_in_one_line(
     (warning,) = [record.getMessage() for record in caplog.records]
     assert "trained on the embedded procedural faces, not photos" in warning
     assert "\n" not in warning
+
+
+# ----------------------------------------------------------------------------- speed
+def procedural_photo() -> np.ndarray:
+    """(1200, 1600, 3) uint8: an embedded face, 512 px, on a grey canvas at (500, 300)."""
+    import cv2
+
+    from faceinpaint.data.datamodule import FaceDataModule
+
+    data = FaceDataModule(image_size=128, num_workers=0, synthetic_size=80)
+    face = cv2.resize(
+        data.cached_split("test").images[0], (512, 512), interpolation=cv2.INTER_CUBIC
+    )
+    photo = np.full((1200, 1600, 3), 128, np.uint8)
+    photo[300:812, 500:1012] = face
+    return photo
+
+
+@pytest.mark.parametrize("shift", [(-200.0, -150.0), (30.0, 40.0)])
+def test_warping_the_frames_crop_of_a_photo_is_warping_the_photo(shift) -> None:
+    """The frame's footprint is cut out of the photo before warping; inside the photo or across
+    its edge (where the border repeats), the frame is the same."""
+    import cv2
+
+    from faceinpaint.photo.align import warp_to_frame
+
+    noise = np.random.default_rng(0).uniform(0, 255, (30, 40, 3)).astype(np.float32)
+    image = cv2.resize(noise, (800, 600), interpolation=cv2.INTER_CUBIC)  # smooth (600, 800, 3)
+    angle, scale = 0.2, 1.5  # frame pixels per photo pixel >= 1: no area shrink
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = np.concatenate([linear, np.array(shift)[:, None]], axis=1)
+    whole = cv2.warpAffine(
+        image, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    np.testing.assert_allclose(warp_to_frame(image, matrix, 64), whole, atol=1e-3)
+
+
+def test_a_face_found_without_upsampling_is_not_searched_for_again() -> None:
+    from faceinpaint.photo.align import FaceAligner
+
+    photo = procedural_photo()
+    aligner = FaceAligner(upsample=1)
+    aligner._load()
+    scans: list[int] = []
+    detector = aligner._detector
+    aligner._detector = lambda image, times: scans.append(times) or detector(image, times)
+    hole = np.zeros(photo.shape[:2], dtype=bool)
+    hole[500:600, 650:850] = True  # in the face
+    aligner.locate(photo, Frame(64), "photo", hole)
+    assert scans == [0]
+    hole[:] = False
+    hole[:100, :100] = True  # in no face: the doubled copy is scanned too
+    aligner.locate(photo, Frame(64), "photo", hole)
+    assert scans == [0, 0, 1]
