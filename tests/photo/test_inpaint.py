@@ -208,21 +208,6 @@ def test_weights_trained_on_procedural_faces_say_so_in_one_line(
 
 
 # ----------------------------------------------------------------------------- speed
-def procedural_photo() -> np.ndarray:
-    """(1200, 1600, 3) uint8: an embedded face, 512 px, on a grey canvas at (500, 300)."""
-    import cv2
-
-    from faceinpaint.data.datamodule import FaceDataModule
-
-    data = FaceDataModule(image_size=128, num_workers=0, synthetic_size=80)
-    face = cv2.resize(
-        data.cached_split("test").images[0], (512, 512), interpolation=cv2.INTER_CUBIC
-    )
-    photo = np.full((1200, 1600, 3), 128, np.uint8)
-    photo[300:812, 500:1012] = face
-    return photo
-
-
 @pytest.mark.parametrize("shift", [(-200.0, -150.0), (30.0, 40.0)])
 def test_warping_the_frames_crop_of_a_photo_is_warping_the_photo(shift) -> None:
     """The frame's footprint is cut out of the photo before warping; inside the photo or across
@@ -243,16 +228,15 @@ def test_warping_the_frames_crop_of_a_photo_is_warping_the_photo(shift) -> None:
 
 
 def test_a_face_found_without_upsampling_is_not_searched_for_again() -> None:
+    from faceinpaint.bench.photo import procedural_photo
     from faceinpaint.photo.align import FaceAligner
 
-    photo = procedural_photo()
+    photo, hole = procedural_photo(1600)  # the hole is in the face
     aligner = FaceAligner(upsample=1)
     aligner._load()
     scans: list[int] = []
     detector = aligner._detector
     aligner._detector = lambda image, times: scans.append(times) or detector(image, times)
-    hole = np.zeros(photo.shape[:2], dtype=bool)
-    hole[500:600, 650:850] = True  # in the face
     aligner.locate(photo, Frame(64), "photo", hole)
     assert scans == [0]
     hole[:] = False
