@@ -109,8 +109,8 @@ def link_wandb_loggers(
 
     The job type is the subcommand's (``train`` for ``fit``). With ``ckpt_path`` a checkpoint
     of a wandb run, ``fit`` continues that run (same id, ``resume="allow"``, same project) and
-    other subcommands join its group; otherwise the group is the run's name (or its id, drawn
-    here when the run has no name), which ``faceinpaint eval`` joins. Settings the config
+    other subcommands join its group; otherwise the group is the run's name (none for a run
+    without a name: wandb draws one), which ``faceinpaint eval`` joins. Settings the config
     gives are kept.
     """
     loggers = wandb_logger_arguments(trainer_config)
@@ -124,10 +124,6 @@ def link_wandb_loggers(
             arguments.id = previous["id"]
             arguments.resume = arguments.get("resume") or "allow"
             arguments.project = arguments.get("project") or previous.get("project")
-        if arguments.get("name") is None and arguments.get("id") is None:
-            import wandb
-
-            arguments.id = wandb.util.generate_id()
         arguments.job_type = arguments.get("job_type") or JOB_TYPES[subcommand]
         fallback = (previous or {}).get("group") or arguments.get("name") or arguments.get("id")
         arguments.group = arguments.get("group") or fallback
