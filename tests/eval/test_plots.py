@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import wandb
+from helpers import finish_wandb_runs
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
 
@@ -27,8 +27,7 @@ def _log(logger: CSVLogger | TensorBoardLogger | WandbLogger, steps=(0, 10, 20))
     logger.save()
     logger.finalize("success")
     if isinstance(logger, WandbLogger):
-        wandb.finish()
-        wandb.teardown()  # the service writes the run file out
+        finish_wandb_runs(Path(logger.save_dir))
 
 
 def test_a_wandb_run_is_read_from_its_files_and_found_by_its_checkpoint_folder(

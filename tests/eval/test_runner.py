@@ -359,7 +359,7 @@ def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
     """A checkpoint trained under wandb (its run recorded by the CLI's config callback) makes
     eval open a run of its own: job_type eval, the training run's group, the protocol's masks,
     seed and limit in its config, table and metrics. Offline it has no model artifact to use."""
-    import wandb
+    from helpers import finish_wandb_runs
 
     from faceinpaint.eval.wandb_files import read_records, run_files
 
@@ -376,7 +376,7 @@ def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
     assert not (tmp_path / "plain" / "wandb").exists()  # no wandb training run, no --wandb
 
     evaluate(vaegan=str(trained), out=str(tmp_path / "out"), **common)
-    wandb.teardown()  # the service writes the run file out
+    finish_wandb_runs(tmp_path / "out")
     records = list(read_records(*run_files(tmp_path / "out")))
     (run,) = [record.run for record in records if record.WhichOneof("record_type") == "run"]
     assert (run.run_group, run.job_type) == ("vaegan-smoke", "eval")

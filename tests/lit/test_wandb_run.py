@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import wandb
+from helpers import finish_wandb_runs
 from PIL import Image
 
 from faceinpaint.cli import cli_main
@@ -50,8 +50,7 @@ def fit_under_wandb(tmp_path: Path, config: str, *extra: str) -> Any:
             *extra,
         ]
     )
-    wandb.finish()
-    wandb.teardown()  # the service writes the run file out
+    finish_wandb_runs(tmp_path / "runs")
     return cli
 
 
