@@ -81,6 +81,18 @@ def print_overview() -> None:
     print("\n'faceinpaint COMMAND --help' lists a command's options.")
 
 
+def print_group(group: str) -> None:
+    """``faceinpaint landmarks --help``: the subcommands of a group of commands, one line each."""
+    summaries = {
+        name: text for name, text in command_summaries().items() if name.split()[0] == group
+    }
+    width = max(map(len, summaries))
+    print(f"usage: faceinpaint {group} SUBCOMMAND [options]\n\ncommands:")
+    for name, summary in summaries.items():
+        print(f"  {name:<{width}}  {summary}")
+    print(f"\n'faceinpaint {group} SUBCOMMAND --help' lists a command's options.")
+
+
 def _load(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -159,6 +171,13 @@ def cli_main(args: list[str] | None = None) -> Any:
     words = _extra_command(argv)
     if words is not None:
         return run_extra(words, argv[len(words) :])
+    groups = {command[0]: command for command in EXTRA_COMMANDS if len(command) > 1}
+    if argv[0] in groups:
+        if argv[1:2] in ([], ["-h"], ["--help"]):
+            print_group(argv[0])
+            return None
+        choices = ", ".join(" ".join(c) for c in EXTRA_COMMANDS if c[0] == argv[0])
+        raise SystemExit(f"faceinpaint: unknown command {' '.join(argv[:2])!r}; use {choices}")
     if argv and not argv[0].startswith("-") and argv[0] not in TRAINER_COMMANDS:
         groups = sorted({w[0] for w in EXTRA_COMMANDS})
         raise SystemExit(

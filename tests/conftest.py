@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,12 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_run_left_open():
+    """A test's wandb run ends with it: Lightning's WandbLogger would join a run left open."""
+    yield
+    wandb = sys.modules.get("wandb")  # loaded by a test that used it; not imported here
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()

@@ -158,3 +158,27 @@ class FillsUp(RawIOBase):
     def close(self) -> None:
         self.raw.close()
         super().close()
+
+
+def finish_wandb_runs(folder: Path, timeout: float = 60.0) -> None:
+    """Finish the current wandb run and wait until every run file under ``folder`` holds its
+    exit record (wandb's service may still be writing when ``finish`` returns)."""
+    import time
+
+    import wandb
+
+    from faceinpaint.eval.wandb_files import read_records, run_files
+
+    wandb.finish()
+    deadline = time.monotonic() + timeout
+    while True:
+        files = run_files(folder)
+        done = [
+            any(record.WhichOneof("record_type") == "exit" for record in read_records(path))
+            for path in files
+        ]
+        if files and all(done):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"wandb run files under {folder} unfinished after {timeout} s")
+        time.sleep(0.1)

@@ -25,8 +25,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("latent_search",),
     ("lit",),
     ("eval",),
-    ("bench",),
     ("photo",),
+    ("bench",),  # times everything below, the photo command included
     ("commands",),
     ("cli", "__main__", "__init__"),
 )

@@ -10,6 +10,7 @@ interleaved variants, min / median / max, ratios paired by round):
   together, without / with the landmark network / with dlib in the loop, and their ratios;
 - ``landmarks``: ms per face, dlib on the CPU vs the landmark network;
 - ``data``: loader + on-device ``prepare_batch`` images/s against training's consumption;
+- ``photo``: seconds per photo of ``faceinpaint inpaint`` with the VAE-GAN, after start-up;
 - ``peak``: the device's dense-matmul peak per precision, measured before and after the timed
   rows (the roofline);
 - ``flops``: FLOPs per training update and per search iteration; the achieved FLOP/s of every

@@ -51,6 +51,7 @@ class Sizes:
             reference's candidate-iterations, the goal of issue 13 item 2.
         peak_size: side of the square matmuls that measure the device's peak (big enough to
             saturate it).
+        photo_width: width of the photo (4:3) the per-photo inpaint row fills.
     """
 
     label: str
@@ -73,6 +74,7 @@ class Sizes:
     quality_random: tuple[int, int] = (64, 1000)
     quality_encoder: tuple[int, int] = (8, 800)
     peak_size: int = 2048
+    photo_width: int = 2400
 
 
 def paper_sizes(device: torch.device, full: bool = False) -> Sizes:
@@ -164,6 +166,7 @@ def quick_sizes() -> Sizes:
         quality_random=(4, 8),
         quality_encoder=(2, 4),
         peak_size=256,
+        photo_width=800,
     )
 
 

@@ -16,7 +16,9 @@ from faceinpaint.bench.rows import TABLE_HEADER, Row, environment, environment_l
 from faceinpaint.bench.sizes import Sizes, paper_sizes, quick_sizes, sized_by_dcgan_config
 from faceinpaint.io import append_jsonl, write_text
 
-Benchmark = Literal["peak", "vaegan", "dcgan", "search", "quality", "landmarks", "data", "flops"]
+Benchmark = Literal[
+    "peak", "vaegan", "dcgan", "search", "quality", "landmarks", "data", "flops", "photo"
+]
 ALL_BENCHMARKS: tuple[Benchmark, ...] = (
     "peak",
     "flops",
@@ -26,6 +28,7 @@ ALL_BENCHMARKS: tuple[Benchmark, ...] = (
     "quality",
     "landmarks",
     "data",
+    "photo",
 )
 
 
@@ -49,6 +52,7 @@ def _rows(
     from faceinpaint.bench.flops import achieved_rows, bench_flops, paper_run_rows
     from faceinpaint.bench.landmarks import bench_landmarks
     from faceinpaint.bench.peak import bench_peak
+    from faceinpaint.bench.photo import bench_photo
     from faceinpaint.bench.quality import bench_time_to_quality
     from faceinpaint.bench.search import bench_search
     from faceinpaint.bench.vaegan import bench_vaegan
@@ -93,6 +97,8 @@ def _rows(
         yield from emit(
             bench_data(device, sizes, warmup, repeats, data_root, num_workers, consumed)
         )
+    if "photo" in chosen and dlib:
+        yield from emit(bench_photo(device, sizes, warmup, repeats))
 
 
 def bench(
@@ -129,7 +135,7 @@ def bench(
         quick: tiny models and runs (seconds; for tests and dry runs), not the papers' sizes.
         full: on a CPU, the long run (VAE-GAN batches 16 and 32, 5 search iterations): hours.
         only: benchmarks to run (default all): peak, flops, vaegan, dcgan, search, quality,
-            landmarks, data.
+            landmarks, data, photo.
         devices: e.g. ``[cpu]``; default cpu, and cuda when available.
         warmup: untimed rounds before the timed ones (search, landmarks, data); default: 1 on
             a GPU and in the full CPU run, 0 in the short one.
@@ -138,7 +144,8 @@ def bench(
         data_root: a folder of faces (e.g. ../shared/data/celeba-half) for the data and
             landmark rows; default the embedded faces.
         num_workers: loader processes of the data rows.
-        dlib: include the dlib rows (dlib per face; dlib in the search loop on CPU).
+        dlib: include the dlib rows (dlib per face; dlib in the search loop on CPU; inpainting
+            a photo, which finds its face with dlib).
         compile_cpu: also time torch.compile on CPU (slow to compile; a GPU always does).
         threads: torch CPU threads (default: torch's choice).
         landmark_nets: the search's landmark networks, timed interleaved with one another

@@ -192,6 +192,7 @@ def _evaluate(
         batch_size=16,  # the progress bar moves every 16 faces
         device=device,
         out=str(out_dir),
+        quiet=True,  # the table is thesis.md; the verdicts below sum it up
     )
     lines, behind = verdicts(rows, baselines)
     for line in lines:

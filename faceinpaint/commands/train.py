@@ -20,15 +20,23 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
 from faceinpaint.io import disk_full, write_text
 from faceinpaint.lit.checkpoint import check_resume
+from faceinpaint.lit.distributed import without_slurm_requeue
 from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY as WANDB_CHECKPOINT_KEY
-from faceinpaint.lit.wandb_run import log_config, run_info, wandb_offline_unless_logged_in
+from faceinpaint.lit.wandb_run import (
+    define_best_summaries,
+    link_wandb_loggers,
+    log_config,
+    run_info,
+    wandb_offline_unless_logged_in,
+)
 from faceinpaint.safe_load import UntrustedCheckpointError
 
 _MODEL_IMAGE_SIZE_FLAGS = ("--model.image_size", "--model.init_args.image_size")
@@ -158,17 +166,15 @@ class FaceInpaintCLI(LightningCLI):
     replacing the config's model settings by the checkpoint's; bad arguments end in one line
     (exit 2), as does bad input found before the loop starts and a full disk at any point;
     SIGTERM ends with exit status 143 after the checkpoint callback saved the step.
+    In a SLURM job Lightning does not requeue (``without_slurm_requeue``): the batch script does.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parser_class", OneLineErrorParser)
         self.loop_started = LoopStarted()
+        # every module builds its own optimizers (the GANs two, by hand): no --optimizer flags
+        kwargs.setdefault("auto_configure_optimizers", False)
         super().__init__(*args, **kwargs)
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(self.loop_started)
-        return trainer
 
     def _parse_ckpt_path(self) -> None:
         with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
@@ -178,6 +184,13 @@ class FaceInpaintCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         with one_line_input_errors(self.config.get("subcommand") or "faceinpaint"):
             super().instantiate_classes()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        kwargs.setdefault("plugins", without_slurm_requeue(trainer_config.get("plugins")))
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(self.loop_started)
+        return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
         try:
@@ -200,17 +213,23 @@ class FaceInpaintCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         require_celeba_root(config.get("data"))
+        if self.subcommand:
+            link_wandb_loggers(config.get("trainer"), self.subcommand, config.get("ckpt_path"))
 
 
 class RunConfigCallback(SaveConfigCallback):
     """Saves the resolved config into the run's own folder (``faceinpaint.lit.run_dir``), so a
-    run is fully described by it and no run overwrites another's config."""
+    run is fully described by it and no run overwrites another's config. A run without a
+    logger has no folder of its own (``--trainer.logger false``): its config is not saved."""
 
     def __init__(self, parser, config, config_filename: str = "config.yaml", **kwargs: Any) -> None:
         kwargs["save_to_log_dir"] = False
         super().__init__(parser, config, config_filename, **kwargs)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.logger is None:
+            rank_zero_info("No logger, so no run folder: the config is not saved (--print_config)")
+            return
         directory = run_directory(trainer)
         path = directory / self.config_filename
         if path.exists():
@@ -221,6 +240,7 @@ class RunConfigCallback(SaveConfigCallback):
         text = self.parser.dump(self.config, skip_none=False)
         write_text(text, path)
         log_config(trainer, yaml.safe_load(text))
+        define_best_summaries(trainer)
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict

@@ -7,6 +7,7 @@ metrics, the image grids and the bar charts through :func:`log_eval`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from faceinpaint.eval.report import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY, wandb_offline_unless_logged_in
 
 DEFAULT_PROJECT = "faceinpaint"
+log = logging.getLogger(__name__)
 
 
 def training_runs(checkpoints: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -28,13 +30,17 @@ def open_eval_run(
 ) -> Any:
     """A new wandb run for one evaluation: ``job_type="eval"``, in the project of the first
     training run (else ``faceinpaint``) and grouped with it (its group, else its name), with
-    ``config`` and the training runs' ids in ``wandb.config``. Files go under ``out``."""
+    ``config`` and the training runs' ids in ``wandb.config``. Files go under ``out``.
+
+    An online run uses the model artifact of each training run that logged its checkpoints
+    (``log_model``), so the dashboard's lineage leads from the evaluation to the checkpoints;
+    an offline run has no artifacts to use and skips that."""
     import wandb
 
     wandb_offline_unless_logged_in()
     first = trained_by[0] if trained_by else {}
     Path(out).mkdir(parents=True, exist_ok=True)
-    return wandb.init(
+    run = wandb.init(
         project=first.get("project") or DEFAULT_PROJECT,
         group=first.get("group") or first.get("name"),
         job_type="eval",
@@ -43,6 +49,25 @@ def open_eval_run(
         config={**config, "training_runs": [run.get("id") for run in trained_by]},
         reinit="create_new",
     )
+    if not run.offline:
+        for trained in trained_by:
+            if trained.get("model_artifact"):
+                use_model_artifact(run, trained)
+    return run
+
+
+def use_model_artifact(run: Any, trained: Mapping[str, Any]) -> None:
+    """Mark the newest version (``latest``) of a training run's model artifact as the eval
+    run's input; a warning where the artifact cannot be had (training stopped before
+    logging it)."""
+    import wandb
+
+    owner = [part for part in (trained.get("entity"), trained.get("project")) if part]
+    name = "/".join([*owner, f"{trained['model_artifact']}:latest"])
+    try:
+        run.use_artifact(name)
+    except wandb.errors.CommError as err:
+        log.warning("eval run not linked to the model artifact %s: %s", name, err)
 
 
 def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

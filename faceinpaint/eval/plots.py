@@ -1,8 +1,9 @@
 """Pictures of numbers: learning curves of a run, the latent search's loss, eval bar charts.
 
-``faceinpaint plot RUN_DIR`` draws every scalar a run logged (CSV ``metrics.csv`` or TensorBoard
-event files, found anywhere under ``RUN_DIR``) against the step, one panel per metric, into
-``RUN_DIR/curves.png``. ``faceinpaint eval`` calls :func:`plot_eval_bars` for ``<protocol>.png``
+``faceinpaint plot RUN_DIR`` draws every scalar a run logged (CSV ``metrics.csv``, TensorBoard
+event files or wandb ``run-<id>.wandb`` files, found anywhere under ``RUN_DIR``) against the
+step, one panel per metric, into ``RUN_DIR/curves.png``. A wandb run's checkpoint folder
+``runs/<name>`` finds the run's files in ``runs/wandb`` by its name. ``faceinpaint eval`` calls :func:`plot_eval_bars` for ``<protocol>.png``
 beside its table and :func:`plot_search_history` for the DCGAN search's loss.
 """
 
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from faceinpaint.eval.report import TABLE_COLUMNS  # noqa: E402
+from faceinpaint.eval.wandb_files import read_wandb_scalars, run_files, run_name  # noqa: E402
 from faceinpaint.io import atomic_write  # noqa: E402
 
 Series = dict[str, tuple[list[int], list[float]]]  # metric -> (steps, values)
@@ -66,23 +68,36 @@ def read_tensorboard_scalars(path: Path) -> Series:
     return series
 
 
+def wandb_run_files(run_dir: Path) -> list[Path]:
+    """The wandb run files under ``run_dir``; for the checkpoint folder ``runs/<name>`` of a
+    ``WandbLogger`` run (its files are in ``runs/wandb``), those of the runs named ``<name>``
+    (one file per start of the run: resumed runs continue under the same name)."""
+    files = run_files(run_dir)
+    if files or not (run_dir.parent / "wandb").is_dir():
+        return files
+    return [path for path in run_files(run_dir.parent / "wandb") if run_name(path) == run_dir.name]
+
+
 def read_run_scalars(run_dir: str | Path) -> Series:
-    """The scalars of every CSV and TensorBoard log under ``run_dir``, merged by name."""
+    """The scalars of every CSV, TensorBoard and wandb log of ``run_dir``, merged by name."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise NotADirectoryError(f"run folder {str(run_dir)!r} does not exist")
     series: Series = {}
     files = sorted(run_dir.rglob("metrics.csv")) + sorted(run_dir.rglob("events.out.tfevents.*"))
-    for path in files:
-        read = read_csv_scalars if path.name == "metrics.csv" else read_tensorboard_scalars
+    readers = {"metrics.csv": read_csv_scalars}
+    for path in [*files, *wandb_run_files(run_dir)]:
+        read = readers.get(path.name) or (
+            read_wandb_scalars if path.suffix == ".wandb" else read_tensorboard_scalars
+        )
         for key, (steps, values) in read(path).items():
             merged = series.setdefault(key, ([], []))
             merged[0].extend(steps)
             merged[1].extend(values)
     if not series:
         raise ValueError(
-            f"no scalars under {str(run_dir)!r}: expected a CSV logger's metrics.csv or "
-            "TensorBoard events.out.tfevents.* files (wandb runs: see their dashboard)"
+            f"no scalars under {str(run_dir)!r}: expected a CSV logger's metrics.csv, "
+            "TensorBoard events.out.tfevents.* files or a wandb run's run-<id>.wandb files"
         )
     return series
 
@@ -161,10 +176,12 @@ def plot_eval_bars(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
 
 
 def plot(run_dir: str, out: str | None = None) -> Path:
-    """Learning curves of a training run: every scalar its CSV or TensorBoard logs hold.
+    """Learning curves of a training run: every scalar its CSV, TensorBoard or wandb logs hold.
 
     Args:
-        run_dir: the run's folder (e.g. ``runs/vaegan-smoke/version_0``; searched recursively).
+        run_dir: the run's folder (e.g. ``runs/vaegan-smoke/version_0``, a wandb run's
+            ``runs/wandb/offline-run-...``, or a wandb run's checkpoint folder
+            ``runs/<name>``; searched recursively).
         out: the PNG to write (default ``<run_dir>/curves.png``).
     """
     series = read_run_scalars(run_dir)

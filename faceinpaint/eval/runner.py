@@ -120,6 +120,7 @@ def evaluate(
     wandb: bool | None = None,
     device: str = "auto",
     out: str = "outputs/eval",
+    quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Benchmark checkpoints and classical fills on a protocol's fixed masks; write the tables.
 
@@ -182,6 +183,7 @@ def evaluate(
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
         out: folder of results.jsonl, <protocol>.md, the <protocol>-<mask>.png grids, the
             <protocol>.png bar chart and (DCGAN) <protocol>-<mask>-search.png loss curves.
+        quiet: do not print the report when done (it is <protocol>.md in ``out``).
 
     Returns the result rows written by this run.
     """
@@ -394,10 +396,14 @@ def evaluate(
     )
     trained_by = [m.wandb_run for m in usable if m.wandb_run]
     if wandb or (wandb is None and trained_by):
-        run = open_eval_run(protocol.name, out_dir, trained_by, provenance | {"notes": notes})
+        run_config = {"protocol": protocol.describe(), "limit": limit, "batch_size": batch_size}
+        run = open_eval_run(
+            protocol.name, out_dir, trained_by, provenance | run_config | {"notes": notes}
+        )
         log_eval(run, protocol.name, rows, images)
         run.finish()
-    print(report)
+    if not quiet:
+        print(report)
     return rows
 
 

@@ -11,6 +11,9 @@
   ``results.rank<r>.jsonl`` (``faceinpaint.lit.writers``). After the last test/predict batch the
   ranks exchange the indices they searched, rank 0 checks that each index was searched exactly
   once and that each has its row, and writes one ``results.jsonl`` sorted by index.
+
+And :func:`without_slurm_requeue`, the trainer plugins that leave requeueing a SLURM job to
+its batch script.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.distributed as dist
+from lightning.pytorch.plugins.environments import ClusterEnvironment, SLURMEnvironment
 from torch import Tensor
 
 from faceinpaint.batch import INDEX
@@ -34,6 +38,22 @@ from faceinpaint.io import write_jsonl
 from faceinpaint.lit.writers import InpaintingWriter
 
 RESULTS_FILE = "results.jsonl"
+
+
+def without_slurm_requeue(plugins: Any) -> Any:
+    """The trainer's ``plugins`` plus ``SLURMEnvironment(auto_requeue=False)`` in a SLURM job
+    that names no cluster environment of its own; else ``plugins`` unchanged.
+
+    Lightning's own requeue (on SIGUSR1) writes ``hpc_ckpt_N.ckpt`` into the working folder
+    and resumes from it past the project's resume checks. A job's time limit and pre-emption
+    go through SIGTERM instead: ``last.ckpt`` is saved, the batch script requeues the job and
+    resumes with ``--ckpt_path`` (``configs/ddp/slurm-2x4.sbatch``)."""
+    if not SLURMEnvironment.detect():
+        return plugins
+    listed = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
+    if any(isinstance(plugin, ClusterEnvironment) for plugin in listed):
+        return plugins
+    return [*listed, SLURMEnvironment(auto_requeue=False)]
 
 
 def rank_seed(seed: int, rank: int) -> int:

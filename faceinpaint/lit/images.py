@@ -19,11 +19,18 @@ from faceinpaint.batch import to_unit
 from faceinpaint.io import save_image
 
 
+def to_uint8(image: Tensor) -> np.ndarray:
+    """A (C,H,W) tensor in [0, 1] (C = 1 or 3) as 8-bit pixels: (H,W) for C = 1, else (H,W,C).
+
+    wandb casts float arrays to uint8 without scaling (a grid in [0, 1] turns black), so images
+    leave for any logger or file as these pixels."""
+    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+
+
 def save_png(image: Tensor, path: Path) -> Path:
     """Write a (C,H,W) tensor in [0, 1] (C = 1 or 3) as an 8-bit PNG, atomically."""
-    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
-    return save_image(array, path)
+    return save_image(to_uint8(image), path)
 
 
 def figure_grid(rows: list[Tensor], samples: int) -> Tensor:
@@ -61,7 +68,7 @@ def log_image(
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             extra = {"caption": [caption]} if caption is not None else {}
-            logger.log_image(key=tag, images=[grid], step=wandb_step, **extra)
+            logger.log_image(key=tag, images=[to_uint8(grid)], step=wandb_step, **extra)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(tag, grid, global_step=step)
         elif isinstance(logger, CSVLogger) and png_path is None:

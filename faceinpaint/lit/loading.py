@@ -3,8 +3,8 @@
 Two formats: Lightning checkpoints (``.ckpt``, read with ``torch.load(weights_only=True)``: tensors,
 plain values and the classes registered with ``torch.serialization.add_safe_globals``, no code
 run; one that cannot be read is an error naming it and the newest readable checkpoint beside
-it) and shipped weights (``.safetensors``: fp16 tensors plus ``class_path`` / ``init_args``
-metadata, written by :mod:`faceinpaint.lit.weights`). :func:`read_checkpoint` presents both as a
+it) and shipped weights (``.safetensors``: fp16 tensors plus ``class_path`` / ``init_args`` /
+``data`` metadata, written by :mod:`faceinpaint.lit.weights`). :func:`read_checkpoint` presents both as a
 checkpoint dict; :func:`checkpoint_kind` says which model it holds; :func:`load_inpainter`
 builds the inpainting module of either format for inference.
 
@@ -46,6 +46,7 @@ CLASS_ALIASES = {
 KIND_CLASSES = {"vaegan": VAEGAN_CLASS, "dcgan": DCGAN_CLASS}
 KIND_NAMES = {"vaegan": "VAE-GAN", "dcgan": "DCGAN latent-search"}
 WEIGHTS_SUFFIX = ".safetensors"
+DATA_KEY = "data"  # weights metadata: the training run's DataModule settings (JSON)
 
 
 def resolve_class_path(class_path: str) -> str:
@@ -175,10 +176,16 @@ def load_weights(path: str | Path, **overrides: Any) -> nn.Module:
 
 def read_weights_checkpoint(path: str | Path) -> dict[str, Any]:
     """A weights file as a Lightning-style checkpoint dict (``hyper_parameters`` with
-    ``_class_path``, ``state_dict``), for readers of checkpoints."""
+    ``_class_path``, ``state_dict`` and, where the file records them,
+    ``datamodule_hyper_parameters``), for readers of checkpoints."""
     class_path, init_args, state = read_weights(path)
     hparams = init_args | {"_class_path": resolve_class_path(class_path)}
-    return {"hyper_parameters": hparams, "state_dict": state}
+    checkpoint = {"hyper_parameters": hparams, "state_dict": state}
+    with safe_open(str(path), framework="pt") as handle:
+        data = (handle.metadata() or {}).get(DATA_KEY)
+    if data is not None:
+        checkpoint["datamodule_hyper_parameters"] = json.loads(data)
+    return checkpoint
 
 
 # ----------------------------------------------------------------------------- DCGAN parts
@@ -301,9 +308,10 @@ VAEGAN_INFERENCE_SETTINGS = {"poisson_iterations"}
 def load_vaegan(
     path: str | Path, checkpoint: dict[str, Any], **overrides: Any
 ) -> pl.LightningModule:
-    """The VAE-GAN of ``path`` for inference: the generator loaded strictly, the training-only
-    parts (VGG, landmark network) not built, so no download and no landmark file is needed.
-    ``overrides`` replace inference settings (``poisson_iterations``)."""
+    """The VAE-GAN of ``path`` for inference: built from the checkpoint's hyperparameters and
+    its generator loaded strictly; the training-only parts (VGG, landmark network) are not
+    built, so no download and no landmark file is needed, and the critics keep their initial
+    weights. ``overrides`` replace inference settings (``poisson_iterations``)."""
     from faceinpaint.lit.vaegan import VAEGANModule
 
     unknown = sorted(set(overrides) - VAEGAN_INFERENCE_SETTINGS)
@@ -313,15 +321,8 @@ def load_vaegan(
         )
     if is_weights_file(path):
         return load_weights(path, feat_weight=0.0, landmark_weight=0.0, **overrides)
-    model = VAEGANModule.load_from_checkpoint(
-        path,
-        map_location="cpu",
-        weights_only=True,
-        strict=False,
-        feat_weight=0.0,
-        landmark_weight=0.0,
-        **overrides,
-    )
+    inference = {"feat_weight": 0.0, "landmark_weight": 0.0} | overrides
+    model = VAEGANModule(**(public_hparams(checkpoint) | inference))
     prefix = "generator."
     generator_state = {
         key[len(prefix) :]: value

@@ -29,16 +29,22 @@ class CurriculumProgressBar(TQDMProgressBar):
     """Lightning's tqdm bar, over generator updates (not batches of an epoch) for curricula."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
-        super().on_train_epoch_start(trainer, *args)
         clock = _curriculum(trainer.lightning_module)
-        if clock is None or self.train_progress_bar.disable:
+        if clock is None:
+            super().on_train_epoch_start(trainer, *args)
+            return
+        bar = self.train_progress_bar
+        if bar.disable:
             return
         updates, stage, total = clock
-        bar = self.train_progress_bar
-        bar.reset(total=total)
-        bar.initial = bar.n = bar.last_print_n = updates  # a resumed run's rate counts from here
-        bar.unit = "G update"
-        bar.set_description(f"stage {stage}/3, epoch {trainer.current_epoch}")
+        # Lightning's reset per epoch would show "Epoch N: 0/<batches>", with a negative rate
+        # (n back to 0 below the last epoch's initial), before this bar's own line
+        bar.set_description(f"stage {stage}/3, epoch {trainer.current_epoch}", refresh=False)
+        if bar.total != total:  # the run's first epoch: the bar becomes the run's
+            bar.unit = " G update"  # "12.5 G update/s", not giga-updates
+            bar.reset(total=total)
+            # a resumed run's rate counts from here
+            bar.initial = bar.n = bar.last_print_n = updates
         bar.refresh()
 
     def on_train_batch_end(

@@ -1,8 +1,8 @@
 """Shipped weights: a module's inference weights as fp16 safetensors, written without pickle.
 
 A file holds the tensors of one module (fp16 where they are floating point) and, as
-metadata, ``class_path`` (the class to build) and ``init_args`` (its constructor arguments,
-JSON). :func:`export_weights` writes one from a Lightning checkpoint of the DCGAN, the
+metadata, ``class_path`` (the class to build), ``init_args`` (its constructor arguments,
+JSON) and ``data`` (the training run's DataModule settings, JSON: what it was trained on). :func:`export_weights` writes one from a Lightning checkpoint of the DCGAN, the
 VAE-GAN or the latent encoder, keeping what inference needs;
 :func:`faceinpaint.lit.loading.load_weights` builds the module again.
 """
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from faceinpaint.io import atomic_write, plain
 from faceinpaint.lit.loading import (
+    DATA_KEY,
     DCGAN_CLASS,
     ENCODER_MODULE_CLASS,
     VAEGAN_CLASS,
@@ -40,9 +41,14 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
 
 
 def save_weights(
-    state: dict[str, Tensor], class_path: str, init_args: dict[str, Any], path: str | Path
+    state: dict[str, Tensor],
+    class_path: str,
+    init_args: dict[str, Any],
+    path: str | Path,
+    data: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``state`` (floating tensors as fp16) with its class and arguments, atomically."""
+    """Write ``state`` (floating tensors as fp16) with its class and arguments and, when
+    known, the training run's DataModule settings ``data``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {
@@ -50,6 +56,8 @@ def save_weights(
         for name, value in state.items()
     }
     metadata = {"class_path": class_path, "init_args": json.dumps(init_args, sort_keys=True)}
+    if data is not None:
+        metadata[DATA_KEY] = json.dumps(plain(data), sort_keys=True)
     with atomic_write(path, "wb") as handle:  # the umask's mode, as open() would give
         handle.write(save(tensors, metadata=metadata))
     return path
@@ -73,4 +81,5 @@ def export_weights(checkpoint_path: str | Path, path: str | Path) -> Path:
     if shipped_class == ENCODER_CLASS:
         init_args = checkpoint["encoder_config"]
         state = {name[len("encoder.") :]: value for name, value in state.items()}
-    return save_weights(state, shipped_class, plain(init_args, strict=True), path)
+    data = checkpoint.get("datamodule_hyper_parameters")
+    return save_weights(state, shipped_class, plain(init_args, strict=True), path, data)

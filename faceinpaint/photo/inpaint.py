@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.device import resolve_device
@@ -203,7 +204,7 @@ def inpaint_photo(
             f"{[tuple(int(round(v)) for v in c) for c in corners.T]}): shrink the hole to the face"
             f"{polarity_hint(hole)}"
         )
-    frame_image = warp_to_frame(photo.astype(np.float32), face.matrix, frame.size)
+    frame_image = warp_to_frame(photo, face.matrix, frame.size)
     frame_mask = frame_hole(hole, face.matrix, frame.size)
     if frame_mask.all():
         raise InpaintError(
@@ -292,24 +293,25 @@ def inpaint(
     written: list[Path] = []
     failures: list[str] = []
     progress = tqdm(jobs, desc="inpaint", unit="photo", disable=len(jobs) == 1)
-    for name, photo_path, mask_path, out_path in progress:
-        try:
-            photo = read_photo(photo_path)
-            if hole_box is not None:
-                hole = box_hole(hole_box, photo.shape[:2])
-            elif mask_path is None:
-                raise InpaintError(f"no mask named {photo_path.stem}.* in {mask}")
-            else:
-                hole = read_mask(mask_path, photo.shape[:2], str(photo_path))
-            result = inpaint_photo(photo, hole, inpainter, aligner, feather, str(photo_path))
-        except InpaintError as err:
-            if len(jobs) == 1:
-                raise
-            failures.append(f"{name}: {err}")
-            log.error("%s: %s", name, err)
-            continue
-        written.append(save_image(result, out_path))
-        log.info("wrote %s", out_path)
+    with logging_redirect_tqdm():  # a failed photo's line prints above the bar
+        for name, photo_path, mask_path, out_path in progress:
+            try:
+                photo = read_photo(photo_path)
+                if hole_box is not None:
+                    hole = box_hole(hole_box, photo.shape[:2])
+                elif mask_path is None:
+                    raise InpaintError(f"no mask named {photo_path.stem}.* in {mask}")
+                else:
+                    hole = read_mask(mask_path, photo.shape[:2], str(photo_path))
+                result = inpaint_photo(photo, hole, inpainter, aligner, feather, str(photo_path))
+            except InpaintError as err:
+                if len(jobs) == 1:
+                    raise
+                failures.append(f"{name}: {err}")
+                log.error("%s: %s", name, err)
+                continue
+            written.append(save_image(result, out_path))
+    log.info("wrote %s", written[0] if len(jobs) == 1 else f"{len(written)} photos to {target}")
     if failures:
         raise InpaintError(
             f"{len(failures)} of {len(jobs)} photos failed (the others were written):\n"

@@ -190,6 +190,7 @@ def test_quick_bench_covers_every_benchmark(tmp_path):
         "landmarks per face",
         "data pipeline",
         "achieved",
+        "inpaint per photo",
     }
     stages = sorted(
         {r["extra"]["stage"] for r in rows if r["benchmark"] == "vaegan train" and r["value"]}
@@ -281,3 +282,10 @@ def test_the_run_prints_and_writes_its_wall_time(tmp_path, capsys):
     assert {r["extra"]["precision"] for r in records} == {"fp32", "bf16"}
     assert "Wall time: " in capsys.readouterr().out
     assert "Wall time: " in (tmp_path / "bench.md").read_text()
+
+
+def test_a_photo_is_inpainted_per_round_after_start_up(tmp_path):
+    (row,) = suite.bench(out=str(tmp_path), quick=True, only=["photo"], devices=["cpu"])
+    assert (row["benchmark"], row["unit"], row["n"]) == ("inpaint per photo", "s/photo", 2)
+    assert 0 < row["low"] <= row["value"] <= row["high"]
+    assert row["note"].startswith("800x600 photo, 64 px frame")

@@ -346,3 +346,32 @@ def test_slurm_script_requeues_and_matches_its_overlay(
         cli_main(["fit", *(arg for c in configs for arg in ("--config", c)), "--print_config"])
     assert exit_info.value.code in (0, None)
     assert yaml.safe_load(capsys.readouterr().out)["trainer"]["num_nodes"] == 2
+
+
+def test_fit_offers_no_optimizer_flags(capsys: pytest.CaptureFixture) -> None:
+    """Every module builds its own optimizers; LightningCLI's --optimizer would crash the GANs."""
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "--trainer.max_steps" in text
+    assert "--optimizer" not in text and "--lr_scheduler" not in text
+
+
+def test_runs_without_a_logger_leave_no_config_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No logger, no run folder: a second such run in the same folder must not find the
+    first one's config.yaml there (it did, in the working folder, and stopped)."""
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        _fit_smoke(tmp_path, "--trainer.logger", "false")
+    assert not list(tmp_path.rglob("config.yaml"))
+
+
+def test_a_group_of_commands_lists_its_subcommands(capsys: pytest.CaptureFixture) -> None:
+    cli_main(["landmarks", "--help"])
+    out = capsys.readouterr().out
+    assert "usage: faceinpaint landmarks SUBCOMMAND" in out
+    assert "  landmarks annotate  " in out
+    with pytest.raises(SystemExit, match="unknown command 'landmarks train'.*landmarks annotate"):
+        cli_main(["landmarks", "train"])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from helpers import finish_wandb_runs
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
 
 from faceinpaint.cli import cli_main
@@ -19,12 +20,34 @@ from faceinpaint.eval.plots import (
 STEPS = {"train/loss": {0: 3.0, 10: 2.0, 20: 1.5}, "val/psnr": {10: 18.0, 20: 19.5}}
 
 
-def _log(logger: CSVLogger | TensorBoardLogger) -> None:
-    for step in (0, 10, 20):
+def _log(logger: CSVLogger | TensorBoardLogger | WandbLogger, steps=(0, 10, 20)) -> None:
+    for step in steps:
         values = {name: series[step] for name, series in STEPS.items() if step in series}
         logger.log_metrics(values, step=step)
     logger.save()
     logger.finalize("success")
+    if isinstance(logger, WandbLogger):
+        finish_wandb_runs(Path(logger.save_dir))
+
+
+def test_a_wandb_run_is_read_from_its_files_and_found_by_its_checkpoint_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WandbLogger(save_dir=runs, name=N) run keeps checkpoints in runs/N and its files in
+    runs/wandb/offline-run-*; a resumed run (same id, same name) adds a second folder."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    runs = tmp_path / "runs"
+    (runs / "run").mkdir(parents=True)
+    _log(WandbLogger(save_dir=str(runs), name="run", id="abc123", project="test"), (0, 10))
+    _log(WandbLogger(save_dir=str(runs), name="run", id="abc123", project="test", resume="allow"), (20,))  # fmt: skip
+    _log(WandbLogger(save_dir=str(runs), name="other", project="test"), (0,))
+    (first, *_) = sorted((runs / "wandb").glob("offline-run-*abc123"))
+    assert read_run_scalars(first)["val/psnr"] == ([10], [18.0])
+    series = read_run_scalars(runs / "run")
+    for name, expected in STEPS.items():
+        steps, values = series[name]
+        assert dict(zip(steps, values, strict=True)) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("logger_class", [CSVLogger, TensorBoardLogger])
@@ -45,7 +68,7 @@ def test_plot_command_writes_curves_beside_the_logs(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_logs_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="metrics.csv or TensorBoard"):
+    with pytest.raises(ValueError, match="metrics.csv, TensorBoard .* or a wandb run"):
         read_run_scalars(tmp_path)
     with pytest.raises(NotADirectoryError, match="does not exist"):
         read_run_scalars(tmp_path / "missing")

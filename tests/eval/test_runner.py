@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import numpy as np
@@ -367,21 +368,32 @@ def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
     tmp_path: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A checkpoint trained under wandb (its run recorded by the CLI's config callback) makes
-    eval open a run of its own: job_type eval, the training run's group, table and metrics."""
+    eval open a run of its own: job_type eval, the training run's group, the protocol's masks,
+    seed and limit in its config, table and metrics. Offline it has no model artifact to use."""
+    from helpers import finish_wandb_runs
+
+    from faceinpaint.eval.wandb_files import read_records, run_files
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     checkpoint = torch.load(checkpoints["vaegan"], weights_only=False)
-    checkpoint["wandb_run"] = {"project": "faceinpaint-test", "id": "train123", "name": "vaegan-smoke", "group": None}  # fmt: skip
+    checkpoint["wandb_run"] = {"entity": None, "project": "faceinpaint-test", "id": "train123", "name": "vaegan-smoke", "group": "vaegan-smoke", "model_artifact": "model-train123"}  # fmt: skip
     trained = tmp_path / "trained.ckpt"
     torch.save(checkpoint, trained)
-    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
-    common = {"data": embedded(tmp_path), "protocol": protocol, "baselines": ["mean"], "device": "cpu"}  # fmt: skip
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,), seed=7)
+    common = {"data": embedded(tmp_path), "protocol": protocol, "baselines": ["mean"], "device": "cpu", "limit": 4}  # fmt: skip
 
     evaluate(vaegan=str(checkpoints["vaegan"]), out=str(tmp_path / "plain"), **common)
     assert not (tmp_path / "plain" / "wandb").exists()  # no wandb training run, no --wandb
 
     evaluate(vaegan=str(trained), out=str(tmp_path / "out"), **common)
+    finish_wandb_runs(tmp_path / "out")
+    records = list(read_records(*run_files(tmp_path / "out")))
+    (run,) = [record.run for record in records if record.WhichOneof("record_type") == "run"]
+    assert (run.run_group, run.job_type) == ("vaegan-smoke", "eval")
+    config = {item.key: json.loads(item.value_json) for item in run.config.update}
+    assert config["protocol"]["masks"]["center"]["kind"] == "center"
+    assert (config["protocol"]["seed"], config["limit"]) == (7, 4)
     (run_dir,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
     media = run_dir / "files" / "media"
     assert [p.name.split("_")[0] for p in (media / "table" / "eval").iterdir()] == ["tiny"]
@@ -414,6 +426,25 @@ def test_eval_run_is_grouped_with_training_and_holds_the_metrics(
         assert run.summary["p/center/mean/fid"] == 3.5
     finally:
         run.finish()
+
+
+def test_an_online_eval_run_uses_the_checkpoints_model_artifact(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import wandb
+
+    from faceinpaint.eval.dashboard import use_model_artifact
+
+    used = []
+    trained = {"entity": "lab", "project": "faceinpaint", "model_artifact": "model-abc"}
+    use_model_artifact(SimpleNamespace(use_artifact=used.append), trained)
+    assert used == ["lab/faceinpaint/model-abc:latest"]
+
+    def missing(name: str) -> None:
+        raise wandb.errors.CommError(f"artifact {name} not found")
+
+    use_model_artifact(SimpleNamespace(use_artifact=missing), trained)
+    assert "not linked to the model artifact lab/faceinpaint/model-abc:latest" in caplog.text
 
 
 def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
@@ -599,3 +630,15 @@ def test_paired_differences_need_a_fill():
     assert set(paired) == {"a"}
     assert paired["a"]["psnr_hole"]["mean"] == pytest.approx(1.5)
     assert paired["a"]["ssim_hole"]["std"] == pytest.approx(0.3535534, abs=1e-6)
+
+
+def test_a_quiet_eval_prints_no_report_but_writes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    common = {"data": embedded(tmp_path), "protocol": protocol, "baselines": ["mean"], "limit": 2}
+    evaluate(**common, out=str(tmp_path / "quiet"), quiet=True)
+    assert "| center | mean |" not in capsys.readouterr().out
+    assert "| center | mean |" in (tmp_path / "quiet" / "tiny.md").read_text()
+    evaluate(**common, out=str(tmp_path / "loud"))
+    assert "| center | mean |" in capsys.readouterr().out

@@ -240,3 +240,52 @@ def test_dcgan_fits_on_two_ranks_with_its_epoch_end_samples(tmp_path):
     trainer = _trainer(tmp_path, 2, max_epochs=1, limit_val_batches=0, callbacks=[SeedPerRank()])
     trainer.fit(model, datamodule=_data(batch_size=8))
     assert len(list(tmp_path.glob("**/images/samples_*.png"))) == 1
+
+
+@pytest.fixture
+def slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a one-task SLURM batch job."""
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "faceinpaint-test")
+    monkeypatch.setenv("SLURM_JOB_ID", "1234")
+
+
+def test_slurm_jobs_are_requeued_by_their_script_not_lightning(slurm_job: None) -> None:
+    from lightning.pytorch.plugins.environments import LightningEnvironment, SLURMEnvironment
+
+    from faceinpaint.lit.distributed import without_slurm_requeue
+
+    (environment,) = without_slurm_requeue(None)
+    assert isinstance(environment, SLURMEnvironment) and not environment.auto_requeue
+    chosen = [LightningEnvironment()]
+    assert without_slurm_requeue(chosen) is chosen
+
+
+def test_without_slurm_the_plugins_stay(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceinpaint.lit.distributed import without_slurm_requeue
+
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    assert without_slurm_requeue(None) is None
+
+
+def test_fit_in_a_slurm_job_leaves_requeueing_to_the_script(
+    slurm_job: None, tmp_path: Path, one_cpu_thread: None
+) -> None:
+    from faceinpaint.cli import cli_main
+
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(Path(__file__).resolve().parents[2] / "configs/dcgan/smoke.yaml"),
+            "--trainer.max_steps",
+            "2",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert cli.trainer._accelerator_connector.cluster_environment.auto_requeue is False

@@ -10,6 +10,7 @@ import torch
 
 from faceinpaint.lit.loading import (
     CLASS_ALIASES,
+    VAEGAN_CLASS,
     checkpoint_kind,
     load_inpainter,
     load_weights,
@@ -91,3 +92,50 @@ def test_weights_saved_under_a_former_class_path_still_load(former, tmp_path):
     assert type(module) is type(current)
     loaded = module.state_dict()  # the stored tensors (a VAE-GAN file holds its generator only)
     assert all(torch.equal(loaded[k].float(), v.float()) for k, v in state.items())
+
+
+def test_a_vaegan_checkpoint_loads_for_inference_without_a_word(tmp_path):
+    """Its VGG and critics serve training alone: loading it for inference warns of no key."""
+    import warnings
+
+    import lightning.pytorch as pl
+    from helpers import tiny_vaegan
+
+    torch.manual_seed(0)
+    module = tiny_vaegan(feat_weight=1.0)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(module)
+    path = tmp_path / "vaegan.ckpt"
+    trainer.save_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_inpainter(path)
+    for name, value in module.generator.state_dict().items():
+        assert torch.equal(loaded.generator.state_dict()[name], value), name
+    assert module.vgg is not None and loaded.vgg is None
+
+
+def test_exported_weights_record_what_they_were_trained_on(tmp_path):
+    import lightning.pytorch as pl
+    from helpers import tiny_vaegan
+
+    from faceinpaint.data.datamodule import FaceDataModule
+    from faceinpaint.lit.weights import export_weights
+
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(tiny_vaegan())
+    trainer.save_checkpoint(tmp_path / "vaegan.ckpt")
+    checkpoint = torch.load(tmp_path / "vaegan.ckpt", weights_only=False)
+    data = FaceDataModule(image_size=32, synthetic_size=40, crop_size=0.7)
+    checkpoint["datamodule_hyper_parameters"] = dict(data.hparams)
+    checkpoint["hyper_parameters"]["_class_path"] = VAEGAN_CLASS  # LightningCLI records it
+    torch.save(checkpoint, tmp_path / "vaegan.ckpt")
+    weights = export_weights(tmp_path / "vaegan.ckpt", tmp_path / "vaegan.safetensors")
+    recorded = read_checkpoint(weights)["datamodule_hyper_parameters"]
+    assert (recorded["root"], recorded["synthetic_size"], recorded["crop_size"]) == (None, 40, 0.7)
+
+
+@pytest.mark.parametrize("name", ["vaegan-demo", "dcgan-demo", "encoder-demo"])
+def test_the_shipped_weights_record_their_procedural_training_faces(name):
+    data = read_checkpoint(ASSETS / f"{name}.safetensors")["datamodule_hyper_parameters"]
+    assert data["root"] is None and data["synthetic_size"] == 20000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import lightning.pytorch as pl
 import torch
 
@@ -60,3 +62,19 @@ def test_no_bar_stays_no_bar(tmp_path, one_cpu_thread) -> None:
     )  # fmt: skip
     trainer.fit(Clocked())
     assert trainer.progress_bar_callback is None
+
+
+def test_epoch_boundaries_show_neither_epoch_batches_nor_a_negative_rate(
+    tmp_path, one_cpu_thread, capsys
+) -> None:
+    """Lightning's per-epoch reset showed "Epoch 1: 0/3" and a rate of -1e5 updates/s."""
+    trainer = pl.Trainer(
+        accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
+        default_root_dir=tmp_path, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(Clocked())
+    captured = capsys.readouterr()
+    lines = re.split(r"[\r\n]+", captured.out + captured.err)
+    bar_lines = [line for line in lines if "/7" in line or "Epoch" in line]
+    assert bar_lines and all(line.startswith("stage ") for line in bar_lines), bar_lines
+    assert not any(re.search(r"-\d[\d.]*\w* ?G update/s", line) for line in bar_lines), bar_lines

@@ -212,3 +212,55 @@ def test_read_photo_drops_alpha_with_a_note_and_scales_16_bit(
     mask[2:4, 1:3] = 65535
     Image.fromarray(mask).save(tmp_path / "mask16.png")
     assert read_mask(tmp_path / "mask16.png", (6, 5), "grey16.png").sum() == 4
+
+
+@pytest.mark.parametrize("name", ["vaegan-demo.safetensors", "dcgan-demo.safetensors"])
+def test_weights_trained_on_procedural_faces_say_so_in_one_line(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from faceinpaint.paths import ASSETS
+    from faceinpaint.photo.inpaint import FrameInpainter
+
+    with caplog.at_level(logging.WARNING, logger="faceinpaint.photo.inpaint"):
+        FrameInpainter(str(ASSETS / name), device="cpu")
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "trained on the embedded procedural faces, not photos" in warning
+    assert "\n" not in warning
+
+
+# ----------------------------------------------------------------------------- speed
+@pytest.mark.parametrize("shift", [(-200.0, -150.0), (30.0, 40.0)])
+def test_warping_the_frames_crop_of_a_photo_is_warping_the_photo(shift) -> None:
+    """The frame's footprint is cut out of the photo before warping; inside the photo or across
+    its edge (where the border repeats), the frame is the same."""
+    import cv2
+
+    from faceinpaint.photo.align import warp_to_frame
+
+    noise = np.random.default_rng(0).uniform(0, 255, (30, 40, 3)).astype(np.float32)
+    image = cv2.resize(noise, (800, 600), interpolation=cv2.INTER_CUBIC)  # smooth (600, 800, 3)
+    angle, scale = 0.2, 1.5  # frame pixels per photo pixel >= 1: no area shrink
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = np.concatenate([linear, np.array(shift)[:, None]], axis=1)
+    whole = cv2.warpAffine(
+        image, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    np.testing.assert_allclose(warp_to_frame(image, matrix, 64), whole, atol=1e-3)
+
+
+def test_a_face_found_without_upsampling_is_not_searched_for_again() -> None:
+    from faceinpaint.bench.photo import procedural_photo
+    from faceinpaint.photo.align import FaceAligner
+
+    photo, hole = procedural_photo(1600)  # the hole is in the face
+    aligner = FaceAligner(upsample=1)
+    aligner._load()
+    scans: list[int] = []
+    detector = aligner._detector
+    aligner._detector = lambda image, times: scans.append(times) or detector(image, times)
+    aligner.locate(photo, Frame(64), "photo", hole)
+    assert scans == [0]
+    hole[:] = False
+    hole[:100, :100] = True  # in no face: the doubled copy is scanned too
+    aligner.locate(photo, Frame(64), "photo", hole)
+    assert scans == [0, 0, 1]
