@@ -4,7 +4,7 @@ The update schedule is WGAN's Algorithm 1 (Arjovsky et al. 2017), which the pape
 critic schedule cites: every critic update gets its own real batch and fakes from the current
 generator. In stage 1 (no critic) every training batch is one **generator update** (Adam). From
 stage 2 on, every training batch is one **critic update** (RMSProp, both critics in one
-optimizer, then weight clipping) on that batch's real images and the generator's detached,
+optimizer, then ``clip_mode`` clipping) on that batch's real images and the generator's detached,
 composited result, and every ``n_critic``-th batch is also a generator update, on the same
 batch, after its critic update. The curriculum clock (``generator_updates``) counts generator
 updates, so the paper's "step 15,000" is the 15,000th generator update whatever the batch count.
@@ -24,7 +24,7 @@ log-variance and the sampling of z, the VGG-19 feature extractor and every loss 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -50,6 +50,9 @@ CHECKPOINT_KEY = "vaegan_curriculum"
 # one (stage 3 scheduled or not, landmark_weight or feat_weight 0) loads; the copies that former
 # checkpoints hold are ignored.
 FROZEN_PARTS = ("landmark_loss.", "vgg.")
+# What ``clip_value`` bounds: the critics' weights after their step (WGAN) or their gradients
+# before it (the paper's sentence read literally).
+ClipMode = Literal["weights", "gradients"]
 
 
 def clip_parameters_(module: nn.Module, bound: float) -> None:
@@ -90,6 +93,7 @@ class VAEGANModule(pl.LightningModule):
         generator_betas: tuple[float, float] = (0.9, 0.999),
         critic_lr: float = 5e-4,
         clip_value: float | None = 0.01,
+        clip_mode: ClipMode = "weights",
         gp_weight: float = 0.0,
         critic_noise_std: float = 0.01,
         label_scale: float = 1.0,
@@ -130,8 +134,12 @@ class VAEGANModule(pl.LightningModule):
             generator_lr: Adam learning rate of the generator.
             generator_betas: Adam betas of the generator (the paper gives none: torch defaults).
             critic_lr: RMSProp learning rate of the critics.
-            clip_value: critic weights are clamped to [-clip_value, clip_value] after each
-                critic step; None disables clipping.
+            clip_value: the bound of the critics' clipping, [-clip_value, clip_value]; None
+                disables clipping.
+            clip_mode: what is clipped. The paper clips "the gradient value" to +-0.01:
+                'weights' (WGAN's weight clipping of both critics after each critic step, BN
+                scales and shifts included; our default, the algorithm the paper cites) or
+                'gradients' (the critics' gradients clamped element-wise before their step).
             gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off); needs
                 critic_norm 'instance' or 'none'.
             critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
@@ -160,6 +168,8 @@ class VAEGANModule(pl.LightningModule):
         )
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if clip_mode not in get_args(ClipMode):
+            raise ValueError(f"clip_mode must be one of {get_args(ClipMode)}, got {clip_mode!r}")
         if poisson_iterations < 0:
             raise ValueError(f"poisson_iterations must be >= 0, got {poisson_iterations}")
         if gp_weight > 0 and critic_norm == "batch":
@@ -358,10 +368,13 @@ class VAEGANModule(pl.LightningModule):
             critic_opt.zero_grad(set_to_none=True)
             critic_total, critic_parts = self.critic_losses(image, result.detach(), windows)
             self.manual_backward(critic_total)
+            clip_value, clip_mode = self.hparams.clip_value, self.hparams.clip_mode
+            if clip_value is not None and clip_mode == "gradients":
+                self.clip_gradients(critic_opt, clip_value, gradient_clip_algorithm="value")
             critic_opt.step()
-            if self.hparams.clip_value is not None:
-                clip_parameters_(self.global_critic, self.hparams.clip_value)
-                clip_parameters_(self.local_critic, self.hparams.clip_value)
+            if clip_value is not None and clip_mode == "weights":
+                clip_parameters_(self.global_critic, clip_value)
+                clip_parameters_(self.local_critic, clip_value)
             self.untoggle_optimizer(critic_opt)
             self.critic_updates += 1
             logged.update({f"train/{k}": v.detach() for k, v in critic_parts.items()})
