@@ -17,7 +17,7 @@ batch later). Configs therefore leave ``max_steps`` at -1 (training stops once
 batches; both counters are logged (``train/generator_updates``, ``train/critic_updates``).
 
 Precision: under ``precision: bf16-mixed`` the networks run in bf16; the latent mean and
-log-variance and the sampling of z, the VGG-19 feature extractor and every loss stay in float32
+log-variance and the sampling of z, the VGG feature extractor and every loss stay in float32
 (critic scores are upcast before their losses).
 """
 
@@ -38,7 +38,7 @@ from faceinpaint.lit.loading import former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
-from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
+from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures, VGGVariant
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
@@ -86,6 +86,7 @@ class VAEGANModule(pl.LightningModule):
         feature_layers: Sequence[str] = DFC_VAE_LAYERS,
         feature_weights: Sequence[float] | None = None,
         vgg_weights: str = "imagenet",
+        vgg_variant: VGGVariant = "vgg19",
         landmark_checkpoint: str | None = None,
         stage_boundaries: Sequence[int] = PAPER_BOUNDARIES,
         n_critic: int = 5,
@@ -122,10 +123,14 @@ class VAEGANModule(pl.LightningModule):
             global_adv_weight: lambda_4, global critic's adversarial loss (stage >= 2).
             landmark_weight: lambda_5, landmark loss (stage 3).
             l1_weight: optional pixel L1 between output and original (0 in the paper).
-            feature_layers: VGG-19 ReLUs of the feature loss (relu1_1, relu2_1, relu3_1).
+            feature_layers: VGG layers of the feature loss, by name: ReLUs (relu1_1 ...) or
+                convolutions before their ReLU (conv1_1 ...). The paper's "the three first
+                layers": relu1_1, relu2_1, relu3_1 (DFC-VAE's choice, our default); read
+                literally, conv1_1, conv1_2, conv2_1.
             feature_weights: per-layer weights; None = the paper's 100 / C_l^2.
             vgg_weights: "imagenet" (torchvision download), a state-dict path, or "random"
                 (tests and smoke runs only).
+            vgg_variant: the paper's "VGG-Net": 'vgg19' (DFC-VAE's, our default) or 'vgg16'.
             landmark_checkpoint: LandmarkNet checkpoint for the landmark loss; required when
                 stage 3 is scheduled with landmark_weight > 0; "random" for tests.
             stage_boundaries: generator updates ending stage 1, stage 2 and training.
@@ -194,7 +199,9 @@ class VAEGANModule(pl.LightningModule):
         )
         self.global_critic = Critic(image_size, **critic_sizes)
         self.local_critic = Critic(local_size, **critic_sizes)
-        self.vgg = VGGFeatures(feature_layers, vgg_weights) if feat_weight > 0 else None
+        self.vgg = (
+            VGGFeatures(feature_layers, vgg_weights, vgg_variant) if feat_weight > 0 else None
+        )
         if self.vgg is not None:
             self.feature_weights = list(
                 feature_weights

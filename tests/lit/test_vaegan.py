@@ -157,6 +157,14 @@ def test_clip_mode_must_be_known():
         tiny_model(clip_mode="gradient")
 
 
+def test_the_vgg_variant_and_layers_reach_the_feature_loss():
+    layers = ("conv1_1", "conv1_2", "conv2_1", "relu4_1")
+    model = tiny_model(vgg_variant="vgg16", feature_layers=layers)
+    assert model.objective.vgg is model.vgg and model.vgg.layers == layers
+    assert len(model.vgg.net) == 19  # VGG-16 up to relu4_1 (VGG-19: 21)
+    assert model.feature_weights == [100 / 64**2, 100 / 64**2, 100 / 128**2, 100 / 512**2]
+
+
 def trained_state(**settings) -> dict[str, torch.Tensor]:
     """Every trained weight after a seeded tiny run through all three stages."""
     torch.manual_seed(0)
@@ -166,7 +174,7 @@ def trained_state(**settings) -> dict[str, torch.Tensor]:
 
 
 # Each reading of the papers that is a setting, at its default.
-READING_DEFAULTS = dict(clip_mode="weights")
+READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19")
 
 
 def test_readings_at_their_defaults_train_as_without_the_settings():
