@@ -245,6 +245,7 @@ ARCHITECTURE: dict[str, tuple[str, ...]] = {
         "max_channels",
         "num_layers",
         "norm",
+        "residual_second_norm",
         "critic_base_channels",
         "critic_max_channels",
         "critic_norm",

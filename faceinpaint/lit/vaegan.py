@@ -73,6 +73,7 @@ class VAEGANModule(pl.LightningModule):
         max_channels: int = 512,
         num_layers: int = 5,
         norm: Norm = "batch",
+        residual_second_norm: bool = True,
         critic_base_channels: int = 64,
         critic_max_channels: int = 512,
         critic_norm: Norm = "batch",
@@ -113,6 +114,9 @@ class VAEGANModule(pl.LightningModule):
             max_channels: cap on the generator's widths.
             num_layers: generator down-/up-sampling stages (bottleneck image_size / 2**num_layers).
             norm: normalisation in the generator.
+            residual_second_norm: the generator's residual blocks normalise after their second
+                convolution as well as their first. The paper does not say; True is ours, False
+                drops that norm (the critics keep theirs).
             critic_base_channels: width of the critics' first conv layer.
             critic_max_channels: cap on the critics' widths.
             critic_norm: normalisation in the critics ('batch' as in the paper).
@@ -189,7 +193,14 @@ class VAEGANModule(pl.LightningModule):
         if local_size > image_size:
             raise ValueError(f"local_size {local_size} exceeds image_size {image_size}")
         self.generator = InpaintingVAE(
-            image_size, 3, latent_dim, base_channels, max_channels, num_layers, norm
+            image_size,
+            3,
+            latent_dim,
+            base_channels,
+            max_channels,
+            num_layers,
+            norm,
+            residual_second_norm=residual_second_norm,
         )
         critic_sizes = dict(
             in_channels=3,

@@ -174,7 +174,28 @@ def trained_state(**settings) -> dict[str, torch.Tensor]:
 
 
 # Each reading of the papers that is a setting, at its default.
-READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19")
+READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19", residual_second_norm=True)
+
+
+def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_path):
+    """A checkpoint saved before a reading became a setting rebuilds the same networks."""
+    from faceinpaint.lit.loading import load_vaegan
+
+    torch.manual_seed(0)
+    model = tiny_model()
+    hparams = {k: v for k, v in model.hparams.items() if k not in READING_DEFAULTS}
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": hparams,
+        "pytorch-lightning_version": pl.__version__,
+        CHECKPOINT_KEY: {"generator_updates": 0, "critic_updates": 0},
+    }
+    path = tmp_path / "former.ckpt"
+    torch.save(checkpoint, path)
+    loaded = load_vaegan(path, checkpoint)
+    assert {k: loaded.hparams[k] for k in READING_DEFAULTS} == READING_DEFAULTS
+    state = loaded.generator.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in model.generator.state_dict().items())
 
 
 def test_readings_at_their_defaults_train_as_without_the_settings():
