@@ -28,6 +28,7 @@ readable checkpoint beside it).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ from faceinpaint.lit.loading import (
     DCGAN_CLASS,
     LANDMARK_CLASS,
     VAEGAN_CLASS,
+    import_class,
     read_lightning_checkpoint,
     resolve_class_path,
 )
@@ -245,12 +247,13 @@ ARCHITECTURE: dict[str, tuple[str, ...]] = {
         "max_channels",
         "num_layers",
         "norm",
+        "residual_second_norm",
         "critic_base_channels",
         "critic_max_channels",
         "critic_norm",
         "local_size",
     ),
-    DCGAN: ("latent_dim", "ngf", "ndf", "image_size", "latent_prior"),
+    DCGAN: ("latent_dim", "ngf", "generator_activation", "ndf", "image_size", "latent_prior"),
     LANDMARKS: ("widths", "heatmap_stride"),
 }
 # Settings that resuming training restores from the optimizer and scheduler state, so a new
@@ -322,6 +325,11 @@ def check_resume(
             f"checkpoint {path!r} holds a {saved_class}, but the config's model is {class_path}: "
             "use the config the checkpoint was trained with"
         )
+    # a checkpoint saved before an architecture setting existed was built with its default
+    former = inspect.signature(import_class(class_path)).parameters
+    for name in ARCHITECTURE.get(class_path, ()):
+        if name not in saved and former[name].default is not inspect.Parameter.empty:
+            saved[name] = former[name].default
     fixed = ARCHITECTURE.get(class_path, ()) + (OPTIMIZER.get(class_path, ()) if fit else ())
     for name in fixed:
         if name in saved and name in settings and _plain(saved[name]) != _plain(settings[name]):

@@ -4,7 +4,7 @@ The update schedule is WGAN's Algorithm 1 (Arjovsky et al. 2017), which the pape
 critic schedule cites: every critic update gets its own real batch and fakes from the current
 generator. In stage 1 (no critic) every training batch is one **generator update** (Adam). From
 stage 2 on, every training batch is one **critic update** (RMSProp, both critics in one
-optimizer, then weight clipping) on that batch's real images and the generator's detached,
+optimizer, then ``clip_mode`` clipping) on that batch's real images and the generator's detached,
 composited result, and every ``n_critic``-th batch is also a generator update, on the same
 batch, after its critic update. The curriculum clock (``generator_updates``) counts generator
 updates, so the paper's "step 15,000" is the 15,000th generator update whatever the batch count.
@@ -17,14 +17,14 @@ batch later). Configs therefore leave ``max_steps`` at -1 (training stops once
 batches; both counters are logged (``train/generator_updates``, ``train/critic_updates``).
 
 Precision: under ``precision: bf16-mixed`` the networks run in bf16; the latent mean and
-log-variance and the sampling of z, the VGG-19 feature extractor and every loss stay in float32
+log-variance and the sampling of z, the VGG feature extractor and every loss stay in float32
 (critic scores are upcast before their losses).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -38,7 +38,7 @@ from faceinpaint.lit.loading import former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
-from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures
+from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures, VGGVariant
 from faceinpaint.metrics import InpaintingMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
@@ -50,6 +50,9 @@ CHECKPOINT_KEY = "vaegan_curriculum"
 # one (stage 3 scheduled or not, landmark_weight or feat_weight 0) loads; the copies that former
 # checkpoints hold are ignored.
 FROZEN_PARTS = ("landmark_loss.", "vgg.")
+# What ``clip_value`` bounds: the critics' weights after their step (WGAN) or their gradients
+# before it (the paper's sentence read literally).
+ClipMode = Literal["weights", "gradients"]
 
 
 def clip_parameters_(module: nn.Module, bound: float) -> None:
@@ -70,6 +73,7 @@ class VAEGANModule(pl.LightningModule):
         max_channels: int = 512,
         num_layers: int = 5,
         norm: Norm = "batch",
+        residual_second_norm: bool = True,
         critic_base_channels: int = 64,
         critic_max_channels: int = 512,
         critic_norm: Norm = "batch",
@@ -83,6 +87,7 @@ class VAEGANModule(pl.LightningModule):
         feature_layers: Sequence[str] = DFC_VAE_LAYERS,
         feature_weights: Sequence[float] | None = None,
         vgg_weights: str = "imagenet",
+        vgg_variant: VGGVariant = "vgg19",
         landmark_checkpoint: str | None = None,
         stage_boundaries: Sequence[int] = PAPER_BOUNDARIES,
         n_critic: int = 5,
@@ -90,6 +95,7 @@ class VAEGANModule(pl.LightningModule):
         generator_betas: tuple[float, float] = (0.9, 0.999),
         critic_lr: float = 5e-4,
         clip_value: float | None = 0.01,
+        clip_mode: ClipMode = "weights",
         gp_weight: float = 0.0,
         critic_noise_std: float = 0.01,
         label_scale: float = 1.0,
@@ -108,6 +114,9 @@ class VAEGANModule(pl.LightningModule):
             max_channels: cap on the generator's widths.
             num_layers: generator down-/up-sampling stages (bottleneck image_size / 2**num_layers).
             norm: normalisation in the generator.
+            residual_second_norm: the generator's residual blocks normalise after their second
+                convolution as well as their first. The paper does not say; True is ours, False
+                drops that norm (the critics keep theirs).
             critic_base_channels: width of the critics' first conv layer.
             critic_max_channels: cap on the critics' widths.
             critic_norm: normalisation in the critics ('batch' as in the paper).
@@ -118,10 +127,14 @@ class VAEGANModule(pl.LightningModule):
             global_adv_weight: lambda_4, global critic's adversarial loss (stage >= 2).
             landmark_weight: lambda_5, landmark loss (stage 3).
             l1_weight: optional pixel L1 between output and original (0 in the paper).
-            feature_layers: VGG-19 ReLUs of the feature loss (relu1_1, relu2_1, relu3_1).
+            feature_layers: VGG layers of the feature loss, by name: ReLUs (relu1_1 ...) or
+                convolutions before their ReLU (conv1_1 ...). The paper's "the three first
+                layers": relu1_1, relu2_1, relu3_1 (DFC-VAE's choice, our default); read
+                literally, conv1_1, conv1_2, conv2_1.
             feature_weights: per-layer weights; None = the paper's 100 / C_l^2.
             vgg_weights: "imagenet" (torchvision download), a state-dict path, or "random"
                 (tests and smoke runs only).
+            vgg_variant: the paper's "VGG-Net": 'vgg19' (DFC-VAE's, our default) or 'vgg16'.
             landmark_checkpoint: LandmarkNet checkpoint for the landmark loss; required when
                 stage 3 is scheduled with landmark_weight > 0; "random" for tests.
             stage_boundaries: generator updates ending stage 1, stage 2 and training.
@@ -130,8 +143,12 @@ class VAEGANModule(pl.LightningModule):
             generator_lr: Adam learning rate of the generator.
             generator_betas: Adam betas of the generator (the paper gives none: torch defaults).
             critic_lr: RMSProp learning rate of the critics.
-            clip_value: critic weights are clamped to [-clip_value, clip_value] after each
-                critic step; None disables clipping.
+            clip_value: the bound of the critics' clipping, [-clip_value, clip_value]; None
+                disables clipping.
+            clip_mode: what is clipped. The paper clips "the gradient value" to +-0.01:
+                'weights' (WGAN's weight clipping of both critics after each critic step, BN
+                scales and shifts included; our default, the algorithm the paper cites) or
+                'gradients' (the critics' gradients clamped element-wise before their step).
             gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off); needs
                 critic_norm 'instance' or 'none'.
             critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
@@ -160,6 +177,8 @@ class VAEGANModule(pl.LightningModule):
         )
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if clip_mode not in get_args(ClipMode):
+            raise ValueError(f"clip_mode must be one of {get_args(ClipMode)}, got {clip_mode!r}")
         if poisson_iterations < 0:
             raise ValueError(f"poisson_iterations must be >= 0, got {poisson_iterations}")
         if gp_weight > 0 and critic_norm == "batch":
@@ -174,7 +193,14 @@ class VAEGANModule(pl.LightningModule):
         if local_size > image_size:
             raise ValueError(f"local_size {local_size} exceeds image_size {image_size}")
         self.generator = InpaintingVAE(
-            image_size, 3, latent_dim, base_channels, max_channels, num_layers, norm
+            image_size,
+            3,
+            latent_dim,
+            base_channels,
+            max_channels,
+            num_layers,
+            norm,
+            residual_second_norm=residual_second_norm,
         )
         critic_sizes = dict(
             in_channels=3,
@@ -184,7 +210,9 @@ class VAEGANModule(pl.LightningModule):
         )
         self.global_critic = Critic(image_size, **critic_sizes)
         self.local_critic = Critic(local_size, **critic_sizes)
-        self.vgg = VGGFeatures(feature_layers, vgg_weights) if feat_weight > 0 else None
+        self.vgg = (
+            VGGFeatures(feature_layers, vgg_weights, vgg_variant) if feat_weight > 0 else None
+        )
         if self.vgg is not None:
             self.feature_weights = list(
                 feature_weights
@@ -358,10 +386,13 @@ class VAEGANModule(pl.LightningModule):
             critic_opt.zero_grad(set_to_none=True)
             critic_total, critic_parts = self.critic_losses(image, result.detach(), windows)
             self.manual_backward(critic_total)
+            clip_value, clip_mode = self.hparams.clip_value, self.hparams.clip_mode
+            if clip_value is not None and clip_mode == "gradients":
+                self.clip_gradients(critic_opt, clip_value, gradient_clip_algorithm="value")
             critic_opt.step()
-            if self.hparams.clip_value is not None:
-                clip_parameters_(self.global_critic, self.hparams.clip_value)
-                clip_parameters_(self.local_critic, self.hparams.clip_value)
+            if clip_value is not None and clip_mode == "weights":
+                clip_parameters_(self.global_critic, clip_value)
+                clip_parameters_(self.local_critic, clip_value)
             self.untoggle_optimizer(critic_opt)
             self.critic_updates += 1
             logged.update({f"train/{k}": v.detach() for k, v in critic_parts.items()})

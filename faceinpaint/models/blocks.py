@@ -31,23 +31,36 @@ def channel_widths(base: int, maximum: int, count: int) -> list[int]:
 
 
 class ResidualBlock(nn.Module):
-    """Shape-preserving residual block: conv3x3-norm-LReLU-conv3x3-norm, + input, LReLU."""
+    """Shape-preserving residual block: conv3x3-norm-LReLU-conv3x3-norm, + input, LReLU.
 
-    def __init__(self, channels: int, norm: Norm = "batch", negative_slope: float = 0.2) -> None:
+    ``second_norm=False`` drops the norm after the second convolution (which then has a bias):
+    conv3x3-norm-LReLU-conv3x3, + input, LReLU.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        norm: Norm = "batch",
+        negative_slope: float = 0.2,
+        second_norm: bool = True,
+    ) -> None:
         """
         Args:
             channels: input and output channels.
-            norm: normalisation after each convolution.
+            norm: normalisation after the convolutions.
             negative_slope: slope of the LeakyReLUs for negative inputs.
+            second_norm: normalise after the second convolution too (ours: the VAE-GAN paper
+                does not say).
         """
         super().__init__()
         bias = norm == "none"
+        second = [norm_layer(norm, channels)] if second_norm else []
         self.body = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
             norm_layer(norm, channels),
             nn.LeakyReLU(negative_slope),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
-            norm_layer(norm, channels),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=bias or not second_norm),
+            *second,
         )
         self.activation = nn.LeakyReLU(negative_slope)
 
@@ -60,7 +73,12 @@ class DownBlock(nn.Sequential):
     """Halve the resolution: conv4x4 stride 2, norm, LReLU, then a residual block."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, norm: Norm = "batch", negative_slope: float = 0.2
+        self,
+        in_channels: int,
+        out_channels: int,
+        norm: Norm = "batch",
+        negative_slope: float = 0.2,
+        residual_second_norm: bool = True,
     ) -> None:
         """
         Args:
@@ -68,12 +86,13 @@ class DownBlock(nn.Sequential):
             out_channels: output channels.
             norm: normalisation after each convolution.
             negative_slope: LeakyReLU slope for negative inputs.
+            residual_second_norm: the residual block normalises after its second convolution.
         """
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=norm == "none"),
             norm_layer(norm, out_channels),
             nn.LeakyReLU(negative_slope),
-            ResidualBlock(out_channels, norm, negative_slope),
+            ResidualBlock(out_channels, norm, negative_slope, residual_second_norm),
         )
 
 
@@ -81,7 +100,12 @@ class UpBlock(nn.Sequential):
     """Double the resolution: nearest upsample x2, conv3x3, norm, LReLU, then a residual block."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, norm: Norm = "batch", negative_slope: float = 0.2
+        self,
+        in_channels: int,
+        out_channels: int,
+        norm: Norm = "batch",
+        negative_slope: float = 0.2,
+        residual_second_norm: bool = True,
     ) -> None:
         """
         Args:
@@ -89,11 +113,12 @@ class UpBlock(nn.Sequential):
             out_channels: output channels.
             norm: normalisation after each convolution.
             negative_slope: LeakyReLU slope for negative inputs.
+            residual_second_norm: the residual block normalises after its second convolution.
         """
         super().__init__(
             nn.Upsample(scale_factor=2, mode="nearest"),
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=norm == "none"),
             norm_layer(norm, out_channels),
             nn.LeakyReLU(negative_slope),
-            ResidualBlock(out_channels, norm, negative_slope),
+            ResidualBlock(out_channels, norm, negative_slope, residual_second_norm),
         )

@@ -44,6 +44,7 @@ class Encoder(nn.Module):
         num_layers: int = 5,
         norm: Norm = "batch",
         negative_slope: float = 0.2,
+        residual_second_norm: bool = True,
     ) -> None:
         """
         Args:
@@ -55,13 +56,15 @@ class Encoder(nn.Module):
             num_layers: stride-2 conv layers (each followed by a residual block).
             norm: normalisation inside the conv layers.
             negative_slope: LeakyReLU slope for negative inputs.
+            residual_second_norm: each residual block normalises after its second convolution
+                (ours: the paper does not say; False drops that norm).
         """
         super().__init__()
         side = _bottleneck_side(image_size, num_layers)
         widths = channel_widths(base_channels, max_channels, num_layers)
         self.features = nn.Sequential(
             *(
-                DownBlock(c_in, c_out, norm, negative_slope)
+                DownBlock(c_in, c_out, norm, negative_slope, residual_second_norm)
                 for c_in, c_out in zip([in_channels, *widths[:-1]], widths, strict=True)
             ),
             nn.Flatten(),
@@ -89,6 +92,7 @@ class Decoder(nn.Module):
         num_layers: int = 5,
         norm: Norm = "batch",
         negative_slope: float = 0.2,
+        residual_second_norm: bool = True,
     ) -> None:
         """
         Args:
@@ -100,6 +104,8 @@ class Decoder(nn.Module):
             num_layers: upsampling stages (nearest x2, conv3x3, residual block).
             norm: normalisation inside the conv layers.
             negative_slope: LeakyReLU slope for negative inputs.
+            residual_second_norm: each residual block normalises after its second convolution
+                (ours: the paper does not say; False drops that norm).
         """
         super().__init__()
         self.side = _bottleneck_side(image_size, num_layers)
@@ -114,7 +120,7 @@ class Decoder(nn.Module):
         outs = [*widths[1:], widths[-1]]
         self.upsample = nn.Sequential(
             *(
-                UpBlock(c_in, c_out, norm, negative_slope)
+                UpBlock(c_in, c_out, norm, negative_slope, residual_second_norm)
                 for c_in, c_out in zip(widths, outs, strict=True)
             )
         )
@@ -142,6 +148,7 @@ class InpaintingVAE(nn.Module):
         num_layers: int = 5,
         norm: Norm = "batch",
         negative_slope: float = 0.2,
+        residual_second_norm: bool = True,
     ) -> None:
         """
         Args:
@@ -153,11 +160,13 @@ class InpaintingVAE(nn.Module):
             num_layers: down- (and up-) sampling stages; the bottleneck is image_size / 2**num_layers.
             norm: normalisation inside the conv layers.
             negative_slope: LeakyReLU slope for negative inputs.
+            residual_second_norm: each residual block normalises after its second convolution
+                (ours: the paper does not say; False drops that norm).
         """
         super().__init__()
         sizes = (image_size, channels, latent_dim, base_channels, max_channels, num_layers)
-        self.encoder = Encoder(*sizes, norm, negative_slope)
-        self.decoder = Decoder(*sizes, norm, negative_slope)
+        self.encoder = Encoder(*sizes, norm, negative_slope, residual_second_norm)
+        self.decoder = Decoder(*sizes, norm, negative_slope, residual_second_norm)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B,C,S,S) hole-filled input -> (output (B,C,S,S) in [-1,1], z_mu, z_logvar)."""

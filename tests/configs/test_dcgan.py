@@ -74,3 +74,19 @@ def test_thesis_configs_name_the_landmark_net_the_bench_times(method):
     ]
     init = net["model"]["init_args"]
     assert {k: init[k] for k in THESIS_LANDMARK_NET} == THESIS_LANDMARK_NET
+
+
+@pytest.mark.parametrize(
+    "name", ["celeba64", "celeba-half", "celeba64-no-landmark", "celeba-half-no-landmark"]
+)
+def test_thesis_configs_train_the_thesis_generator_at_its_learning_rate(name):
+    init = _load(f"dcgan/{name}.yaml")["model"]["init_args"]
+    assert init["generator_activation"] == "leaky_relu"
+    assert init["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("name", ["celeba-half-cpu", "celeba-half-cpu-fast", "demo", "smoke"])
+def test_cpu_configs_keep_the_dcgan_settings_their_weights_were_trained_with(name):
+    init = _load(f"dcgan/{name}.yaml")["model"]["init_args"]
+    assert init.get("generator_activation", "relu") == "relu"
+    assert init["lr"] == 2e-4

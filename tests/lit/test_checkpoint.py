@@ -255,3 +255,21 @@ def test_any_load_of_a_checkpoint_clears_what_a_killed_save_left_beside_it(tmp_p
         assert not dead.exists()
         assert live.exists() and elsewhere.exists()
         handle.write((tmp_path / "last.ckpt").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "class_path, name, default, other",
+    [
+        ("faceinpaint.lit.dcgan.DCGANModule", "generator_activation", "relu", "leaky_relu"),
+        ("faceinpaint.lit.vaegan.VAEGANModule", "residual_second_norm", True, False),
+    ],
+)
+def test_a_checkpoint_without_an_architecture_setting_was_built_with_its_default(
+    class_path, name, default, other
+):
+    from faceinpaint.lit.checkpoint import check_resume
+
+    former = {"hyper_parameters": {"latent_dim": 100}}  # saved before the setting existed
+    check_resume(class_path, {"latent_dim": 100, name: default}, former, "old.ckpt", fit=False)
+    with pytest.raises(ValueError, match=f"{name}: checkpoint 'old.ckpt' has {default}"):
+        check_resume(class_path, {"latent_dim": 100, name: other}, former, "old.ckpt", fit=False)

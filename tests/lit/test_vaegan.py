@@ -121,6 +121,90 @@ def test_update_pattern_stages_and_clipping(options, precision):
     assert (largest <= 0.01) == (model.hparams.clip_value == 0.01)
 
 
+class CriticGradients(pl.Callback):
+    """The largest critic gradient each critic step applies."""
+
+    def __init__(self):
+        self.largest: list[float] = []
+
+    def on_train_start(self, trainer, module):
+        def before(opt, args, kwargs):
+            grads = [p.grad.abs().max() for g in opt.param_groups for p in g["params"]]
+            self.largest.append(max(grads).item())
+
+        module.optimizers()[1].optimizer.register_step_pre_hook(before)
+
+
+@pytest.mark.parametrize("clip_mode", ["weights", "gradients"])
+def test_clip_mode_clips_weights_after_or_gradients_before_the_critic_step(clip_mode):
+    torch.manual_seed(0)
+    model = tiny_model(clip_mode=clip_mode, stage_boundaries=(1, 3, 3))
+    seen = CriticGradients()
+    trainer([seen]).fit(model, DataLoader(Faces(8), batch_size=2))
+    assert len(seen.largest) == 10
+    critics = [p for c in (model.global_critic, model.local_critic) for p in c.parameters()]
+    largest_weight = max(p.abs().max().item() for p in critics)
+    if clip_mode == "gradients":
+        assert all(g == pytest.approx(0.01) for g in seen.largest)
+        assert largest_weight > 0.5  # BN scales start at 1: no weight was clipped
+    else:
+        assert max(seen.largest) > 0.01
+        assert largest_weight <= 0.01
+
+
+def test_clip_mode_must_be_known():
+    with pytest.raises(ValueError, match="clip_mode must be one of .*got 'gradient'"):
+        tiny_model(clip_mode="gradient")
+
+
+def test_the_vgg_variant_and_layers_reach_the_feature_loss():
+    layers = ("conv1_1", "conv1_2", "conv2_1", "relu4_1")
+    model = tiny_model(vgg_variant="vgg16", feature_layers=layers)
+    assert model.objective.vgg is model.vgg and model.vgg.layers == layers
+    assert len(model.vgg.net) == 19  # VGG-16 up to relu4_1 (VGG-19: 21)
+    assert model.feature_weights == [100 / 64**2, 100 / 64**2, 100 / 128**2, 100 / 512**2]
+
+
+def trained_state(**settings) -> dict[str, torch.Tensor]:
+    """Every trained weight after a seeded tiny run through all three stages."""
+    torch.manual_seed(0)
+    model = tiny_model(stage_boundaries=(1, 2, 3), **settings)
+    trainer().fit(model, DataLoader(Faces(8), batch_size=2))
+    return model.state_dict()
+
+
+# Each reading of the papers that is a setting, at its default.
+READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19", residual_second_norm=True)
+
+
+def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_path):
+    """A checkpoint saved before a reading became a setting rebuilds the same networks."""
+    from faceinpaint.lit.loading import load_vaegan
+
+    torch.manual_seed(0)
+    model = tiny_model()
+    hparams = {k: v for k, v in model.hparams.items() if k not in READING_DEFAULTS}
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": hparams,
+        "pytorch-lightning_version": pl.__version__,
+        CHECKPOINT_KEY: {"generator_updates": 0, "critic_updates": 0},
+    }
+    path = tmp_path / "former.ckpt"
+    torch.save(checkpoint, path)
+    loaded = load_vaegan(path, checkpoint)
+    assert {k: loaded.hparams[k] for k in READING_DEFAULTS} == READING_DEFAULTS
+    state = loaded.generator.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in model.generator.state_dict().items())
+
+
+def test_readings_at_their_defaults_train_as_without_the_settings():
+    """Naming every reading's default changes no bit of a run (old configs are unchanged)."""
+    implicit, explicit = trained_state(), trained_state(**READING_DEFAULTS)
+    assert implicit.keys() == explicit.keys()
+    assert all(torch.equal(implicit[key], explicit[key]) for key in implicit)
+
+
 class CriticInputs(pl.Callback):
     """Records each critic update's real images and fakes, and the fakes that the generator as
     it is at that moment makes from the input (and latent noise) of its last forward."""

@@ -1,4 +1,4 @@
-"""Known values of the VAE-GAN losses (eqs. 3-10) and of the frozen VGG-19 extractor."""
+"""Known values of the VAE-GAN losses (eqs. 3-10) and of the frozen VGG extractor."""
 
 import urllib.error
 
@@ -72,18 +72,55 @@ def test_vgg_is_frozen_in_eval_and_passes_gradients():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-def test_vgg_download_failure_names_the_options(monkeypatch):
+@pytest.mark.parametrize(
+    "variant, file", [("vgg19", "vgg19-dcbb9e9d"), ("vgg16", "vgg16-397923af")]
+)
+def test_vgg_download_failure_names_the_options(monkeypatch, variant, file):
     def offline(**kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(vgg_module, "vgg19", offline)
-    with pytest.raises(RuntimeError, match="vgg_weights"):
-        VGGFeatures(weights="imagenet")
+    monkeypatch.setattr(vgg_module, variant, offline)
+    with pytest.raises(RuntimeError, match=f"{variant} weights .*{file}.pth.*vgg_weights"):
+        VGGFeatures(weights="imagenet", variant=variant)
+
+
+def test_vgg16_features_build_with_random_weights():
+    extractor = VGGFeatures(("relu1_1", "relu3_3", "relu4_1"), weights="random", variant="vgg16")
+    # VGG-16 (configuration D) has three convolutions in block 3, VGG-19 four
+    assert len(extractor.net) == 19 and isinstance(extractor.net[15], nn.ReLU)
+    assert [f.shape[1] for f in extractor(torch.zeros(1, 3, 16, 16))] == [64, 256, 512]
+    with pytest.raises(ValueError, match="vgg16's .*got \\['relu3_4'\\]"):
+        VGGFeatures(("relu3_4",), weights="random", variant="vgg16")
+    with pytest.raises(ValueError, match="vgg_variant must be one of"):
+        VGGFeatures(weights="random", variant="vgg11")
+
+
+def test_conv_layer_names_tap_the_convolutions_before_their_relus():
+    """The paper's "three first layers" read literally: conv1_1, conv1_2, conv2_1."""
+    torch.manual_seed(0)
+    extractor = VGGFeatures(("conv1_1", "conv1_2", "conv2_1"), weights="random")
+    assert extractor.channels == (64, 64, 128)
+    net = extractor.net
+    assert len(net) == 6 and isinstance(net[5], nn.Conv2d)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    h = ((x + 1) * 0.5 - extractor.mean) / extractor.std
+    conv1_1 = net[0](h)
+    conv1_2 = net[2](conv1_1.relu())
+    conv2_1 = net[5](net[4](conv1_2.relu()))  # max pooling, then block 2's first convolution
+    features = extractor(x)
+    for got, expected in zip(features, [conv1_1, conv1_2, conv2_1], strict=True):
+        torch.testing.assert_close(got, expected)
+    assert all((f < 0).any() for f in features)  # no ReLU applied after the tap
+
+
+def test_vgg_layers_must_run_shallow_to_deep():
+    with pytest.raises(ValueError, match="shallow to deep"):
+        VGGFeatures(("relu1_1", "conv1_1"), weights="random")
 
 
 def test_vgg_loads_a_weights_file(tmp_path):
     torch.manual_seed(1)
-    source = vgg_module.load_vgg19_features("random", depth=12)
+    source = vgg_module.load_vgg_features("random", depth=12)
     path = tmp_path / "vgg19.pth"
     torch.save({f"features.{k}": v for k, v in source.state_dict().items()}, path)  # full model
     extractor = VGGFeatures(weights=str(path))
@@ -92,6 +129,8 @@ def test_vgg_loads_a_weights_file(tmp_path):
     torch.testing.assert_close(VGGFeatures(weights=str(path)).net[10].weight, source[10].weight)
     with pytest.raises(FileNotFoundError, match="vgg_weights"):
         VGGFeatures(weights=str(tmp_path / "missing.pth"))
+    with pytest.raises(ValueError, match="is not a vgg16 state dict"):  # block 3 differs
+        VGGFeatures(("relu3_3",), weights=str(path), variant="vgg16")
 
 
 def test_wgan_losses_and_label_scale():

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from faceinpaint.models.blocks import DownBlock, ResidualBlock, UpBlock
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, crop_windows, hole_windows
@@ -45,6 +46,31 @@ def test_blocks_keep_or_scale_shape():
     assert ResidualBlock(6)(x).shape == x.shape
     assert DownBlock(6, 10)(x).shape == (2, 10, 8, 8)
     assert UpBlock(6, 10)(x).shape == (2, 10, 32, 32)
+
+
+def test_residual_block_without_second_norm_has_one_norm_and_a_biased_second_conv():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 8, 8)
+    for norm in ("batch", "instance"):
+        block = ResidualBlock(6, norm, second_norm=False)
+        norms = [m for m in block.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
+        assert len(norms) == 1 and block.body[1] is norms[0]
+        first, second = (m for m in block.body if isinstance(m, nn.Conv2d))
+        assert first.bias is None and second.bias is not None
+        assert block.body[-1] is second  # the second convolution ends the residual branch
+        assert block(x).shape == x.shape
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in ResidualBlock(6).modules()) == 2
+
+
+def test_generator_threads_residual_second_norm_to_every_residual_block():
+    def norms(second_norm):
+        net = InpaintingVAE(image_size=32, num_layers=3, residual_second_norm=second_norm, **SMALL)
+        blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+        assert len(blocks) == 6  # 3 in the encoder, 3 in the decoder
+        return [sum(isinstance(m, nn.BatchNorm2d) for m in b.modules()) for b in blocks]
+
+    assert norms(True) == [2] * 6
+    assert norms(False) == [1] * 6
 
 
 def test_bad_image_size_is_rejected():
