@@ -13,6 +13,12 @@ Starts: ``random`` (the thesis: the search's seeded prior draws) or ``encoder`` 
 checkpoint maps the damaged face and its mask to z; candidate 0 starts at E(y), the others at
 E(y) plus Gaussian noise of std ``--perturb``, clipped to [-1, 1]).
 
+With ``--holdout SHARE`` the search runs under the held-out rule instead (``LatentSearch``'s
+``holdout``: a seeded share of the context pixels is left out of the objective; each candidate
+keeps its iterate with the smallest held-out error, and the best candidate is the one with the
+smallest): the cell ``k{k}_t{t}`` is then what the rule keeps after ``t`` iterations. The rule
+never reads the hole.
+
 Results go to a JSON file, rewritten atomically after every face; a run started again with the
 same ``--out`` continues after the faces already there. This is a measurement script, not
 library code (docs/RESULTS.md, "Real faces", gives the commands).
@@ -39,9 +45,15 @@ from faceinpaint.device import synchronize
 from faceinpaint.eval.protocols import load_protocol
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import write_text
-from faceinpaint.latent_search import LatentSearch, encoder_starts, frozen_eval, initial_latents
+from faceinpaint.latent_search import (
+    HeldOutSelection,
+    LatentSearch,
+    encoder_starts,
+    frozen_eval,
+    initial_latents,
+)
 from faceinpaint.lit.loading import load_dcgan, load_latent_encoder
-from faceinpaint.losses.latent_search import context_weights
+from faceinpaint.losses.latent_search import context_weights, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES
 from faceinpaint.ops.poisson import poisson_blend
@@ -62,14 +74,20 @@ def search_snapshots(
     snapshots: list[int],
     subsets: list[int],
     poisson_iterations: int,
+    index: Tensor,
+    holdout: float = 0.0,
 ) -> dict[str, dict[str, Tensor]]:
     """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
     at each snapshot iteration, for each subset size k, the best of the first k candidates:
-    ``{"k{k}_t{t}": {"psnr_hole", "ssim_hole", "loss"}}``, each (B,)."""
+    ``{"k{k}_t{t}": {"psnr_hole", "ssim_hole", "loss"}}``, each (B,). With ``holdout`` > 0, the
+    held-out rule's choice instead (``loss``: its held-out error)."""
     b, n, latent_dim = start.shape
     hole = mask.to(image.dtype)
     damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
     weights = context_weights(hole, search.context_window)
+    held_out = None
+    if holdout > 0:
+        weights, held_out = holdout_split(weights, holdout, index, search.seed)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
     rows = torch.arange(b, device=image.device)
@@ -77,12 +95,23 @@ def search_snapshots(
         targets = term.targets(damaged, hole) if term is not None else None
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr=search.lr, betas=search.betas)
+        selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
         for step in range(max(snapshots) + 1):
             if step in snapshots:
                 with torch.no_grad():
+                    if selection is not None:  # what the rule keeps, iterates up to this one
+                        _, _, now = search.objective(
+                            latent, damaged, weights, targets, final=True, landmark_term=term
+                        )
+                        selection.update(latent, now, step)
+                        kept = selection.latent
+                    else:
+                        kept = latent
                     total, _, generated = search.objective(
-                        latent, damaged, weights, targets, final=True, landmark_term=term
+                        kept, damaged, weights, targets, final=True, landmark_term=term
                     )  # (B, N), _, (B, N, 3, H, W)
+                    if selection is not None:
+                        total = selection.error
                 for k in subsets:
                     best = total[:, :k].argmin(dim=1)  # (B,)
                     chosen = generated[rows, best]  # (B, 3, H, W)
@@ -96,7 +125,7 @@ def search_snapshots(
                     }
             if step == max(snapshots):
                 break
-            search.step(latent, optimizer, damaged, weights, targets, term)
+            search.step(latent, optimizer, damaged, weights, targets, term, selection, step)
     return out
 
 
@@ -121,6 +150,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=1, help="faces searched together")
+    parser.add_argument(
+        "--holdout", type=float, default=0.0, help="the held-out rule's share (0: the paper's)"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -188,7 +220,15 @@ def main() -> None:
                     encoder, damaged, mask, index, args.candidates, args.perturb, search.seed
                 )
             curves = search_snapshots(
-                search, start, image, mask, args.snapshots, args.subsets, args.poisson_iterations
+                search,
+                start,
+                image,
+                mask,
+                args.snapshots,
+                args.subsets,
+                args.poisson_iterations,
+                index,
+                args.holdout,
             )
             synchronize(device)
             seconds = (time.perf_counter() - started) / len(faces)
