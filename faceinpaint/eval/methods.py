@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from faceinpaint.batch import IMAGE
-from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training_images
-from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
+from faceinpaint.data.datamodule import FaceDataModule, checkpoint_training_images
+from faceinpaint.data.datamodule import checkpoint_frame as recorded_frame
+from faceinpaint.data.provenance import FaceFrame, ImageSet
 from faceinpaint.lit.loading import (
     expect_kind,
     load_dcgan,
