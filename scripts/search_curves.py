@@ -40,7 +40,8 @@ from faceinpaint.eval.protocols import load_protocol
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import write_text
 from faceinpaint.latent_search import LatentSearch, encoder_starts, frozen_eval, initial_latents
-from faceinpaint.lit.loading import load_dcgan, load_latent_encoder
+from faceinpaint.lit.inference import load_dcgan
+from faceinpaint.lit.loading import load_latent_encoder
 from faceinpaint.losses.latent_search import context_weights
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES
