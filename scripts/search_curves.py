@@ -52,7 +52,8 @@ from faceinpaint.latent_search import (
     frozen_eval,
     initial_latents,
 )
-from faceinpaint.lit.loading import load_dcgan, load_latent_encoder
+from faceinpaint.lit.inference import load_dcgan
+from faceinpaint.lit.loading import load_latent_encoder
 from faceinpaint.losses.latent_search import context_weights, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES

@@ -158,7 +158,8 @@ def bench_time_to_quality(
     config: str | Path | None = None,
 ) -> Iterator[Row]:
     """The random-start reference, the encoder start's time to its quality, and their ratio."""
-    from faceinpaint.lit.loading import load_dcgan, load_latent_encoder
+    from faceinpaint.lit.inference import load_dcgan
+    from faceinpaint.lit.loading import load_latent_encoder
 
     dcgan = Path(dcgan) if dcgan is not None else ASSETS / WEIGHTS["dcgan"]
     encoder = Path(encoder) if encoder is not None else ASSETS / WEIGHTS["encoder"]

@@ -9,7 +9,9 @@ split is decoded once into a cached uint8 array; workers only slice it. Everythi
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +27,11 @@ from faceinpaint.data import cache as cache_lib
 from faceinpaint.data.cache import CachedSplit, Crop
 from faceinpaint.data.masks import MaskSpec, as_mask_spec, make_masks
 from faceinpaint.data.provenance import (
+    DATAMODULE_STATE_KEY,
     FRAME_KEY,
     TRAINING_IMAGES_KEY,
     FaceFrame,
     ImageSet,
-    face_frame,
 )
 from faceinpaint.data.sampling import UnpaddedDistributedSampler
 from faceinpaint.data.sources import (
@@ -498,3 +500,51 @@ class FaceDataModule(pl.LightningDataModule):
             "splits": {s: len(self.cached_split(s)) for s in self.split_names()},
             "cache": str(self.cache_dir),
         }
+
+
+# ----------------------------------------------------------------- what a checkpoint's data was
+def face_frame(settings: Mapping[str, Any]) -> FaceFrame:
+    """The frame of a ``FaceDataModule`` from its (saved) hyperparameters, defaults filled in."""
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(FaceDataModule.__init__).parameters.items()
+    }
+    value = {**defaults, **dict(settings)}
+    size = int(value["image_size"])
+    if value["root"] is None:
+        return FaceFrame("embedded", size)
+    if value["layout"] == "celeba-wild":
+        return FaceFrame("face box", size, (round(float(value["box_scale"]), 6),))
+    cx, cy = value["crop_center"]
+    crop = tuple(round(float(v), 6) for v in (cx, cy, value["crop_size"]))
+    return FaceFrame("aligned", size, crop)
+
+
+def checkpoint_frame(checkpoint: Mapping[str, Any]) -> FaceFrame | None:
+    """The frame a checkpoint was trained on, or None when it saved no DataModule settings."""
+    settings = checkpoint.get("datamodule_hyper_parameters")
+    return face_frame(settings) if settings else None
+
+
+def checkpoint_training_images(checkpoint: Mapping[str, Any]) -> tuple[ImageSet | None, str]:
+    """The images a checkpoint trained on and how they are known.
+
+    From the record the ``FaceDataModule`` writes into every checkpoint; for a checkpoint without
+    one, rebuilt from its DataModule settings when its data root is here. Returns
+    ``(None, reason)`` when neither works.
+    """
+    record = (checkpoint.get(DATAMODULE_STATE_KEY) or {}).get(TRAINING_IMAGES_KEY)
+    if record is not None:
+        return ImageSet.from_state(record), "recorded in the checkpoint"
+    settings = checkpoint.get("datamodule_hyper_parameters")
+    if not settings:
+        return None, "the checkpoint saved no data settings"
+    names = set(inspect.signature(FaceDataModule.__init__).parameters) - {"self"}
+    try:
+        data = FaceDataModule(**{k: v for k, v in settings.items() if k in names})
+        return (
+            data.training_images(),
+            "rebuilt from its data settings (no record: older checkpoint)",
+        )
+    except (OSError, ValueError) as err:
+        return None, f"no record and its data cannot be listed here ({err})"

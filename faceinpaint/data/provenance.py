@@ -1,15 +1,15 @@
-"""What a checkpoint's data was: the frame of its faces and the images it trained on.
+"""What a checkpoint's data was, as records: the frame of its faces and the images it trained on.
 
-Both are read from what Lightning stores with every checkpoint: ``datamodule_hyper_parameters``
-(the ``FaceDataModule``'s settings) and the DataModule's ``state_dict`` (the training images'
-identities, see ``FaceDataModule.state_dict``). They let ``faceinpaint eval`` and the landmark
-loss refuse faces framed otherwise than the network learned, and refuse to score training images.
+``FaceDataModule`` writes both into every checkpoint (its ``state_dict``), and
+``faceinpaint.data.datamodule`` reads them back (``checkpoint_frame``,
+``checkpoint_training_images``): from the DataModule's state, or, for an older checkpoint, from its
+``datamodule_hyper_parameters``. They let ``faceinpaint eval`` and the landmark loss refuse faces
+framed otherwise than the network learned, and refuse to score training images.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,31 +65,6 @@ class FaceFrame:
         return {}
 
 
-def face_frame(settings: Mapping[str, Any]) -> FaceFrame:
-    """The frame of a ``FaceDataModule`` from its (saved) hyperparameters, defaults filled in."""
-    from faceinpaint.data.datamodule import FaceDataModule
-
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(FaceDataModule.__init__).parameters.items()
-    }
-    value = {**defaults, **dict(settings)}
-    size = int(value["image_size"])
-    if value["root"] is None:
-        return FaceFrame("embedded", size)
-    if value["layout"] == "celeba-wild":
-        return FaceFrame("face box", size, (round(float(value["box_scale"]), 6),))
-    cx, cy = value["crop_center"]
-    crop = tuple(round(float(v), 6) for v in (cx, cy, value["crop_size"]))
-    return FaceFrame("aligned", size, crop)
-
-
-def checkpoint_frame(checkpoint: Mapping[str, Any]) -> FaceFrame | None:
-    """The frame a checkpoint was trained on, or None when it saved no DataModule settings."""
-    settings = checkpoint.get("datamodule_hyper_parameters")
-    return face_frame(settings) if settings else None
-
-
 def image_id(name: str) -> int:
     """A face's identity as an int64: a hash of its file stem (CelebA's numbers are global:
     ``000001.jpg`` in img_align_celeba, img_celeba and celeba-half is one photo)."""
@@ -122,29 +97,3 @@ class ImageSet:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ImageSet:
         return cls(torch.as_tensor(state["ids"], dtype=torch.int64), str(state["description"]))
-
-
-def checkpoint_training_images(checkpoint: Mapping[str, Any]) -> tuple[ImageSet | None, str]:
-    """The images a checkpoint trained on and how they are known.
-
-    From the record the ``FaceDataModule`` writes into every checkpoint; for a checkpoint without
-    one, rebuilt from its DataModule settings when its data root is here. Returns
-    ``(None, reason)`` when neither works.
-    """
-    record = (checkpoint.get(DATAMODULE_STATE_KEY) or {}).get(TRAINING_IMAGES_KEY)
-    if record is not None:
-        return ImageSet.from_state(record), "recorded in the checkpoint"
-    settings = checkpoint.get("datamodule_hyper_parameters")
-    if not settings:
-        return None, "the checkpoint saved no data settings"
-    from faceinpaint.data.datamodule import FaceDataModule
-
-    names = set(inspect.signature(FaceDataModule.__init__).parameters) - {"self"}
-    try:
-        data = FaceDataModule(**{k: v for k, v in settings.items() if k in names})
-        return (
-            data.training_images(),
-            "rebuilt from its data settings (no record: older checkpoint)",
-        )
-    except (OSError, ValueError) as err:
-        return None, f"no record and its data cannot be listed here ({err})"

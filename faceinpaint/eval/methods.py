@@ -16,16 +16,11 @@ import torch
 from torch import Tensor
 
 from faceinpaint.batch import IMAGE
-from faceinpaint.data.datamodule import FaceDataModule
-from faceinpaint.data.provenance import FaceFrame, ImageSet, checkpoint_training_images
-from faceinpaint.data.provenance import checkpoint_frame as recorded_frame
-from faceinpaint.lit.loading import (
-    expect_kind,
-    load_dcgan,
-    load_vaegan,
-    public_hparams,
-    read_checkpoint,
-)
+from faceinpaint.data.datamodule import FaceDataModule, checkpoint_training_images
+from faceinpaint.data.datamodule import checkpoint_frame as recorded_frame
+from faceinpaint.data.provenance import FaceFrame, ImageSet
+from faceinpaint.lit.inference import load_dcgan, load_vaegan
+from faceinpaint.lit.loading import expect_kind, public_hparams, read_checkpoint
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
 

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from faceinpaint.batch import IMAGE, INDEX, LANDMARKS, LANDMARKS_FOUND, MASK, fill_hole
+from faceinpaint.data.datamodule import checkpoint_frame
 from faceinpaint.data.masks import MaskSpec, make_masks
-from faceinpaint.data.provenance import FaceFrame, checkpoint_frame
+from faceinpaint.data.provenance import FaceFrame
 from faceinpaint.landmarks.heatmaps import render_heatmaps
 from faceinpaint.landmarks.network import CHECKPOINT_KEY, LandmarkNet
 from faceinpaint.lit.loading import former_class, read_checkpoint

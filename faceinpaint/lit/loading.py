@@ -1,12 +1,13 @@
-"""Loading checkpoints and shipped weights, in one place: what a file holds and the module it builds.
+"""Reading checkpoints and shipped weights, in one place: what a file holds and the class it names.
 
 Two formats: Lightning checkpoints (``.ckpt``, read with ``torch.load(weights_only=True)``: tensors,
 plain values and the classes registered with ``torch.serialization.add_safe_globals``, no code
 run; one that cannot be read is an error naming it and the newest readable checkpoint beside
 it) and shipped weights (``.safetensors``: fp16 tensors plus ``class_path`` / ``init_args`` /
 ``data`` metadata, written by :mod:`faceinpaint.lit.weights`). :func:`read_checkpoint` presents both as a
-checkpoint dict; :func:`checkpoint_kind` says which model it holds; :func:`load_inpainter`
-builds the inpainting module of either format for inference.
+checkpoint dict; :func:`checkpoint_kind` says which model it holds. It imports no LightningModule
+(they import it); :func:`faceinpaint.lit.inference.load_inpainter` builds the inpainting module
+of either format for inference.
 
 Class paths written before the modules were renamed still load: :data:`CLASS_ALIASES` maps
 each former path to the current one (the shipped ``faceinpaint/assets/*.safetensors`` and
@@ -23,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 from safetensors import safe_open
 from torch import Tensor, nn
 
@@ -300,59 +300,3 @@ def public_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")
     }
-
-
-VAEGAN_INFERENCE_SETTINGS = {"poisson_iterations"}
-
-
-def load_vaegan(
-    path: str | Path, checkpoint: dict[str, Any], **overrides: Any
-) -> pl.LightningModule:
-    """The VAE-GAN of ``path`` for inference: built from the checkpoint's hyperparameters and
-    its generator loaded strictly; the training-only parts (VGG, landmark network) are not
-    built, so no download and no landmark file is needed, and the critics keep their initial
-    weights. ``overrides`` replace inference settings (``poisson_iterations``)."""
-    from faceinpaint.lit.vaegan import VAEGANModule
-
-    unknown = sorted(set(overrides) - VAEGAN_INFERENCE_SETTINGS)
-    if unknown:
-        raise ValueError(
-            f"a VAE-GAN takes only {sorted(VAEGAN_INFERENCE_SETTINGS)} at inference, got {unknown}"
-        )
-    if is_weights_file(path):
-        return load_weights(path, feat_weight=0.0, landmark_weight=0.0, **overrides)
-    inference = {"feat_weight": 0.0, "landmark_weight": 0.0} | overrides
-    model = VAEGANModule(**(public_hparams(checkpoint) | inference))
-    prefix = "generator."
-    generator_state = {
-        key[len(prefix) :]: value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(prefix)
-    }
-    model.generator.load_state_dict(generator_state, strict=True)
-    return model.eval()
-
-
-def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
-    """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
-    from faceinpaint.lit.dcgan import DCGANModule
-
-    if is_weights_file(path):
-        return load_weights(path, **overrides)
-    read_lightning_checkpoint(path)  # the refusals and their messages of an unsafe or bad file
-    return DCGANModule.load_from_checkpoint(
-        path, map_location="cpu", weights_only=True, **overrides
-    ).eval()
-
-
-def load_inpainter(
-    path: str | Path, checkpoint: dict[str, Any] | None = None, **overrides: Any
-) -> pl.LightningModule:
-    """The VAE-GAN or DCGAN module of ``path`` (either format) for inference; ``overrides``
-    replace a DCGAN's search settings or a VAE-GAN's ``poisson_iterations``. ``ValueError``
-    for other kinds."""
-    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
-    kind = expect_kind(checkpoint, path, ["vaegan", "dcgan"])
-    if kind == "vaegan":
-        return load_vaegan(path, checkpoint, **overrides)
-    return load_dcgan(path, **overrides)

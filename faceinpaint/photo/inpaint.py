@@ -34,7 +34,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from faceinpaint.batch import from_unit, to_unit
 from faceinpaint.device import resolve_device
 from faceinpaint.io import eight_bit, save_image
-from faceinpaint.lit.loading import load_inpainter, read_checkpoint
+from faceinpaint.lit.inference import load_inpainter
+from faceinpaint.lit.loading import read_checkpoint
 from faceinpaint.photo.align import FaceAligner, InpaintError, frame_hole, frame_of, warp_to_frame
 from faceinpaint.photo.paste import default_feather, paste_back
 

@@ -15,7 +15,7 @@ from faceinpaint.bench.quality import (
 )
 from faceinpaint.bench.sizes import quick_sizes
 from faceinpaint.latent_search import LatentSearch, initial_latents
-from faceinpaint.lit.loading import load_dcgan
+from faceinpaint.lit.inference import load_dcgan
 from faceinpaint.metrics import hole_psnr_per_sample
 from faceinpaint.paths import ASSETS, WEIGHTS
 

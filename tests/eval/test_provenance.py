@@ -13,9 +13,8 @@ import torch
 from PIL import Image
 
 from faceinpaint.cli import cli_main
-from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.data.datamodule import FaceDataModule, checkpoint_training_images
 from faceinpaint.data.masks import MaskSpec
-from faceinpaint.data.provenance import checkpoint_training_images
 from faceinpaint.eval.protocols import Protocol
 from faceinpaint.eval.runner import evaluate
 from faceinpaint.lit.loading import read_checkpoint

@@ -329,7 +329,7 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
 ) -> None:
     from faceinpaint.eval.methods import vaegan_method
     from faceinpaint.eval.tasks import task_datamodule
-    from faceinpaint.lit.loading import load_inpainter
+    from faceinpaint.lit.inference import load_inpainter
     from faceinpaint.ops.poisson import poisson_blend
 
     protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
@@ -450,7 +450,8 @@ def test_an_online_eval_run_uses_the_checkpoints_model_artifact(
 def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
     tmp_path: Path,
 ) -> None:
-    from faceinpaint.lit.loading import load_vaegan, read_checkpoint
+    from faceinpaint.lit.inference import load_vaegan
+    from faceinpaint.lit.loading import read_checkpoint
     from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import (
     CLASS_ALIASES,
     VAEGAN_CLASS,
     checkpoint_kind,
-    load_inpainter,
     load_weights,
     read_checkpoint,
     read_weights,

@@ -179,7 +179,7 @@ READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19", residual_secon
 
 def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_path):
     """A checkpoint saved before a reading became a setting rebuilds the same networks."""
-    from faceinpaint.lit.loading import load_vaegan
+    from faceinpaint.lit.inference import load_vaegan
 
     torch.manual_seed(0)
     model = tiny_model()
