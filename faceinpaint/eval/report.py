@@ -169,7 +169,9 @@ def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
     the hole alone.
     """
     reported = rows[0]["config"]["protocol"].get("reported", []) if rows else []
-    if not reported:
+    evaluated = {row["mask"] for row in rows}
+    masks = [mask for mask in dict.fromkeys(row["mask"] for row in reported) if mask in evaluated]
+    if not masks:
         return ""
 
     def pair(stats: Mapping[str, Any], psnr: str, ssim: str) -> str:
@@ -184,7 +186,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
         "| mask | row | reported | composite, whole image | raw output, whole image | hole |",
         "|---|---|--:|--:|--:|--:|",
     ]
-    for mask in dict.fromkeys(row["mask"] for row in reported):
+    for mask in masks:
         for row in (r for r in reported if r["mask"] == mask):
             label = (
                 f"*reported* {row['method']} ({row['statistic']}; {row['source']}; "

@@ -58,6 +58,7 @@ def test_comparison_table_quotes_the_papers_above_the_measured_rows() -> None:
         "19.00 / 0.400 |"
     )
     assert "| left" not in table, "masks the papers quote nothing for stay in the main table"
+    assert comparison_table([_measured("left", "mean", 20.0)]) == "", "no quoted mask evaluated"
     no_quotes = _measured("center", "vaegan", 25.0)
     no_quotes["config"]["protocol"] = {}
     assert comparison_table([no_quotes]) == ""
