@@ -88,6 +88,10 @@ def fit_until_sigterm(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=group,
+        # as from a terminal: Ctrl-C at its default, whatever this test process inherited or
+        # was left with (an ignored SIGINT is inherited across exec, and fit leaves an ignored
+        # Ctrl-C alone, as under nohup)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in process.stdout:
