@@ -34,6 +34,7 @@ from faceinpaint.batch import IMAGE, INDEX, MASK, from_unit, to_unit
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.eval.methods import Method
 from faceinpaint.eval.protocols import MaskTask, Protocol, as_protocol, task_mask_hash
+from faceinpaint.eval.report import images_to_uint8
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import save_image, write_jsonl
 
@@ -49,12 +50,6 @@ def image_id(name: str) -> str:
 
 def task_folder(root: str | Path, task: MaskTask) -> Path:
     return Path(root) / task.protocol / task.mask
-
-
-def _uint8(images: Tensor) -> np.ndarray:
-    """(B,3,H,W) in [-1, 1] -> (B,H,W,3) uint8, rounded."""
-    unit = to_unit(images.detach().float().cpu()).clamp(0, 1)
-    return (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def export_masks(
@@ -93,7 +88,7 @@ def export_masks(
             indices = evaluated[start : start + batch_size]
             batch = datamodule.prepare_batch(dataset.__getitems__(indices), "test")
             image, mask = batch[IMAGE], batch[MASK]
-            damaged = _uint8(image * (1.0 - mask))
+            damaged = images_to_uint8(to_unit(image * (1.0 - mask)))
             holes = (mask[:, 0] > 0.5).numpy()
             for offset, index in enumerate(batch[INDEX].tolist()):
                 face = image_id(names[index])

@@ -247,7 +247,7 @@ def markdown_report(
 
 
 # ----------------------------------------------------------------------------- grids
-def _to_uint8(images: Tensor) -> np.ndarray:
+def images_to_uint8(images: Tensor) -> np.ndarray:
     """(N,3,H,W) in [0, 1] -> (N,H,W,3) uint8 on the host."""
     array = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     return array.permute(0, 2, 3, 1).cpu().numpy()
@@ -281,7 +281,7 @@ def grid_image(
     )
     for r, (_, images) in enumerate(rows):
         top = padding + r * (height + padding)
-        for c, tile in enumerate(_to_uint8(images)):
+        for c, tile in enumerate(images_to_uint8(images)):
             left = label_width + padding + c * (width + padding)
             canvas[top : top + height, left : left + width] = tile
     picture = Image.fromarray(canvas)
