@@ -7,12 +7,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().parent / "assets"
-# The demo models, fp16 safetensors trained on the embedded procedural faces (`faceinpaint demo`)
-WEIGHTS = {
-    "vaegan": "vaegan-demo.safetensors",
-    "dcgan": "dcgan-demo.safetensors",
-    "encoder": "encoder-demo.safetensors",
-}
 
 
 def resolve_config(path: str | Path) -> Path:

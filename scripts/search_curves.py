@@ -52,7 +52,7 @@ from faceinpaint.latent_search import (
     frozen_eval,
     initial_latents,
 )
-from faceinpaint.lit.inference import load_dcgan
+from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import load_latent_encoder
 from faceinpaint.losses.latent_search import context_weights, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
@@ -168,7 +168,7 @@ def main() -> None:
     if args.landmark_checkpoint:
         overrides["landmark_checkpoint"] = args.landmark_checkpoint
     device = torch.device(args.device)
-    model = load_dcgan(args.dcgan, **overrides).to(device)
+    model = load_inpainter(args.dcgan, **overrides).to(device)
     search = model.latent_search()
     encoder = None
     if args.start == "encoder":

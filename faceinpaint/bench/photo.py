@@ -41,12 +41,12 @@ def procedural_photo(width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bench_photo(device: torch.device, sizes: Sizes, warmup: int, repeats: int) -> Iterator[Row]:
     """s/photo of the VAE-GAN (the shipped demo weights: speed does not depend on training)."""
-    from faceinpaint.paths import ASSETS, WEIGHTS
+    from faceinpaint.paths import ASSETS
     from faceinpaint.photo.align import FaceAligner
     from faceinpaint.photo.inpaint import FrameInpainter, inpaint_photo
 
     photo, hole = procedural_photo(sizes.photo_width)
-    inpainter = FrameInpainter(str(ASSETS / WEIGHTS["vaegan"]), str(device))
+    inpainter = FrameInpainter(str(ASSETS / "vaegan-demo.safetensors"), str(device))
     aligner = FaceAligner()
 
     def one_photo() -> None:

@@ -43,7 +43,7 @@ from faceinpaint.latent_search import (
 )
 from faceinpaint.losses.latent_search import context_weights
 from faceinpaint.metrics import hole_psnr_per_sample
-from faceinpaint.paths import ASSETS, WEIGHTS, resolve_config
+from faceinpaint.paths import ASSETS, resolve_config
 
 BENCHMARK = "search time-to-quality"
 DEFAULT_CONFIG = "configs/eval/demo.yaml"
@@ -158,13 +158,13 @@ def bench_time_to_quality(
     config: str | Path | None = None,
 ) -> Iterator[Row]:
     """The random-start reference, the encoder start's time to its quality, and their ratio."""
-    from faceinpaint.lit.inference import load_dcgan
+    from faceinpaint.lit.inference import load_inpainter
     from faceinpaint.lit.loading import load_latent_encoder
 
-    dcgan = Path(dcgan) if dcgan is not None else ASSETS / WEIGHTS["dcgan"]
-    encoder = Path(encoder) if encoder is not None else ASSETS / WEIGHTS["encoder"]
+    dcgan = Path(dcgan) if dcgan is not None else ASSETS / "dcgan-demo.safetensors"
+    encoder = Path(encoder) if encoder is not None else ASSETS / "encoder-demo.safetensors"
     config = config if config is not None else DEFAULT_CONFIG
-    model = load_dcgan(str(dcgan), poisson_iterations=0, landmark_weight=0.0).to(device)
+    model = load_inpainter(str(dcgan), poisson_iterations=0, landmark_weight=0.0).to(device)
     latent_encoder = load_latent_encoder(str(encoder)).to(device, torch.float32).eval()
     search = model.latent_search()
     generator = model.generator

@@ -1,12 +1,12 @@
-"""``faceinpaint demo``: both methods against the classical fills on the embedded faces.
+"""``faceinpaint demo``: every shipped method against the classical fills on the embedded faces.
 
 By default the demo loads the small models shipped in ``faceinpaint/assets/`` (fp16
-safetensors, trained on the embedded procedural faces by the configs below) and evaluates them
-with the thesis masks (centre, left and right halves; configs/eval/demo.yaml) against the
-classical fills, in a few minutes on a 2-core CPU: the DCGAN latent search starts from the
-latent encoder's estimate and refines it with the thesis's losses. ``--train true`` first
-retrains all three models from scratch with the same configs (about 3 hours on one CPU core)
-and writes their weights to ``--assets``.
+safetensors, trained on the embedded procedural faces) that its config lists
+(configs/eval/demo.yaml ``models:``) and evaluates them with the thesis masks (centre, left and
+right halves) against the classical fills, in a few minutes on a 2-core CPU: the DCGAN latent
+search starts from the latent encoder's estimate and refines it with the thesis's losses.
+``--train true`` first retrains every model from scratch with its config (hours on one CPU
+core) and writes their weights to ``--assets``.
 
 Outputs in ``out``: the table ``thesis.md``, the grids ``thesis-<mask>.png`` (original, masked,
 one row per method), ``results.jsonl`` and, with ``--train``, the training runs (``runs/``).
@@ -15,13 +15,14 @@ one row per method), ``results.jsonl`` and, with ``--train``, the training runs 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from faceinpaint.paths import ASSETS, WEIGHTS, resolve_config
+from faceinpaint.paths import ASSETS, resolve_config
 
 
 def say(message: str, started: float) -> None:
@@ -54,24 +55,44 @@ def train(config: Path, runs: Path, overrides: list[str] | None = None) -> Path:
     return Path(checkpoint)
 
 
+@dataclass(frozen=True)
+class DemoModel:
+    """One entry of the demo config's ``models:``: a shipped weights file (in the assets
+    folder), the config that trains it, what its training takes from models trained before it
+    (``train_args``: constructor argument -> weights file), and whether it is a row of the table
+    (``overrides``: inference settings for the demo; ``{assets}`` in a value is the folder)."""
+
+    name: str
+    weights: str
+    config: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    train_args: dict[str, str] = field(default_factory=dict)
+    evaluate: bool = True
+
+
+def demo_models(config: dict[str, Any]) -> list[DemoModel]:
+    """The ``models:`` section of a demo config, in row (and training) order."""
+    entries = config.get("models")
+    if not entries:
+        raise ValueError("the demo config has no models: section (configs/eval/demo.yaml)")
+    return [DemoModel(**entry) for entry in entries]
+
+
 def train_assets(
-    assets: Path,
-    runs: Path,
-    configs: dict[str, str],
-    started: float,
+    assets: Path, runs: Path, models: list[DemoModel], started: float
 ) -> dict[str, Path]:
-    """Train the DCGAN, then its latent encoder, then the VAE-GAN; export each to ``assets``."""
+    """Train each model with its config, in order, and export it to ``assets``."""
     from faceinpaint.lit.weights import export_weights
 
     paths = {}
-    order = [("dcgan", []), ("encoder", None), ("vaegan", [])]
-    for step, (name, overrides) in enumerate(order, start=1):
-        if overrides is None:  # the encoder inverts the generator just trained
-            overrides = ["--model.init_args.dcgan_checkpoint", str(paths["dcgan"])]
-        say(f"training {step}/3: {name} ({configs[name]}) ...", started)
-        checkpoint = train(resolve_config(configs[name]), runs, overrides)
-        paths[name] = export_weights(checkpoint, assets / WEIGHTS[name])
-        say(f"trained {name}: {checkpoint} -> {paths[name]}", started)
+    for step, model in enumerate(models, start=1):
+        overrides = []
+        for argument, weights in model.train_args.items():
+            overrides += [f"--model.init_args.{argument}", str(assets / weights)]
+        say(f"training {step}/{len(models)}: {model.name} ({model.config}) ...", started)
+        checkpoint = train(resolve_config(model.config), runs, overrides)
+        paths[model.name] = export_weights(checkpoint, assets / model.weights)
+        say(f"trained {model.name}: {checkpoint} -> {paths[model.name]}", started)
     return paths
 
 
@@ -79,13 +100,8 @@ def demo(
     out: str = "outputs/demo",
     train: bool = False,
     assets: str | None = None,
-    vaegan_config: str = "configs/vaegan/demo.yaml",
-    dcgan_config: str = "configs/dcgan/demo.yaml",
-    encoder_config: str = "configs/encoder/demo.yaml",
     protocol_config: str = "configs/eval/demo.yaml",
     baselines: tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
-    dcgan_candidates: int = 4,
-    dcgan_iterations: int = 10,
     limit: int | None = 64,
     threads: int | None = 2,
     device: str = "cpu",
@@ -95,17 +111,14 @@ def demo(
 
     Args:
         out: folder of the table (thesis.md), image grids, results.jsonl and training runs.
-        train: retrain the DCGAN, its latent encoder and the VAE-GAN from scratch first, and
-            write their weights to ``assets``.
-        assets: folder of the three ``*-demo.safetensors`` files (default: the package's
+        train: retrain every model of the config from scratch first (in its order), and write
+            their weights to ``assets``.
+        assets: folder of the ``*-demo.safetensors`` files (default: the package's
             ``faceinpaint/assets``).
-        vaegan_config: the VAE-GAN training config (with ``train``).
-        dcgan_config: the DCGAN training config (with ``train``).
-        encoder_config: the latent encoder's training config (with ``train``).
-        protocol_config: the evaluation config (``protocol:`` and ``data:`` sections).
+        protocol_config: the demo config: ``protocol:``, ``data:`` and ``models:`` (each model's weights
+            file, training config and demo inference settings, e.g. the DCGAN search's
+            ``num_candidates: 4, iterations: 10`` from the latent encoder's estimate).
         baselines: the classical fills compared.
-        dcgan_candidates: latents searched per face, starting at the encoder's estimate.
-        dcgan_iterations: Adam steps of the search (the thesis: 64 random starts x 1000).
         limit: evaluate the first ``limit`` faces of the split under each mask (None: all).
         threads: torch CPU threads (None keeps torch's choice).
         device: where the evaluation runs.
@@ -123,27 +136,17 @@ def demo(
     try:
         folder = Path(assets) if assets is not None else ASSETS
         out_dir = Path(out)
+        sections = yaml.safe_load(resolve_config(protocol_config).read_text())
+        models = demo_models(sections)
         if train:
-            configs = {"vaegan": vaegan_config, "dcgan": dcgan_config, "encoder": encoder_config}
-            weights = train_assets(folder, out_dir / "runs", configs, started)
-        else:
-            weights = {name: folder / file for name, file in WEIGHTS.items()}
-            missing = [str(path) for path in weights.values() if not path.is_file()]
-            if missing:
-                raise FileNotFoundError(
-                    f"shipped weights {missing} not found; run `faceinpaint demo --train true`"
-                )
+            train_assets(folder, out_dir / "runs", models, started)
+        missing = [str(folder / m.weights) for m in models if not (folder / m.weights).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"shipped weights {missing} not found; run `faceinpaint demo --train true`"
+            )
         return _evaluate(
-            out_dir,
-            weights,
-            protocol_config,
-            baselines,
-            dcgan_candidates,
-            dcgan_iterations,
-            limit,
-            device,
-            started,
-            require_ahead,
+            out_dir, sections, models, folder, baselines, limit, device, started, require_ahead
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -151,11 +154,10 @@ def demo(
 
 def _evaluate(
     out_dir: Path,
-    weights: dict[str, Path],
-    protocol_config: str,
+    sections: dict[str, Any],
+    models: list[DemoModel],
+    assets: Path,
     baselines: tuple[str, ...],
-    dcgan_candidates: int,
-    dcgan_iterations: int,
     limit: int | None,
     device: str,
     started: float,
@@ -165,28 +167,39 @@ def _evaluate(
     from faceinpaint.eval.protocols import as_protocol
     from faceinpaint.eval.runner import evaluate
 
-    sections = yaml.safe_load(resolve_config(protocol_config).read_text())
     protocol = as_protocol(sections["protocol"])
     data = FaceDataModule(**sections.get("data", {}))
     say(f"drawing the embedded {protocol.split} faces (once; cached after)", started)
     available = len(data.dataset(protocol.split))
     n = available if limit is None else min(limit, available)
     masks = [task.mask for task in protocol.tasks()]
-    methods = ["vaegan", "dcgan+encoder", *baselines]
+    checkpoints = [
+        {
+            "path": str(assets / model.weights),
+            "overrides": {
+                key: value.format(assets=assets) if isinstance(value, str) else value
+                for key, value in model.overrides.items()
+            },
+        }
+        for model in models
+        if model.evaluate
+    ]
+    settings = "; ".join(
+        f"{m.name} with {', '.join(f'{k} {v}' for k, v in m.overrides.items())}"
+        for m in models
+        if m.evaluate and m.overrides
+    )
+    names = [m.name for m in models if m.evaluate]
     say(
-        f"evaluating {len(methods)} methods ({', '.join(methods)}) on {n} faces x "
-        f"{len(masks)} masks ({', '.join(masks)}); the search runs {dcgan_candidates} "
-        f"candidates x {dcgan_iterations} steps per face; a bar per mask shows the time left",
+        f"evaluating {len(names) + len(baselines)} methods ({', '.join([*names, *baselines])}) "
+        f"on {n} faces x {len(masks)} masks ({', '.join(masks)}); {settings}; a bar per mask "
+        "shows the time left",
         started,
     )
     rows = evaluate(
         data=data,
         protocol=protocol,
-        vaegan=str(weights["vaegan"]),
-        dcgan=str(weights["dcgan"]),
-        dcgan_encoder=str(weights["encoder"]),
-        dcgan_candidates=dcgan_candidates,
-        dcgan_iterations=dcgan_iterations,
+        checkpoints=checkpoints,
         baselines=tuple(baselines),
         limit=limit,
         batch_size=16,  # the progress bar moves every 16 faces

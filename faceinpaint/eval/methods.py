@@ -1,4 +1,5 @@
-"""One adapter per method: a checkpoint's Lightning module or a classical fill as a :class:`Method`.
+"""Every way to fill holes as a :class:`Method`: any registered method's checkpoint (one adapter
+for all: what it is comes from its class), a classical fill, the nearest training face.
 
 Every method answers ``fill(damaged, mask, index) -> (B,3,H,W)`` composited result, seeded by
 ``index``; what each checkpoint trained on (frame, images, landmark network) travels with it so
@@ -19,8 +20,8 @@ from faceinpaint.batch import IMAGE
 from faceinpaint.data.datamodule import FaceDataModule, checkpoint_training_images
 from faceinpaint.data.datamodule import checkpoint_frame as recorded_frame
 from faceinpaint.data.provenance import FaceFrame, ImageSet
-from faceinpaint.lit.inference import load_dcgan, load_vaegan
-from faceinpaint.lit.loading import expect_kind, public_hparams, read_checkpoint
+from faceinpaint.lit.inference import expect_kind
+from faceinpaint.lit.loading import public_hparams, read_checkpoint
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
 from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
 
@@ -46,7 +47,7 @@ class Method:
     checkpoint: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     oracle: bool = False
-    reset: Callable[[], None] = lambda: None  # called before each task (clears DCGAN history)
+    reset: Callable[[], None] = lambda: None  # called before each task (clears its history)
     frame: FaceFrame | None = None
     training_images: ImageSet | None = None
     provenance: str = ""
@@ -56,6 +57,7 @@ class Method:
     # ``(raw output, result)`` of a method whose output is more than its fill of the hole (a
     # network's whole image before compositing); None: the result is all it outputs
     parts: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    settings: tuple[str, ...] = ()  # the inference settings a checkpoint's class takes
 
     def __call__(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         with torch.no_grad():  # a search turns autograd on where it needs it
@@ -72,123 +74,87 @@ class Method:
         return raw.detach(), result.detach()
 
 
-def vaegan_method(
-    path: str, device: torch.device, oracle: bool = False, poisson_iterations: int | None = None
-) -> Method:
-    """The VAE-GAN of ``path``; with ``oracle``, its reconstruction of the whole original
-    (no hole, z = mu): how well the encoder-decoder can reproduce the hole at all.
-    ``poisson_iterations`` (not None) replaces the checkpoint's: > 0 Poisson-blends the output
-    into the known pixels instead of pasting it, as the paper does (rows ``vaegan+poisson``)."""
-    if poisson_iterations is not None and poisson_iterations < 0:
-        raise ValueError(f"vaegan_poisson_iterations must be >= 0, got {poisson_iterations}")
-    checkpoint = read_checkpoint(path)
-    expect_kind(checkpoint, path, ["vaegan"])
-    overrides = {} if poisson_iterations is None else {"poisson_iterations": poisson_iterations}
-    model = load_vaegan(path, checkpoint, **overrides).to(device)
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """One ``--checkpoints`` entry: a checkpoint or weights file of any registered method and
+    the inference settings that replace its own (names of its class's ``inference_settings``,
+    e.g. ``{num_candidates: 4, iterations: 10}`` for a DCGAN)."""
 
-    def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.inpaint_parts(image, torch.zeros_like(mask), index=index)[1]
+    path: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    kind: str | None = None  # the kind it must hold (``--vaegan`` / ``--dcgan``); None: any
 
-    def parts(damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-        _, output, result = model.inpaint_parts(damaged, mask, index=index)
-        return output, result
-
-    blended = model.hparams.poisson_iterations > 0
-    training_images, provenance = checkpoint_training_images(checkpoint)
-    return Method(
-        name="vaegan-oracle" if oracle else ("vaegan+poisson" if blended else "vaegan"),
-        fill=reconstruct if oracle else model.inpaint,
-        parts=None if oracle else parts,
-        image_size=int(model.hparams.image_size),
-        checkpoint=str(path),
-        config=public_hparams(checkpoint) | ({} if oracle else overrides),
-        oracle=oracle,
-        frame=recorded_frame(checkpoint),
-        training_images=training_images,
-        provenance=provenance,
-        wandb_run=checkpoint.get(CHECKPOINT_KEY),
-    )
+    @classmethod
+    def parse(cls, value: str | dict[str, Any] | CheckpointSpec) -> CheckpointSpec:
+        """A path, or ``{path: ..., overrides: {...}}``."""
+        if isinstance(value, CheckpointSpec):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if not isinstance(value, dict) or "path" not in value or set(value) - {"path", "overrides"}:
+            raise ValueError(
+                f"a --checkpoints entry is a path or {{path: ..., overrides: {{...}}}}, got {value!r}"
+            )
+        overrides = value.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise ValueError(f"overrides of {value['path']!r} must be a mapping, got {overrides!r}")
+        return cls(str(value["path"]), dict(overrides))
 
 
-def dcgan_method(
-    path: str,
+def checkpoint_method(
+    spec: CheckpointSpec,
     device: torch.device,
-    candidates: int | None,
-    iterations: int | None,
-    landmark_weight: float | None = None,
-    poisson_iterations: int | None = None,
     oracle: bool = False,
-    encoder: str | None = None,
-    holdout: float | None = None,
+    shared: dict[str, Any] | None = None,
 ) -> Method:
-    """The latent search of the DCGAN in ``path``; arguments that are not None replace the
-    checkpoint's search settings. The method is named ``dcgan``, with ``+encoder`` when the search
-    starts from a latent encoder's estimate (``encoder``: one trained for this generator),
-    ``+landmark`` when the landmark term is on, ``+holdout`` when it keeps each candidate's
-    iterate by a held-out share of the context (``search_holdout``) and ``+poisson`` when the
-    result is Poisson-blended, so several settings can share one table. With ``oracle``: ``dcgan-oracle``,
-    the generator's closest image to the whole original (``LatentSearch.project``, same
-    candidates and iterations)."""
-    checkpoint = read_checkpoint(path)
-    expect_kind(checkpoint, path, ["dcgan"])
-    if landmark_weight is not None and landmark_weight < 0:
-        raise ValueError(f"dcgan_landmark_weight must be >= 0, got {landmark_weight}")
-    if poisson_iterations is not None and poisson_iterations < 0:
-        raise ValueError(f"dcgan_poisson_iterations must be >= 0, got {poisson_iterations}")
-    overrides = {
-        "num_candidates": candidates,
-        "iterations": iterations,
-        "landmark_weight": landmark_weight,
-        "poisson_iterations": poisson_iterations,
-        "encoder_checkpoint": None if oracle else encoder,
-        "search_holdout": None if oracle else holdout,
-    }
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    model = load_dcgan(path, **overrides).to(device)
-    model.landmark_term()  # a missing landmark checkpoint fails here, before any search
-
+    """The method of a checkpoint of any registered class (its ``for_inference``), named by its
+    ``method_name`` (``vaegan+poisson``, ``dcgan+encoder``, ...). ``shared`` overrides apply
+    where the class takes them (``inference_settings``), the checkpoint's own ones win. With
+    ``oracle``: ``<kind>-oracle``, the method's closest output to the whole original (its
+    ``reconstruct``), built with the overrides its ``oracle_settings`` name."""
+    checkpoint = read_checkpoint(spec.path)
+    cls = expect_kind(checkpoint, spec.path, None if spec.kind is None else [spec.kind])
+    taken = {k: v for k, v in (shared or {}).items() if k in cls.inference_settings}
+    overrides = taken | spec.overrides
+    if oracle:
+        overrides = {k: v for k, v in overrides.items() if k in cls.oracle_settings}
+    model = cls.for_inference(public_hparams(checkpoint), checkpoint["state_dict"], **overrides)
+    model = model.to(device)
+    if not oracle:
+        model.check_ready()
     history: list[Tensor] = []
 
     def parts(damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-        """(G(z) of the best candidate, the result)."""
-        # the first batch's loss curves, for the search plot; from the same starts as the rest
-        result = model.search(damaged, mask, index, record_history=not history)
-        if result.history is not None:
-            history.append(result.history.cpu())
-        return result.generated, result.inpainted
+        if history:
+            return model.inpaint_parts(damaged, mask, index)
+        # the first batch's loss curves (an iterative method's), for the plot
+        raw, result, curves = model.trace(damaged, mask, index)
+        if curves is not None:
+            history.append(curves.cpu())
+        return raw, result
 
-    def fill(damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return parts(damaged, mask, index)[1]
+    def reconstruct(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+        return model.reconstruct(image, index)
 
-    def project(image: Tensor, mask: Tensor, index: Tensor) -> Tensor:
-        return model.latent_search().project(image, index).generated
-
-    landmark_on = model.hparams.landmark_weight > 0
-    name = "dcgan"
-    name += "+encoder" if model.hparams.encoder_checkpoint is not None else ""
-    name += "+landmark" if landmark_on else ""
-    name += "+holdout" if model.hparams.search_holdout > 0 else ""
-    name += "+poisson" if model.hparams.poisson_iterations > 0 else ""
-    if oracle:
-        name = "dcgan-oracle"
-        overrides = {k: v for k, v in overrides.items() if k in ("num_candidates", "iterations")}
     training_images, provenance = checkpoint_training_images(checkpoint)
-    network_term = landmark_on and model.hparams.landmark_loss == "network" and not oracle
     return Method(
-        name=name,
-        fill=project if oracle else fill,
+        name=f"{cls.kind}-oracle" if oracle else model.method_name(),
+        fill=reconstruct
+        if oracle
+        else (lambda damaged, mask, index: parts(damaged, mask, index)[1]),
         parts=None if oracle else parts,
         oracle=oracle,
         image_size=int(model.hparams.image_size),
-        checkpoint=str(path),
+        checkpoint=spec.path,
         config=public_hparams(checkpoint) | overrides,
         frame=recorded_frame(checkpoint),
         training_images=training_images,
         provenance=provenance,
-        landmark_checkpoint=model.hparams.landmark_checkpoint if network_term else None,
+        landmark_checkpoint=None if oracle else model.landmark_checkpoint_in_use(),
         reset=history.clear,
         wandb_run=checkpoint.get(CHECKPOINT_KEY),
         history=history,
+        settings=cls.inference_settings,
     )
 
 

@@ -5,7 +5,7 @@ protocol's fixed ``sample`` of them, ``faceinpaint.eval.protocols.sample_indices
 by the shared DataModule (at the task's size and crop, masks from the protocol's seed), each
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
 :class:`~faceinpaint.metrics.InpaintingMetrics` scores the composited results on the
-batch's device. Methods: VAE-GAN and DCGAN latent-search checkpoints, and the classical fills
+batch's device. Methods: the checkpoints of any registered method (``--checkpoints``), and the classical fills
 (mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split; PatchMatch and
 biharmonic when asked for, with ``faceinpaint[fills]`` installed).
 
@@ -27,8 +27,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.device import resolve_device
@@ -37,14 +40,21 @@ from faceinpaint.eval.exchange import predictions_method
 from faceinpaint.eval.methods import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
+    CheckpointSpec,
+    Method,
     NearestNeighbourBank,
     baseline_method,
-    dcgan_method,
+    checkpoint_method,
     nearest_neighbour_method,
-    vaegan_method,
 )
 from faceinpaint.eval.plots import plot_eval_bars, plot_search_history, save_figure
-from faceinpaint.eval.protocols import Protocol, as_protocol, check_mask_hashes, task_mask_hash
+from faceinpaint.eval.protocols import (
+    MaskTask,
+    Protocol,
+    as_protocol,
+    check_mask_hashes,
+    task_mask_hash,
+)
 from faceinpaint.eval.report import grid_image, markdown_report
 from faceinpaint.eval.tasks import (
     checkpoints_frame,
@@ -55,6 +65,7 @@ from faceinpaint.eval.tasks import (
     training_overlap,
 )
 from faceinpaint.io import plain, read_jsonl, save_image, write_jsonl, write_text
+from faceinpaint.landmarks.network import LandmarkNet
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.metrics import PerceptualNetworks
 from faceinpaint.ops.fills import check_fill_names
@@ -96,20 +107,15 @@ def data_description(rows: Sequence[dict[str, Any]], protocol: Protocol) -> str:
 def evaluate(
     data: FaceDataModule,
     protocol: Protocol,
+    checkpoints: list[str | dict[str, Any]] | None = None,
     vaegan: str | list[str] | None = None,
     dcgan: str | list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
     baselines: str | tuple[str, ...] = DEFAULT_BASELINES,
     nn_bank_size: int = 2000,
     landmark_checkpoint: str | None = None,
     limit: int | None = None,
     batch_size: int = 64,
-    dcgan_candidates: int | None = None,
-    dcgan_iterations: int | None = None,
-    dcgan_landmark_weight: float | None = None,
-    dcgan_poisson_iterations: int | None = None,
-    dcgan_encoder: str | None = None,
-    dcgan_holdout: float | None = None,
-    vaegan_poisson_iterations: int | None = None,
     oracles: bool = False,
     skip_mismatched: bool = False,
     checkpoint_frame: bool = False,
@@ -127,9 +133,18 @@ def evaluate(
     Args:
         protocol: the ``protocol:`` section of a configs/eval/*.yaml (name, masks, image_sizes,
             seed, split, crop_sizes). Its sizes and crops replace ``data.image_size`` / ``crop_size``.
-        vaegan: VAE-GAN checkpoint(s) (``faceinpaint fit --config configs/vaegan/...``): a path
-            or a list ``[a.ckpt, b.ckpt]``.
-        dcgan: DCGAN latent-search checkpoint(s) (``faceinpaint fit --config configs/dcgan/...``).
+        checkpoints: checkpoints (``.ckpt``) or shipped weights (``.safetensors``) of any
+            registered method (VAE-GAN, DCGAN latent search, Context Encoder, ...), each a path
+            or ``{path: ..., overrides: {...}}``; ``overrides`` replace the inference settings
+            its class names (``inference_settings``: a DCGAN's ``num_candidates``,
+            ``iterations``, ``landmark_weight``, ``poisson_iterations``, ``encoder_checkpoint``,
+            ``search_holdout``; a VAE-GAN's ``poisson_iterations``). Rows are named by what the
+            settings switch on (``dcgan+encoder+poisson``, ``vaegan+poisson``).
+        vaegan: shortcut for VAE-GAN checkpoints (a path or a list): they must hold one.
+        dcgan: shortcut for DCGAN latent-search checkpoints: they must hold one.
+        overrides: inference settings for every checkpoint whose class takes them, e.g.
+            ``{num_candidates: 8, iterations: 200}`` (an entry's own ``overrides`` win); a name
+            that no checkpoint takes is an error.
         baselines: classical fills, a name or a list: mean, harmonic, telea, ns, nn (nearest
             training face), patchmatch (Barnes et al. 2009, PyPatchMatch), biharmonic
             (scikit-image); ``[]`` for none. The last two need ``faceinpaint[fills]``: where
@@ -140,28 +155,10 @@ def evaluate(
         limit: evaluate the first ``limit`` faces of the split (None: all); with the protocol's
             ``sample``, the first ``limit`` faces of the sample (themselves a random sample).
         batch_size: faces per batch (the DCGAN search holds batch x candidates images).
-        dcgan_candidates: replaces the DCGAN checkpoints' ``num_candidates``.
-        dcgan_iterations: replaces the DCGAN checkpoints' search ``iterations``.
-        dcgan_landmark_weight: replaces the DCGAN checkpoints' ``landmark_weight`` (0 = no
-            landmark term; > 0 needs the checkpoint's ``landmark_checkpoint`` to exist). Rows
-            with the term are named ``dcgan+landmark``.
-        dcgan_poisson_iterations: replaces the DCGAN checkpoints' ``poisson_iterations``
-            (conjugate-gradient iterations of Poisson blending against the damaged input; 0 =
-            plain composite). Blended rows get ``+poisson`` in their name.
-        dcgan_encoder: a latent encoder (``faceinpaint fit --config configs/encoder/...``) of
-            the DCGAN checkpoints' generator: their searches start from its latent (rows
-            named ``dcgan+encoder``) instead of the checkpoints' setting.
-        dcgan_holdout: replaces the DCGAN checkpoints' ``search_holdout`` (the share of the
-            context held out to choose each candidate's iterate and the candidate; 0 = the
-            paper's last iterate and smallest loss). Rows with it are named ``dcgan+holdout``.
-        vaegan_poisson_iterations: replaces the VAE-GAN checkpoints' ``poisson_iterations``
-            (conjugate-gradient iterations of Poisson blending of the output into the known
-            pixels; 0 = pasted, as in the paper). Blended rows are named ``vaegan+poisson``.
         oracles: also add, for each checkpoint, a diagnostic row that sees the whole original
-            (``vaegan-oracle``: the network's reconstruction of the unmasked face;
-            ``dcgan-oracle``: the generator's closest image to it, found by the same search
-            with every pixel known). Their hole figures bound what the model can reach; they
-            are not inpainting results.
+            (``<kind>-oracle``, the method's ``reconstruct``: the VAE-GAN's reconstruction of the
+            unmasked face, the DCGAN generator's closest image to it). Their hole figures bound
+            what the model can reach; they are not inpainting results.
         skip_mismatched: a checkpoint whose image size matches none of the protocol's sizes is
             skipped with a logged reason instead of being an error (for suites over protocols).
         checkpoint_frame: evaluate at the frame (crop) the checkpoints were trained on when the
@@ -182,46 +179,94 @@ def evaluate(
             checkpoint was trained with a wandb logger. Offline unless you are logged in.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
         out: folder of results.jsonl, <protocol>.md, the <protocol>-<mask>.png grids, the
-            <protocol>.png bar chart and (DCGAN) <protocol>-<mask>-search.png loss curves.
+            <protocol>.png bar chart and (iterative methods) <protocol>-<mask>-search.png loss
+            curves.
         quiet: do not print the report when done (it is <protocol>.md in ``out``).
 
     Returns the result rows written by this run.
     """
     started = time.perf_counter()
     protocol = as_protocol(protocol)
-    vaegan, dcgan, baselines = _as_list(vaegan), _as_list(dcgan), _as_list(baselines)
+    baselines = _as_list(baselines)
     target = resolve_device(device)
-    out_dir = Path(out)
-    results_path = out_dir / RESULTS_FILE
     check_fill_names(baselines, BASELINE_NAMES)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     perceptual = PerceptualNetworks.load(_as_list(metrics), target) if metrics else None
-
+    specs = checkpoint_specs(checkpoints, vaegan, dcgan)
     methods = [
-        vaegan_method(path, target, oracle, vaegan_poisson_iterations)
-        for path in vaegan
-        for oracle in ((False, True) if oracles else (False,))
+        checkpoint_method(spec, target, oracle, overrides)
+        for spec in specs
+        for oracle in (False, True)[: 1 + oracles]
     ]
-    methods += [
-        dcgan_method(
-            path,
-            target,
-            dcgan_candidates,
-            dcgan_iterations,
-            dcgan_landmark_weight,
-            dcgan_poisson_iterations,
-            oracle,
-            dcgan_encoder,
-            dcgan_holdout,
+    untaken = sorted(set(overrides or {}) - {name for m in methods for name in m.settings})
+    if untaken:
+        raise ValueError(
+            f"--overrides {untaken}: no checkpoint's method takes them (their settings: "
+            f"{sorted({name for m in methods for name in m.settings})})"
         )
-        for path in dcgan
-        for oracle in ((False, True) if oracles else (False,))
-    ]
-    tasks = protocol.tasks()
-    sizes = {task.image_size for task in tasks}
-    notes = []
-    usable = []
+    usable, notes = usable_methods(methods, protocol, skip_mismatched)
+    loop = EvalLoop(limit, batch_size, grid_samples, landmark_checkpoint, target, Path(out))
+    plans = plan_tasks(
+        data, protocol, usable, loop, baselines, nn_bank_size, predictions, notes,
+        checkpoint_frame, allow_train_overlap,
+    )  # fmt: skip
+    rows, images = score_tasks(plans, protocol, loop, perceptual)
+    report, provenance = write_results(rows, protocol, loop, notes, images, started)
+    trained_by = [m.wandb_run for m in usable if m.wandb_run]
+    if wandb or (wandb is None and trained_by):
+        run_config = {"protocol": protocol.describe(), "limit": limit, "batch_size": batch_size}
+        run = open_eval_run(
+            protocol.name, loop.out, trained_by, provenance | run_config | {"notes": notes}
+        )
+        log_eval(run, protocol.name, rows, images)
+        run.finish()
+    if not quiet:
+        print(report)
+    return rows
+
+
+@dataclass(frozen=True)
+class EvalLoop:
+    """The settings of the evaluation loop itself, shared by every method and task."""
+
+    limit: int | None
+    batch_size: int
+    grid_samples: int
+    landmark_checkpoint: str | None
+    device: torch.device
+    out: Path
+
+
+@dataclass
+class TaskPlan:
+    """A task with its data, its methods and each checkpoint's overlap with the scored faces."""
+
+    task: MaskTask
+    datamodule: FaceDataModule
+    methods: list[Method]
+    overlaps: dict[str, int | None]
+
+
+def checkpoint_specs(
+    checkpoints: Sequence[str | dict[str, Any]] | None,
+    vaegan: str | Sequence[str] | None,
+    dcgan: str | Sequence[str] | None,
+) -> list[CheckpointSpec]:
+    """The ``--vaegan`` and ``--dcgan`` shortcuts (each must hold its kind), then
+    ``--checkpoints`` in their order."""
+    specs = [CheckpointSpec(path, kind="vaegan") for path in _as_list(vaegan)]
+    specs += [CheckpointSpec(path, kind="dcgan") for path in _as_list(dcgan)]
+    return specs + [CheckpointSpec.parse(value) for value in checkpoints or []]
+
+
+def usable_methods(
+    methods: list[Method], protocol: Protocol, skip_mismatched: bool
+) -> tuple[list[Method], list[str]]:
+    """The methods whose image size the protocol has (others: an error, or skipped with a note
+    under ``skip_mismatched``), and the report's notes so far."""
+    sizes = {task.image_size for task in protocol.tasks()}
+    usable, notes = [], []
     for method in methods:
         if method.image_size in sizes:
             usable.append(method)
@@ -234,73 +279,13 @@ def evaluate(
             raise ValueError(reason + ": evaluate it with a protocol of its size")
         log.warning("skipping %s", reason)
         notes.append(f"skipped: {reason}")
-    if oracles:
+    if any(method.oracle for method in usable):
         notes.append(
             "oracle rows are diagnostics, not inpainting: they see the whole original, hole "
             "included (vaegan-oracle: the network's reconstruction of the unmasked face; "
             "dcgan-oracle: the generator's closest image to it). Their hole figures bound what "
             "the model can reach."
         )
-    nn_bank = NearestNeighbourBank(nn_bank_size, target) if "nn" in baselines else None
-    landmark_net = None
-    if landmark_checkpoint is not None:
-        from faceinpaint.landmarks.network import LandmarkNet
-
-        landmark_net = LandmarkNet.from_checkpoint(landmark_checkpoint, map_location=target)
-
-    if nn_bank is not None:
-        notes.append(f"nn: the nearest of the first {nn_bank_size} faces of the train split")
-    previous = read_jsonl(results_path)
-    revision = git_revision()
-    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    rows: list[dict[str, Any]] = []
-    # every task's data and checks first: a refused frame or training face fails before any work
-    plans = []
-    images: dict[str, Path] = {}
-    for task in tasks:
-        task_methods = [m for m in usable if m.image_size == task.image_size]
-        asked = task_datamodule(data, task)
-        frame = checkpoints_frame(task, asked.frame, task_methods, checkpoint_frame)
-        datamodule = task_datamodule(data, task, frame) if frame is not None else asked
-        if frame is not None:
-            notes.append(
-                f"{task.mask}: evaluated at the checkpoints' frame, {frame}, not the protocol's "
-                f"{asked.frame} (--checkpoint_frame)"
-            )
-        check_landmark_frame(landmark_checkpoint, datamodule, f"the landmark NME of {task.mask}")
-        for method in task_methods:
-            check_landmark_frame(
-                method.landmark_checkpoint, datamodule, f"the latent search of {method.checkpoint}"
-            )
-        evaluated = task.indices(len(datamodule.dataset(task.split)), limit)
-        split_names = datamodule.cached_split(task.split).names
-        names = [split_names[index] for index in evaluated]
-        overlaps = {
-            method_key(m): training_overlap(m, names, task.split, allow_train_overlap)
-            for m in task_methods
-        }
-        if predictions is not None:
-            task_methods.insert(
-                0, predictions_method(predictions, task, dict(zip(evaluated, names, strict=True)))
-            )
-        for name in baselines:
-            if name == "nn":
-                task_methods.append(nearest_neighbour_method(nn_bank.faces(datamodule)))
-            else:
-                task_methods.append(baseline_method(name))
-        # fail before any work when the masks differ from those of earlier rows in `out`
-        check_mask_hashes(
-            previous
-            + [
-                {
-                    **task.describe(),
-                    "n": len(evaluated),
-                    "method": "(this run)",
-                    "mask_hash": task_mask_hash(task, evaluated, target),
-                }
-            ]
-        )
-        plans.append((task, datamodule, task_methods, overlaps))
     for method in usable:
         if method.checkpoint is not None and method.training_images is None:
             notes.append(
@@ -312,99 +297,174 @@ def evaluate(
                 f"{method.name} {method.checkpoint} saved no data settings: its frame was not "
                 "checked against the protocol's"
             )
-    if any(overlap for _, _, _, overlaps in plans for overlap in overlaps.values()):
+    return usable, notes
+
+
+def plan_tasks(
+    data: FaceDataModule,
+    protocol: Protocol,
+    usable: list[Method],
+    loop: EvalLoop,
+    baselines: list[str],
+    nn_bank_size: int,
+    predictions: str | None,
+    notes: list[str],
+    checkpoint_frame: bool,
+    allow_train_overlap: bool,
+) -> list[TaskPlan]:
+    """Every task's data, methods and checks, before any work: a refused frame, training face,
+    landmark network or mask hash fails here. Appends to ``notes``."""
+    nn_bank = NearestNeighbourBank(nn_bank_size, loop.device) if "nn" in baselines else None
+    if nn_bank is not None:
+        notes.append(f"nn: the nearest of the first {nn_bank_size} faces of the train split")
+    previous = read_jsonl(loop.out / RESULTS_FILE)
+    plans = []
+    for task in protocol.tasks():
+        methods = [m for m in usable if m.image_size == task.image_size]
+        asked = task_datamodule(data, task)
+        frame = checkpoints_frame(task, asked.frame, methods, checkpoint_frame)
+        datamodule = task_datamodule(data, task, frame) if frame is not None else asked
+        if frame is not None:
+            notes.append(
+                f"{task.mask}: evaluated at the checkpoints' frame, {frame}, not the protocol's "
+                f"{asked.frame} (--checkpoint_frame)"
+            )
+        check_landmark_frame(
+            loop.landmark_checkpoint, datamodule, f"the landmark NME of {task.mask}"
+        )
+        for method in methods:
+            check_landmark_frame(
+                method.landmark_checkpoint, datamodule, f"the latent search of {method.checkpoint}"
+            )
+        evaluated = task.indices(len(datamodule.dataset(task.split)), loop.limit)
+        split_names = datamodule.cached_split(task.split).names
+        names = [split_names[index] for index in evaluated]
+        overlaps = {
+            method_key(m): training_overlap(m, names, task.split, allow_train_overlap)
+            for m in methods
+        }
+        if predictions is not None:
+            ids = dict(zip(evaluated, names, strict=True))
+            methods.insert(0, predictions_method(predictions, task, ids))
+        for name in baselines:
+            fill = nearest_neighbour_method(nn_bank.faces(datamodule)) if name == "nn" else None
+            methods.append(fill or baseline_method(name))
+        # fail before any work when the masks differ from those of earlier rows in `out`
+        this_run = {"n": len(evaluated), "method": "(this run)"}
+        hashed = this_run | {"mask_hash": task_mask_hash(task, evaluated, loop.device)}
+        check_mask_hashes([*previous, task.describe() | hashed])
+        plans.append(TaskPlan(task, datamodule, methods, overlaps))
+    if any(overlap for plan in plans for overlap in plan.overlaps.values()):
         notes.append(
             "rows marked 'trained on k/n' score k faces the checkpoint trained on "
             "(--allow_train_overlap): diagnostics, not held-out results"
         )
+    return plans
 
-    for task, datamodule, task_methods, overlaps in plans:
-        result = run_task(
-            task,
-            datamodule,
-            task_methods,
-            target,
-            limit,
-            batch_size,
-            grid_samples,
-            landmark_net,
-            perceptual,
+
+def score_tasks(
+    plans: list[TaskPlan], protocol: Protocol, loop: EvalLoop, perceptual: Any
+) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """Run every task: its result rows, and its grids and loss-curve plots written to
+    ``loop.out`` (``name -> path``)."""
+    rows: list[dict[str, Any]] = []
+    images: dict[str, Path] = {}
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    made = {"git_revision": git_revision(), "date": date, "device": hardware(loop.device)}
+    landmark_net = None
+    if loop.landmark_checkpoint is not None:
+        landmark_net = LandmarkNet.from_checkpoint(
+            loop.landmark_checkpoint, map_location=loop.device
         )
-        for method in task_methods:
-            rows.append(
-                {
-                    **task.describe(),
-                    "n": result.n,
-                    "mask_hash": result.mask_hash,
-                    "method": method.name,
-                    "checkpoint": method.checkpoint,
-                    "frame": str(datamodule.frame),
-                    "train_overlap": overlaps.get(method_key(method)),
-                    "metrics": result.metrics[method_key(method)],
-                    "seconds_per_face": round(result.seconds_per_face[method_key(method)], 6),
-                    **(
-                        {"paired": result.paired[method_key(method)]}
-                        if method_key(method) in result.paired
-                        else {}
-                    ),
-                    "git_revision": revision,
-                    "date": date,
-                    "device": hardware(target),
-                    "data": data_source(datamodule),
-                    "config": {
-                        "protocol": protocol.describe(),
-                        "data": plain(dict(datamodule.hparams)),
-                        "method": plain(method.config),
-                        "run": {
-                            "limit": limit,
-                            "batch_size": batch_size,
-                            "landmark_checkpoint": landmark_checkpoint,
-                        },
-                    },
-                }
-            )
-        grid = grid_image(grid_labels(result.grid))
-        images[f"{protocol.name}-{task.mask}"] = out_dir / f"{protocol.name}-{task.mask}.png"
-        save_image(grid, images[f"{protocol.name}-{task.mask}"])
-        searched = [method for method in task_methods if method.history]
+    for plan in plans:
+        task, datamodule = plan.task, plan.datamodule
+        result = run_task(
+            task, datamodule, plan.methods, loop.device, loop.limit, loop.batch_size,
+            loop.grid_samples, landmark_net, perceptual,
+        )  # fmt: skip
+        scored = task.describe() | {"n": result.n, "mask_hash": result.mask_hash}
+        made_here = made | {"data": data_source(datamodule)}
+        rows += [
+            result_row(scored, made_here, method, result, plan, protocol, loop)
+            for method in plan.methods
+        ]
+        name = f"{protocol.name}-{task.mask}"
+        images[name] = save_image(grid_image(grid_labels(result.grid)), loop.out / f"{name}.png")
+        searched = [method for method in plan.methods if method.history]
         for number, method in enumerate(searched, start=1):
-            suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of --dcgan
-            path = out_dir / f"{protocol.name}-{task.mask}-search{suffix}.png"
+            suffix = f"-{number}" if len(searched) > 1 else ""  # in the order of the checkpoints
+            path = loop.out / f"{name}-search{suffix}.png"
             where = "/".join(Path(method.checkpoint).parts[-2:])
             title = f"{method.name} ({where}) search, {protocol.name}/{task.mask}, first batch"
             images[path.stem] = save_figure(plot_search_history(method.history[0], title), path)
+    return rows, images
 
+
+def result_row(
+    scored: dict[str, Any],
+    made: dict[str, Any],
+    method: Method,
+    result: Any,
+    plan: TaskPlan,
+    protocol: Protocol,
+    loop: EvalLoop,
+) -> dict[str, Any]:
+    """One method's row of a task for results.jsonl: what was ``scored`` (task, faces, masks),
+    the method's figures, and where and when it was ``made``."""
+    key = method_key(method)
+    return {
+        **scored,
+        "method": method.name,
+        "checkpoint": method.checkpoint,
+        "frame": str(plan.datamodule.frame),
+        "train_overlap": plan.overlaps.get(key),
+        "metrics": result.metrics[key],
+        "seconds_per_face": round(result.seconds_per_face[key], 6),
+        **({"paired": result.paired[key]} if key in result.paired else {}),
+        **made,
+        "config": {
+            "protocol": protocol.describe(),
+            "data": plain(dict(plan.datamodule.hparams)),
+            "method": plain(method.config),
+            "run": {
+                "limit": loop.limit,
+                "batch_size": loop.batch_size,
+                "landmark_checkpoint": loop.landmark_checkpoint,
+            },
+        },
+    }
+
+
+def write_results(
+    rows: list[dict[str, Any]],
+    protocol: Protocol,
+    loop: EvalLoop,
+    notes: list[str],
+    images: dict[str, Path],
+    started: float,
+) -> tuple[str, dict[str, Any]]:
+    """Append ``rows`` to results.jsonl (mask hashes checked against earlier rows), write the
+    report and its bar chart; the report's text and provenance."""
+    results_path = loop.out / RESULTS_FILE
+    previous = read_jsonl(results_path)
     check_mask_hashes(previous + rows)
     write_jsonl(previous + rows, results_path)
     provenance = {
         "command": command_line(),
         "data": data_description(rows, protocol),
-        "hardware": hardware(target),
-        "date": date,
-        "git_revision": revision,
+        "hardware": hardware(loop.device),
+        "date": rows[0]["date"] if rows else dt.datetime.now(dt.timezone.utc).isoformat(),
+        "git_revision": rows[0]["git_revision"] if rows else git_revision(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    report = markdown_report(
-        f"{protocol.name}: {', '.join(f'{s} px' for s in protocol.image_sizes)}",
-        rows,
-        provenance,
-        notes,
-    )
-    write_text(report, out_dir / f"{protocol.name}.md")
+    sizes = ", ".join(f"{s} px" for s in protocol.image_sizes)
+    report = markdown_report(f"{protocol.name}: {sizes}", rows, provenance, notes)
+    write_text(report, loop.out / f"{protocol.name}.md")
+    title = report.splitlines()[0].lstrip("# ")
     images[protocol.name] = save_figure(
-        plot_eval_bars(rows, report.splitlines()[0].lstrip("# ")), out_dir / f"{protocol.name}.png"
+        plot_eval_bars(rows, title), loop.out / f"{protocol.name}.png"
     )
-    trained_by = [m.wandb_run for m in usable if m.wandb_run]
-    if wandb or (wandb is None and trained_by):
-        run_config = {"protocol": protocol.describe(), "limit": limit, "batch_size": batch_size}
-        run = open_eval_run(
-            protocol.name, out_dir, trained_by, provenance | run_config | {"notes": notes}
-        )
-        log_eval(run, protocol.name, rows, images)
-        run.finish()
-    if not quiet:
-        print(report)
-    return rows
+    return report, provenance
 
 
 def score(

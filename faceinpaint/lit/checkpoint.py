@@ -34,7 +34,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +47,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
 from faceinpaint.io import atomic_write, remove_dead_temporaries, write_text
-from faceinpaint.lit.loading import (
-    DCGAN_CLASS,
-    LANDMARK_CLASS,
-    VAEGAN_CLASS,
-    import_class,
-    read_lightning_checkpoint,
-    resolve_class_path,
-)
+from faceinpaint.lit.loading import read_lightning_checkpoint
+from faceinpaint.lit.method import DeclaredModule, import_class, resolve_class_path
 from faceinpaint.lit.run_dir import run_directory
 from faceinpaint.lit.run_lock import RunLock
 
@@ -236,66 +230,6 @@ def note_resume(trainer: pl.Trainer) -> Path | None:
 
 
 # ----------------------------------------------------------------------------- resume rules
-VAEGAN, DCGAN, LANDMARKS = VAEGAN_CLASS, DCGAN_CLASS, LANDMARK_CLASS
-
-# Settings that shape the weights: never different from the checkpoint's.
-ARCHITECTURE: dict[str, tuple[str, ...]] = {
-    VAEGAN: (
-        "image_size",
-        "latent_dim",
-        "base_channels",
-        "max_channels",
-        "num_layers",
-        "norm",
-        "residual_second_norm",
-        "critic_base_channels",
-        "critic_max_channels",
-        "critic_norm",
-        "local_size",
-    ),
-    DCGAN: ("latent_dim", "ngf", "generator_activation", "ndf", "image_size", "latent_prior"),
-    LANDMARKS: ("widths", "heatmap_stride"),
-}
-# Settings that resuming training restores from the optimizer and scheduler state, so a new
-# value would be silently ignored: the same as the checkpoint's under ``fit``.
-OPTIMIZER: dict[str, tuple[str, ...]] = {
-    VAEGAN: ("generator_lr", "generator_betas", "critic_lr"),
-    DCGAN: ("lr", "betas"),
-    LANDMARKS: ("lr", "weight_decay"),
-}
-
-
-def _curriculum_rule(old: Any, new: Any, checkpoint: Mapping[str, Any]) -> str | None:
-    """Stage boundaries may move only where the checkpoint has not reached them yet, and none
-    below the generator update it reached."""
-    done = int(checkpoint.get("vaegan_curriculum", {}).get("generator_updates", 0))
-    for number, (before, after) in enumerate(zip(old[:2], new[:2], strict=True), start=1):
-        if after == before:
-            continue
-        if before < done:
-            return (
-                f"the checkpoint is at generator update {done}, past the end of stage {number} "
-                f"({before}); only boundaries it has not reached may move"
-            )
-        if after < done:
-            return (
-                f"the checkpoint is at generator update {done}, in stage {number}: stage "
-                f"{number} can end at update {done} or later, not {after}"
-            )
-    if new[2] < done:
-        return (
-            f"the checkpoint is at generator update {done}: training can end at update {done} "
-            f"or later, not {new[2]}"
-        )
-    return None
-
-
-# Settings that may change under fit only within a rule: (old, new, checkpoint) -> error or None.
-FIT_RULES: dict[str, dict[str, Callable[[Any, Any, Mapping[str, Any]], str | None]]] = {
-    VAEGAN: {"stage_boundaries": _curriculum_rule},
-}
-
-
 def _plain(value: Any) -> Any:
     """Tuples as lists, so that a YAML list equals the tuple saved in a checkpoint."""
     return json.loads(json.dumps(value, default=str))
@@ -311,9 +245,10 @@ def check_resume(
     """Raise ``ValueError`` naming the setting when ``settings`` (the config's model arguments)
     may not differ from the checkpoint's under this subcommand.
 
-    Every subcommand: the checkpoint holds the config's model class, and the architecture is the
-    checkpoint's. ``fit`` also: optimizer settings are the checkpoint's (its optimizer state would
-    override them), and the VAE-GAN's stage boundaries move only where not reached yet. Any other
+    Every subcommand: the checkpoint holds the config's model class, and the class's
+    ``architecture`` settings are the checkpoint's. ``fit`` also: its ``optimizer_settings`` are
+    the checkpoint's (its optimizer state would override them), and its ``resume_rules`` hold
+    (the VAE-GAN's stage boundaries move only where not reached yet). Any other
     setting takes the config's value from the resumed step on (or for the whole of ``test``).
     """
     saved = dict(checkpoint.get("hyper_parameters") or {})
@@ -325,22 +260,26 @@ def check_resume(
             f"checkpoint {path!r} holds a {saved_class}, but the config's model is {class_path}: "
             "use the config the checkpoint was trained with"
         )
+    cls = import_class(class_path)
+    if not issubclass(cls, DeclaredModule):
+        return
+    saved = cls.current_hparams(saved)
     # a checkpoint saved before an architecture setting existed was built with its default
-    former = inspect.signature(import_class(class_path)).parameters
-    for name in ARCHITECTURE.get(class_path, ()):
+    former = inspect.signature(cls).parameters
+    for name in cls.architecture:
         if name not in saved and former[name].default is not inspect.Parameter.empty:
             saved[name] = former[name].default
-    fixed = ARCHITECTURE.get(class_path, ()) + (OPTIMIZER.get(class_path, ()) if fit else ())
+    fixed = cls.architecture + (cls.optimizer_settings if fit else ())
     for name in fixed:
         if name in saved and name in settings and _plain(saved[name]) != _plain(settings[name]):
-            kind = "the architecture" if name in ARCHITECTURE[class_path] else "the optimizer state"
+            kind = "the architecture" if name in cls.architecture else "the optimizer state"
             raise ValueError(
                 f"{name}: checkpoint {path!r} has {_plain(saved[name])}, the config "
                 f"{_plain(settings[name])}; {name} is part of {kind} and cannot change on "
                 f"resume (pass --model.init_args.{name} {json.dumps(_plain(saved[name]))}, or "
                 "start a new run)"
             )
-    for name, rule in (FIT_RULES.get(class_path, {}) if fit else {}).items():
+    for name, rule in (cls.resume_rules if fit else {}).items():
         if name in saved and name in settings:
             old, new = _plain(saved[name]), _plain(settings[name])
             if old != new and (problem := rule(old, new, checkpoint)):

@@ -29,7 +29,8 @@ from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
 from faceinpaint.lit.fill_metrics import ClassicalFillMetrics
 from faceinpaint.lit.images import log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
-from faceinpaint.lit.loading import former_class, load_latent_encoder
+from faceinpaint.lit.loading import load_latent_encoder
+from faceinpaint.lit.method import InpaintingModule, former_class
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.writers import ROWS, InpaintingWriter
 from faceinpaint.losses.dcgan import discriminator_loss, generator_loss
@@ -44,8 +45,38 @@ from faceinpaint.models.dcgan import (
 )
 
 
-class DCGANModule(pl.LightningModule):
+class DCGANModule(InpaintingModule):
     """DCGAN training and latent-search inpainting at ``image_size`` (64 in the thesis)."""
+
+    kind = "dcgan"
+    display_name = "DCGAN latent-search"
+    former_names = ("DCGANInpainter",)
+    architecture = (
+        "latent_dim",
+        "ngf",
+        "generator_activation",
+        "ndf",
+        "image_size",
+        "latent_prior",
+    )
+    optimizer_settings = ("lr", "betas")
+    # G and D: the search's prior loss needs D
+    export_prefixes = ("generator.", "discriminator.")
+    inference_settings = (
+        "num_candidates",
+        "iterations",
+        "landmark_weight",
+        "poisson_iterations",
+        "encoder_checkpoint",
+        "search_holdout",
+    )
+    oracle_settings = ("num_candidates", "iterations")
+
+    @classmethod
+    def recognizes(cls, checkpoint: dict[str, Any]) -> bool:
+        prefixes = {key.split(".", 1)[0] for key in checkpoint.get("state_dict") or {}}
+        hparams = checkpoint.get("hyper_parameters") or {}
+        return {"generator", "discriminator"} <= prefixes and "latent_prior" in hparams
 
     def __init__(
         self,
@@ -136,6 +167,11 @@ class DCGANModule(pl.LightningModule):
                 one run at different steps compare (a learning curve).
         """
         super().__init__()
+        if landmark_weight < 0 or poisson_iterations < 0:
+            raise ValueError(
+                "landmark_weight and poisson_iterations must be >= 0, got "
+                f"{landmark_weight} and {poisson_iterations}"
+            )
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(latent_dim, ngf, image_size, activation=generator_activation)
@@ -311,6 +347,42 @@ class DCGANModule(pl.LightningModule):
         """(B,3,H,W) composited results of the latent search (see :meth:`search`)."""
         return self.search(damaged, mask, index).inpainted
 
+    def inpaint_parts(self, damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """``(G(z) of the chosen candidate, result)``."""
+        result = self.search(damaged, mask, index)
+        return result.generated, result.inpainted
+
+    def trace(
+        self, damaged: Tensor, mask: Tensor, index: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """:meth:`inpaint_parts` and the search's (K,B,N) loss curves, from the same starts."""
+        result = self.search(damaged, mask, index, record_history=True)
+        return result.generated, result.inpainted, result.history
+
+    def reconstruct(self, image: Tensor, index: Tensor) -> Tensor:
+        """The generator's closest image to the whole ``image`` (``LatentSearch.project``, the
+        configured candidates and iterations)."""
+        return self.latent_search().project(image, index).generated
+
+    def method_name(self) -> str:
+        """``dcgan``, with ``+encoder`` (starts from a latent encoder), ``+landmark`` (the
+        landmark term on), ``+holdout`` (held-out stopping) and ``+poisson`` (blended)."""
+        hp = self.hparams
+        name = "dcgan"
+        name += "+encoder" if hp.encoder_checkpoint is not None else ""
+        name += "+landmark" if hp.landmark_weight > 0 else ""
+        name += "+holdout" if hp.search_holdout > 0 else ""
+        name += "+poisson" if hp.poisson_iterations > 0 else ""
+        return name
+
+    def check_ready(self) -> None:
+        self.landmark_term()  # a missing landmark checkpoint fails here, before any search
+
+    def landmark_checkpoint_in_use(self) -> str | None:
+        hp = self.hparams
+        on = hp.landmark_weight > 0 and hp.landmark_loss == "network"
+        return hp.landmark_checkpoint if on else None
+
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         image, mask = batch[IMAGE], batch[MASK]
         result = self.latent_search(validation=True)(image, mask, batch[INDEX])
@@ -361,5 +433,5 @@ def result_rows(result: SearchResult) -> dict[str, list[Any]]:
 
 
 def __getattr__(name: str) -> type:
-    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    """A former class name of this module (its class's ``former_names``)."""
     return former_class(__name__, name)

@@ -20,18 +20,34 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
 from faceinpaint.batch import IMAGE, MASK
 from faceinpaint.lit.loading import ENCODER_CONFIG_KEY, load_generator
+from faceinpaint.lit.method import DeclaredModule
 from faceinpaint.models.dcgan import sample_latent
 from faceinpaint.models.latent_encoder import LatentEncoder
 
 
-class LatentEncoderModule(pl.LightningModule):
+class LatentEncoderModule(DeclaredModule):
     """Trains E for the frozen generator of ``dcgan_checkpoint``."""
+
+    kind = "encoder"
+    display_name = "latent encoder"
+    checkpoint_marker = ENCODER_CONFIG_KEY
+    export_class = f"{LatentEncoder.__module__}.{LatentEncoder.__qualname__}"
+    export_prefixes = ("encoder.",)  # E alone: G is the DCGAN's, loaded from its own file
+
+    @classmethod
+    def exported(cls, checkpoint: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Tensor]]:
+        """E's weights and constructor arguments: a ``LatentEncoder`` file."""
+        state = {
+            name.removeprefix("encoder."): value
+            for name, value in checkpoint["state_dict"].items()
+            if name.startswith("encoder.")
+        }
+        return cls.export_class, dict(checkpoint[ENCODER_CONFIG_KEY]), state
 
     def __init__(
         self,

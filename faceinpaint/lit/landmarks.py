@@ -22,7 +22,8 @@ from faceinpaint.data.masks import MaskSpec, make_masks
 from faceinpaint.data.provenance import FaceFrame
 from faceinpaint.landmarks.heatmaps import render_heatmaps
 from faceinpaint.landmarks.network import CHECKPOINT_KEY, LandmarkNet
-from faceinpaint.lit.loading import former_class, read_checkpoint
+from faceinpaint.lit.loading import read_checkpoint
+from faceinpaint.lit.method import DeclaredModule, former_class
 from faceinpaint.losses.landmark import landmark_nme
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,14 @@ def check_landmark_frame(
         )
 
 
-class LandmarkModule(pl.LightningModule):
+class LandmarkModule(DeclaredModule):
+    kind = "landmarks"
+    display_name = "landmark network"
+    former_names = ("LitLandmarks",)
+    architecture = ("widths", "heatmap_stride")
+    optimizer_settings = ("lr", "weight_decay")
+    checkpoint_marker = CHECKPOINT_KEY
+
     def __init__(
         self,
         widths: list[int] = [16, 32, 48, 64, 96],  # noqa: B006 (jsonargparse needs a literal default)
@@ -171,5 +179,5 @@ class LandmarkModule(pl.LightningModule):
 
 
 def __getattr__(name: str) -> type:
-    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    """A former class name of this module (its class's ``former_names``)."""
     return former_class(__name__, name)

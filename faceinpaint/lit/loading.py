@@ -5,22 +5,20 @@ plain values and the classes registered with ``torch.serialization.add_safe_glob
 run; one that cannot be read is an error naming it and the newest readable checkpoint beside
 it) and shipped weights (``.safetensors``: fp16 tensors plus ``class_path`` / ``init_args`` /
 ``data`` metadata, written by :mod:`faceinpaint.lit.weights`). :func:`read_checkpoint` presents both as a
-checkpoint dict; :func:`checkpoint_kind` says which model it holds. It imports no LightningModule
-(they import it); :func:`faceinpaint.lit.inference.load_inpainter` builds the inpainting module
-of either format for inference.
+checkpoint dict. It imports no LightningModule (they import it):
+:func:`faceinpaint.lit.inference.checkpoint_class` says which class a file holds and
+:func:`faceinpaint.lit.inference.load_inpainter` builds the inpainting module of either format.
 
-Class paths written before the modules were renamed still load: :data:`CLASS_ALIASES` maps
-each former path to the current one (the shipped ``faceinpaint/assets/*.safetensors`` and
-users' run configs and checkpoints carry the former names).
+Class paths written before the modules were renamed still load: each class lists its
+``former_names`` (:func:`faceinpaint.lit.method.resolve_class_path`; the shipped
+``faceinpaint/assets/*.safetensors`` and users' run configs and checkpoints carry them).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import pickle
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,38 +27,13 @@ from torch import Tensor, nn
 
 import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
 from faceinpaint.io import remove_dead_temporaries
+from faceinpaint.lit.method import DeclaredModule, import_class, resolve_class_path
 from faceinpaint.models.dcgan import Generator, LatentPrior
 from faceinpaint.models.latent_encoder import LatentEncoder
 from faceinpaint.safe_load import UntrustedCheckpointError, load_error_reason, load_without_code
 
-VAEGAN_CLASS = "faceinpaint.lit.vaegan.VAEGANModule"
-DCGAN_CLASS = "faceinpaint.lit.dcgan.DCGANModule"
-LANDMARK_CLASS = "faceinpaint.lit.landmarks.LandmarkModule"
-ENCODER_MODULE_CLASS = "faceinpaint.lit.encoder.LatentEncoderModule"
-# Former class paths -> current ones.
-CLASS_ALIASES = {
-    "faceinpaint.lit.vaegan.VAEGANInpainting": VAEGAN_CLASS,
-    "faceinpaint.lit.dcgan.DCGANInpainter": DCGAN_CLASS,
-    "faceinpaint.lit.landmarks.LitLandmarks": LANDMARK_CLASS,
-}
-KIND_CLASSES = {"vaegan": VAEGAN_CLASS, "dcgan": DCGAN_CLASS}
-KIND_NAMES = {"vaegan": "VAE-GAN", "dcgan": "DCGAN latent-search"}
 WEIGHTS_SUFFIX = ".safetensors"
 DATA_KEY = "data"  # weights metadata: the training run's DataModule settings (JSON)
-
-
-def resolve_class_path(class_path: str) -> str:
-    """The current class path of ``class_path`` (itself unless it is a former one)."""
-    return CLASS_ALIASES.get(class_path, class_path)
-
-
-def former_class(module: str, name: str) -> type:
-    """The class a former name ``module.name`` stands for now: the module ``__getattr__`` of each
-    renamed class's module, so configs, checkpoints and weights that name it still load."""
-    current = CLASS_ALIASES.get(f"{module}.{name}")
-    if current is None:
-        raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    return import_class(current)
 
 
 # ----------------------------------------------------------------------------- Lightning files
@@ -145,15 +118,6 @@ def read_weights(path: str | Path) -> tuple[str, dict[str, Any], dict[str, Tenso
     return metadata["class_path"], json.loads(metadata["init_args"]), state
 
 
-def import_class(class_path: str) -> type:
-    """The faceinpaint class a (possibly former) class path names."""
-    class_path = resolve_class_path(class_path)
-    module, _, name = class_path.rpartition(".")
-    if not module.startswith("faceinpaint."):
-        raise ValueError(f"weights name class {class_path!r}; only faceinpaint classes are built")
-    return getattr(importlib.import_module(module), name)
-
-
 def load_weights(path: str | Path, **overrides: Any) -> nn.Module:
     """The module of a weights file, in eval mode; ``overrides`` replace constructor arguments.
 
@@ -162,7 +126,10 @@ def load_weights(path: str | Path, **overrides: Any) -> nn.Module:
     VAE-GAN file holds its generator only: critics and VGG serve training alone).
     """
     class_path, init_args, state = read_weights(path)
-    module = import_class(class_path)(**(init_args | overrides))
+    cls = import_class(class_path)
+    if issubclass(cls, DeclaredModule):
+        init_args = cls.current_hparams(init_args)
+    module = cls(**(init_args | overrides))
     missing, unexpected = module.load_state_dict(state, strict=False)
     prefixes = {name.split(".", 1)[0] for name in state}
     missing = [name for name in missing if name.split(".", 1)[0] in prefixes]
@@ -204,10 +171,10 @@ def load_generator(path: str | Path) -> tuple[Generator, LatentPrior]:
     else:
         checkpoint = read_lightning_checkpoint(path)
         hparams, state = checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"]
-        class_path = hparams.get("_class_path", DCGAN_CLASS)
-    class_path = resolve_class_path(class_path)
-    if class_path != DCGAN_CLASS or "latent_prior" not in hparams:
-        raise ValueError(f"{str(path)!r} holds {class_path!r}, expected a DCGAN ({DCGAN_CLASS})")
+        class_path = hparams.get("_class_path")
+    cls = import_class(class_path) if class_path is not None else None
+    if getattr(cls, "kind", "dcgan") != "dcgan" or "latent_prior" not in hparams:
+        raise ValueError(f"{str(path)!r} holds {class_path!r}, expected a DCGAN checkpoint")
     generator = Generator(hparams["latent_dim"], hparams["ngf"], hparams["image_size"])
     prefix = "generator."
     generator.load_state_dict(
@@ -255,44 +222,6 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     if isinstance(hparams, dict) and "_class_path" in hparams:
         hparams["_class_path"] = resolve_class_path(hparams["_class_path"])
     return checkpoint
-
-
-def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
-    """``"vaegan"``, ``"dcgan"``, ``"landmarks"`` or the class path (or ``"unknown"``) it holds.
-
-    Read from the ``_class_path`` that LightningCLI stores, else from what each module writes:
-    the VAE-GAN's curriculum entry, the DCGAN's generator + discriminator, the landmark network.
-    """
-    hparams = checkpoint.get("hyper_parameters") or {}
-    class_path = hparams.get("_class_path")
-    if class_path:
-        class_path = resolve_class_path(str(class_path))
-        for kind, known in KIND_CLASSES.items():
-            if class_path == known:
-                return kind
-        return class_path
-    state = checkpoint.get("state_dict") or {}
-    if "vaegan_curriculum" in checkpoint:
-        return "vaegan"
-    if "landmark_net" in checkpoint:
-        return "landmarks"
-    prefixes = {key.split(".", 1)[0] for key in state}
-    if {"generator", "discriminator"} <= prefixes and "latent_prior" in hparams:
-        return "dcgan"
-    return "unknown"
-
-
-def expect_kind(checkpoint: dict[str, Any], path: str | Path, expected: Sequence[str]) -> str:
-    """The checkpoint's kind, or ``ValueError`` naming what it is and what was expected."""
-    kind = checkpoint_kind(checkpoint)
-    if kind not in expected:
-        wanted = " or ".join(f"{KIND_NAMES[k]} ({KIND_CLASSES[k]})" for k in expected)
-        hint = {"vaegan": " (pass it with --vaegan)", "dcgan": " (pass it with --dcgan)"}
-        raise ValueError(
-            f"checkpoint {str(path)!r} is a {KIND_NAMES.get(kind, kind)} checkpoint, expected a "
-            f"{wanted}{hint.get(kind, '') if len(expected) == 1 else ''}"
-        )
-    return kind
 
 
 def public_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:

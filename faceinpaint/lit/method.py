@@ -17,6 +17,8 @@ the modules that define them (its one line per method is the registration).
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -26,6 +28,7 @@ from torch import Tensor
 # (value in the checkpoint, value in the config, checkpoint) -> why it cannot apply, or None
 ResumeRule = Callable[[Any, Any, Mapping[str, Any]], "str | None"]
 
+_DECLARED: dict[str, type[DeclaredModule]] = {}  # kind -> class, as their modules are imported
 _METHODS: dict[str, type[InpaintingModule]] = {}
 
 
@@ -44,9 +47,43 @@ class DeclaredModule(pl.LightningModule):
     # a checkpoint key this class's checkpoints always hold (kind of a file without _class_path)
     checkpoint_marker: ClassVar[str | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            known = _DECLARED.get(cls.kind)
+            if known is not None and known.class_path() != cls.class_path():
+                raise TypeError(
+                    f"{cls.class_path()} declares kind {cls.kind!r}, already {known.class_path()}'s"
+                )
+            _DECLARED[cls.kind] = cls
+
     @classmethod
     def class_path(cls) -> str:
         return f"{cls.__module__}.{cls.__qualname__}"
+
+    @classmethod
+    def recognizes(cls, checkpoint: Mapping[str, Any]) -> bool:
+        """Whether a checkpoint that names no class (a module saved outside LightningCLI) is one
+        of this class's: by the key its checkpoints always hold."""
+        return cls.checkpoint_marker is not None and cls.checkpoint_marker in checkpoint
+
+    @classmethod
+    def exported(
+        cls, checkpoint: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, Tensor]]:
+        """``(class path, constructor arguments, state)`` of the weights file of a checkpoint of
+        this class: the state under ``export_prefixes``, ``export_overrides`` applied."""
+        if not cls.export_prefixes:
+            raise ValueError(f"a {cls.display_name or cls.class_path()} exports no weights")
+        hparams = {
+            k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if k[:1] != "_"
+        }
+        state = {
+            name: value
+            for name, value in checkpoint["state_dict"].items()
+            if name.startswith(cls.export_prefixes)
+        }
+        return cls.export_class or cls.class_path(), hparams | dict(cls.export_overrides), state
 
     @classmethod
     def current_hparams(cls, hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,15 +102,12 @@ class InpaintingModule(DeclaredModule):
 
     # settings an evaluation or a photo may override at inference (``eval --checkpoints``)
     inference_settings: ClassVar[tuple[str, ...]] = ()
+    # those of them that its oracle (:meth:`reconstruct`) uses
+    oracle_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+        super().__init_subclass__(**kwargs)  # DeclaredModule refuses a kind declared twice
         if cls.__dict__.get("kind"):
-            known = _METHODS.get(cls.kind)
-            if known is not None and known.class_path() != cls.class_path():
-                raise TypeError(
-                    f"{cls.class_path()} declares kind {cls.kind!r}, already {known.class_path()}'s"
-                )
             _METHODS[cls.kind] = cls
 
     def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
@@ -89,6 +123,17 @@ class InpaintingModule(DeclaredModule):
     def reconstruct(self, image: Tensor, index: Tensor) -> Tensor:
         """The method's closest output to the whole ``image`` (no hole): the eval ``oracle``."""
         raise NotImplementedError(f"{self.display_name} has no oracle")
+
+    def trace(
+        self, damaged: Tensor, mask: Tensor, index: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """:meth:`inpaint_parts` plus the (K,B,N) loss curves of an iterative method (None for
+        a feed-forward one): what eval plots for a task's first batch."""
+        raw, result = self.inpaint_parts(damaged, mask, index)
+        return raw, result, None
+
+    def check_ready(self) -> None:
+        """Fail now, before any face, where inference would need what is missing (a file)."""
 
     def method_name(self) -> str:
         """Row name in tables: the kind, plus what its settings switch on (``dcgan+encoder``)."""
@@ -124,3 +169,53 @@ def registered_methods() -> dict[str, type[InpaintingModule]]:
     """``kind -> class`` of every inpainting method whose module has been imported
     (:func:`faceinpaint.lit.registry.methods` imports them all)."""
     return dict(_METHODS)
+
+
+def declared_modules() -> dict[str, type[DeclaredModule]]:
+    """``kind -> class`` of every declared module (methods, landmark network, latent encoder)
+    whose module has been imported."""
+    return dict(_DECLARED)
+
+
+def import_class(class_path: str) -> type:
+    """The faceinpaint class a (possibly former) class path names."""
+    module, _, name = resolve_class_path(class_path).rpartition(".")
+    if not module.startswith("faceinpaint."):
+        raise ValueError(f"{class_path!r} is not a faceinpaint class; only those are built")
+    return getattr(importlib.import_module(module), name)
+
+
+def resolve_class_path(class_path: str) -> str:
+    """The current class path of ``class_path``: itself, unless a declared class of its module
+    lists its name in ``former_names`` (configs, checkpoints and shipped weights name former
+    classes)."""
+    module_name, _, name = class_path.rpartition(".")
+    if not module_name.startswith("faceinpaint."):
+        return class_path
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return class_path
+    current = _former(module_name, name)
+    return class_path if current is None or name in vars(module) else current.class_path()
+
+
+def _former(module_name: str, name: str) -> type[DeclaredModule] | None:
+    for value in list(vars(sys.modules[module_name]).values()):
+        if (
+            isinstance(value, type)
+            and issubclass(value, DeclaredModule)
+            and value.__module__ == module_name
+            and name in value.former_names
+        ):
+            return value
+    return None
+
+
+def former_class(module_name: str, name: str) -> type:
+    """The class a former name ``module_name.name`` stands for now: a renamed class's module's
+    ``__getattr__`` returns it, so configs, checkpoints and weights that name it still load."""
+    current = _former(module_name, name)
+    if current is None:
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+    return current

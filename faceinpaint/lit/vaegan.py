@@ -34,7 +34,7 @@ from faceinpaint.batch import IMAGE, INDEX, MASK, HoleFill, composite, fill_hole
 from faceinpaint.lit.curriculum import PAPER_BOUNDARIES, check_boundaries, stage_at
 from faceinpaint.lit.images import figure_grid, log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
-from faceinpaint.lit.loading import former_class
+from faceinpaint.lit.method import InpaintingModule, former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
@@ -62,8 +62,58 @@ def clip_parameters_(module: nn.Module, bound: float) -> None:
             parameter.clamp_(-bound, bound)
 
 
-class VAEGANModule(pl.LightningModule):
+def curriculum_rule(old: Any, new: Any, checkpoint: Mapping[str, Any]) -> str | None:
+    """Stage boundaries may move on resume only where the checkpoint has not reached them yet,
+    and none below the generator update it reached."""
+    done = int(checkpoint.get(CHECKPOINT_KEY, {}).get("generator_updates", 0))
+    for number, (before, after) in enumerate(zip(old[:2], new[:2], strict=True), start=1):
+        if after == before:
+            continue
+        if before < done:
+            return (
+                f"the checkpoint is at generator update {done}, past the end of stage {number} "
+                f"({before}); only boundaries it has not reached may move"
+            )
+        if after < done:
+            return (
+                f"the checkpoint is at generator update {done}, in stage {number}: stage "
+                f"{number} can end at update {done} or later, not {after}"
+            )
+    if new[2] < done:
+        return (
+            f"the checkpoint is at generator update {done}: training can end at update {done} "
+            f"or later, not {new[2]}"
+        )
+    return None
+
+
+class VAEGANModule(InpaintingModule):
     """VAE generator + global and local WGAN critics, feature / KL / landmark losses (eq. 10)."""
+
+    kind = "vaegan"
+    display_name = "VAE-GAN"
+    former_names = ("VAEGANInpainting",)
+    architecture = (
+        "image_size",
+        "latent_dim",
+        "base_channels",
+        "max_channels",
+        "num_layers",
+        "norm",
+        "residual_second_norm",
+        "critic_base_channels",
+        "critic_max_channels",
+        "critic_norm",
+        "local_size",
+    )
+    optimizer_settings = ("generator_lr", "generator_betas", "critic_lr")
+    resume_rules = {"stage_boundaries": curriculum_rule}
+    checkpoint_marker = CHECKPOINT_KEY
+    # the generator alone: the critics judge training only; the VGG and landmark network that
+    # score training are not built for inference (no download, no landmark file needed)
+    export_prefixes = ("generator.",)
+    export_overrides = {"feat_weight": 0.0, "landmark_weight": 0.0, "landmark_checkpoint": None}
+    inference_settings = ("poisson_iterations",)
 
     def __init__(
         self,
@@ -430,7 +480,7 @@ class VAEGANModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     # ----------------------------------------------------------------- evaluation
-    def inpaint_parts(
+    def network_parts(
         self,
         image: Tensor,
         mask: Tensor,
@@ -455,11 +505,25 @@ class VAEGANModule(pl.LightningModule):
     @torch.no_grad()
     def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         """(B,3,S,S) composited results; the hole noise seeded per sample by ``(eval_seed, index)``."""
-        return self.inpaint_parts(damaged, mask, index=index)[2]
+        return self.network_parts(damaged, mask, index=index)[2]
+
+    def inpaint_parts(self, damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """``(raw output, result)`` of :meth:`network_parts`."""
+        _, output, result = self.network_parts(damaged, mask, index=index)
+        return output, result
+
+    def reconstruct(self, image: Tensor, index: Tensor) -> Tensor:
+        """The output for the whole original (no hole): how well the encoder-decoder can
+        reproduce the hole at all."""
+        hole = torch.zeros_like(image[:, :1])
+        return self.network_parts(image, hole, index=index)[1]
+
+    def method_name(self) -> str:
+        return "vaegan+poisson" if self.hparams.poisson_iterations > 0 else "vaegan"
 
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         image, mask = self._prepare(batch)
-        network_input, output, result = self.inpaint_parts(image, mask, index=batch[INDEX])
+        network_input, output, result = self.network_parts(image, mask, index=batch[INDEX])
         metrics = self.val_metrics if prefix == "val" else self.test_metrics
         metrics.update(result, image, mask, raw=output)
         if batch_idx == 0:
@@ -486,7 +550,7 @@ class VAEGANModule(pl.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """(B,3,S,S) composited results in [-1, 1]."""
         image, mask = self._prepare(batch)
-        return self.inpaint_parts(image, mask, index=batch[INDEX])[2]
+        return self.network_parts(image, mask, index=batch[INDEX])[2]
 
     # ----------------------------------------------------------------- image grids
     def log_grid(
@@ -502,5 +566,5 @@ class VAEGANModule(pl.LightningModule):
 
 
 def __getattr__(name: str) -> type:
-    """A former class name of this module (``faceinpaint.lit.loading.CLASS_ALIASES``)."""
+    """A former class name of this module (its class's ``former_names``)."""
     return former_class(__name__, name)

@@ -2,8 +2,8 @@
 
 A file holds the tensors of one module (fp16 where they are floating point) and, as
 metadata, ``class_path`` (the class to build), ``init_args`` (its constructor arguments,
-JSON) and ``data`` (the training run's DataModule settings, JSON: what it was trained on). :func:`export_weights` writes one from a Lightning checkpoint of the DCGAN, the
-VAE-GAN or the latent encoder, keeping what inference needs;
+JSON) and ``data`` (the training run's DataModule settings, JSON: what it was trained on). :func:`export_weights` writes one from a Lightning checkpoint of any class that exports
+weights (its ``exported``: what inference needs);
 :func:`faceinpaint.lit.loading.load_weights` builds the module again.
 """
 
@@ -17,27 +17,8 @@ from safetensors.torch import save
 from torch import Tensor
 
 from faceinpaint.io import atomic_write, plain
-from faceinpaint.lit.loading import (
-    DATA_KEY,
-    DCGAN_CLASS,
-    ENCODER_MODULE_CLASS,
-    VAEGAN_CLASS,
-    read_lightning_checkpoint,
-    resolve_class_path,
-)
-
-ENCODER_CLASS = "faceinpaint.models.latent_encoder.LatentEncoder"
-# What inference reads of each Lightning module: class of the shipped module, state prefixes,
-# constructor arguments replaced (the VAE-GAN's training-only VGG and landmark network off).
-_EXPORTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
-    DCGAN_CLASS: (DCGAN_CLASS, ("generator.", "discriminator."), {}),
-    VAEGAN_CLASS: (
-        VAEGAN_CLASS,
-        ("generator.",),  # the critics judge training only
-        {"feat_weight": 0.0, "landmark_weight": 0.0, "landmark_checkpoint": None},
-    ),
-    ENCODER_MODULE_CLASS: (ENCODER_CLASS, ("encoder.",), {}),
-}
+from faceinpaint.lit.loading import DATA_KEY, read_lightning_checkpoint
+from faceinpaint.lit.method import DeclaredModule, import_class
 
 
 def save_weights(
@@ -64,22 +45,16 @@ def save_weights(
 
 
 def export_weights(checkpoint_path: str | Path, path: str | Path) -> Path:
-    """Write the inference weights of a DCGAN, VAE-GAN or latent-encoder Lightning checkpoint."""
+    """Write the inference weights of a Lightning checkpoint whose class exports some (its
+    ``exported``: the VAE-GAN's generator, the DCGAN's G and D, the latent encoder, ...)."""
     checkpoint = read_lightning_checkpoint(checkpoint_path)
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    class_path = hparams.pop("_class_path", None)
-    class_path = resolve_class_path(class_path) if class_path is not None else None
-    if class_path not in _EXPORTS:
+    class_path = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    cls = import_class(class_path) if class_path is not None else None
+    if cls is None or not issubclass(cls, DeclaredModule) or not cls.export_prefixes:
         raise ValueError(
-            f"{str(checkpoint_path)!r} holds {class_path!r}; expected one of {sorted(_EXPORTS)}"
+            f"{str(checkpoint_path)!r} holds {class_path!r}, which exports no weights (a class "
+            "exports what its export_prefixes name: faceinpaint.lit.method.DeclaredModule)"
         )
-    shipped_class, prefixes, replaced = _EXPORTS[class_path]
-    init_args = {k: v for k, v in hparams.items() if not k.startswith("_")} | replaced
-    state = {
-        name: value for name, value in checkpoint["state_dict"].items() if name.startswith(prefixes)
-    }
-    if shipped_class == ENCODER_CLASS:
-        init_args = checkpoint["encoder_config"]
-        state = {name[len("encoder.") :]: value for name, value in state.items()}
+    shipped_class, init_args, state = cls.exported(checkpoint)
     data = checkpoint.get("datamodule_hyper_parameters")
     return save_weights(state, shipped_class, plain(init_args, strict=True), path, data)

@@ -15,9 +15,9 @@ from faceinpaint.bench.quality import (
 )
 from faceinpaint.bench.sizes import quick_sizes
 from faceinpaint.latent_search import LatentSearch, initial_latents
-from faceinpaint.lit.inference import load_dcgan
+from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.metrics import hole_psnr_per_sample
-from faceinpaint.paths import ASSETS, WEIGHTS
+from faceinpaint.paths import ASSETS
 
 
 def test_snapshots_are_one_two_five_steps_ending_at_the_budget():
@@ -36,7 +36,9 @@ def test_first_reaching_is_the_first_snapshot_at_or_above_the_target():
 
 def test_the_curve_scores_what_the_search_itself_returns():
     # the curve's last point is the hole PSNR of the search's own result after as many steps
-    model = load_dcgan(str(ASSETS / WEIGHTS["dcgan"]), poisson_iterations=0, landmark_weight=0.0)
+    model = load_inpainter(
+        str(ASSETS / "dcgan-demo.safetensors"), poisson_iterations=0, landmark_weight=0.0
+    )
     size = model.hparams.image_size
     image = torch.rand(2, 3, size, size) * 2 - 1
     mask = torch.zeros(2, 1, size, size)

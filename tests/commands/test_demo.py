@@ -9,11 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from faceinpaint.commands.demo import ASSETS, WEIGHTS, resolve_config, verdicts
+import yaml
+
+from faceinpaint.commands.demo import ASSETS, demo_models, resolve_config, verdicts
 from faceinpaint.eval.protocols import load_protocol, task_mask_hash
 from faceinpaint.lit.loading import read_weights
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO = yaml.safe_load((REPO / "configs/eval/demo.yaml").read_text())
+WEIGHTS = [model.weights for model in demo_models(DEMO)]
 
 
 def test_configs_resolve_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,8 +30,9 @@ def test_configs_resolve_from_any_folder(tmp_path: Path, monkeypatch: pytest.Mon
 def test_shipped_weights_are_small_fp16_safetensors_that_load() -> None:
     from faceinpaint.lit.loading import load_weights
 
-    paths = [ASSETS / name for name in WEIGHTS.values()]
-    assert sum(path.stat().st_size for path in paths) <= 8 * 2**20
+    paths = [ASSETS / name for name in WEIGHTS]
+    assert sorted(p.name for p in ASSETS.iterdir()) == sorted(WEIGHTS)  # none unlisted
+    assert sum(path.stat().st_size for path in paths) <= 12 * 2**20
     classes = set()
     for path in paths:
         assert path.read_bytes()[:2] != b"PK", f"{path} is a zip (torch.save) file"
@@ -38,7 +43,7 @@ def test_shipped_weights_are_small_fp16_safetensors_that_load() -> None:
         stored = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
         assert stored <= {"F16", "I64"}, f"{path}: {stored}"
         assert isinstance(load_weights(path), torch.nn.Module)
-    assert classes == {"VAEGANModule", "DCGANModule", "LatentEncoder"}
+    assert {"VAEGANModule", "DCGANModule", "LatentEncoder"} <= classes
 
 
 def _row(mask: str, method: str, psnr: float, ssim: float, ci: float = 0.0) -> dict:
@@ -100,6 +105,12 @@ def test_demo_train_retrains_every_model_and_evaluates_them(
 
     monkeypatch.chdir(tmp_path)
     out, assets = tmp_path / "demo", tmp_path / "assets"
+    config = DEMO | {"models": [dict(entry) for entry in DEMO["models"]]}
+    for entry in config["models"]:  # each model's smoke config, the search 2 steps long
+        entry["config"] = str(REPO / entry["config"].replace("/demo.yaml", "/smoke.yaml"))
+        if "iterations" in entry.get("overrides", {}):
+            entry["overrides"] = entry["overrides"] | {"iterations": 2}
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(config))
     rows = cli_main(
         [
             "demo",
@@ -109,25 +120,21 @@ def test_demo_train_retrains_every_model_and_evaluates_them(
             "true",
             "--assets",
             str(assets),
-            "--vaegan_config",
-            "configs/vaegan/smoke.yaml",
-            "--dcgan_config",
-            "configs/dcgan/smoke.yaml",
-            "--encoder_config",
-            "configs/encoder/smoke.yaml",
+            "--protocol_config",
+            str(tmp_path / "demo.yaml"),
             "--limit",
             "4",
-            "--dcgan_iterations",
-            "2",
             "--threads",
             "1",
             "--require_ahead",
             "false",  # a few steps of training are not expected to beat the classical fills
         ]
     )
-    assert sorted(p.name for p in assets.iterdir()) == sorted(WEIGHTS.values())
+    assert sorted(p.name for p in assets.iterdir()) == sorted(WEIGHTS)
     masks = ["center", "left", "right"]
-    methods = ["vaegan", "dcgan+encoder", "mean", "harmonic", "telea", "ns"]
+    learned = [m.name for m in demo_models(DEMO) if m.evaluate]
+    methods = [n + "+encoder" if n == "dcgan" else n for n in learned]
+    methods += ["mean", "harmonic", "telea", "ns"]
     assert [(r["mask"], r["method"]) for r in rows] == [(m, k) for m in masks for k in methods]
     thesis = {t.mask: t for t in load_protocol(REPO / "configs/eval/thesis.yaml").tasks()}
     for row in rows:

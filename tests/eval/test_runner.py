@@ -271,7 +271,9 @@ def test_dcgan_search_overrides_name_the_row_and_change_the_result(
     out = str(tmp_path / "out")
     kwargs = dict(dcgan=path, baselines=[], device="cpu", out=out, grid_samples=2)
     (plain,) = evaluate(embedded(tmp_path), protocol, **kwargs)
-    (with_term,) = evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=50.0, **kwargs)
+    (with_term,) = evaluate(
+        embedded(tmp_path), protocol, overrides={"landmark_weight": 50.0}, **kwargs
+    )
     assert (plain["method"], with_term["method"]) == ("dcgan", "dcgan+landmark")
     assert with_term["config"]["method"]["landmark_weight"] == 50.0
     # same masks, same starts: only the landmark term differs, and it moves the result
@@ -280,17 +282,21 @@ def test_dcgan_search_overrides_name_the_row_and_change_the_result(
     table = (tmp_path / "out" / "tiny.md").read_text()
     assert "dcgan+landmark" in table
 
-    (blended,) = evaluate(embedded(tmp_path), protocol, dcgan_poisson_iterations=20, **kwargs)
+    (blended,) = evaluate(
+        embedded(tmp_path), protocol, overrides={"poisson_iterations": 20}, **kwargs
+    )
     assert blended["method"] == "dcgan+poisson"
     assert blended["metrics"]["psnr"]["mean"] != plain["metrics"]["psnr"]["mean"]
 
-    with pytest.raises(ValueError, match="dcgan_poisson_iterations must be >= 0"):
-        evaluate(embedded(tmp_path), protocol, dcgan_poisson_iterations=-1, **kwargs)
-    with pytest.raises(ValueError, match="dcgan_landmark_weight must be >= 0"):
-        evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=-1.0, **kwargs)
+    with pytest.raises(ValueError, match="poisson_iterations must be >= 0"):
+        evaluate(embedded(tmp_path), protocol, overrides={"poisson_iterations": -1}, **kwargs)
+    with pytest.raises(ValueError, match="landmark_weight and poisson_iterations must be >= 0"):
+        evaluate(embedded(tmp_path), protocol, overrides={"landmark_weight": -1.0}, **kwargs)
+    with pytest.raises(ValueError, match=r"--overrides \['candidates'\]: no checkpoint"):
+        evaluate(embedded(tmp_path), protocol, overrides={"candidates": 2}, **kwargs)
     (tmp_path / "landmarks.ckpt").unlink()
     with pytest.raises(FileNotFoundError):
-        evaluate(embedded(tmp_path), protocol, dcgan_landmark_weight=1.0,
+        evaluate(embedded(tmp_path), protocol, overrides={"landmark_weight": 1.0},
                  **(kwargs | {"out": str(tmp_path / "other")}))  # fmt: skip
     assert not (tmp_path / "other").exists()
 
@@ -298,7 +304,7 @@ def test_dcgan_search_overrides_name_the_row_and_change_the_result(
 def test_oracle_rows_see_the_original_and_bound_the_methods(
     tmp_path: Path, checkpoints: dict[str, Path]
 ) -> None:
-    from faceinpaint.eval.methods import vaegan_method
+    from faceinpaint.eval.methods import CheckpointSpec, checkpoint_method
     from faceinpaint.eval.tasks import task_datamodule
 
     protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
@@ -315,7 +321,8 @@ def test_oracle_rows_see_the_original_and_bound_the_methods(
     datamodule = task_datamodule(data, task)
     batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__([0, 1, 2, 3]), "test")
     image, mask, index = batch["image"], batch["mask"], batch["index"]
-    oracle = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), oracle=True)
+    spec = CheckpointSpec(str(checkpoints["vaegan"]))
+    oracle = checkpoint_method(spec, torch.device("cpu"), oracle=True)
     with torch.no_grad():
         expected = oracle.fill(image, mask, index)
         hole = mask.bool().expand_as(image)
@@ -327,7 +334,7 @@ def test_oracle_rows_see_the_original_and_bound_the_methods(
 def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
     tmp_path: Path, checkpoints: dict[str, Path]
 ) -> None:
-    from faceinpaint.eval.methods import vaegan_method
+    from faceinpaint.eval.methods import CheckpointSpec, checkpoint_method
     from faceinpaint.eval.tasks import task_datamodule
     from faceinpaint.lit.inference import load_inpainter
     from faceinpaint.ops.poisson import poisson_blend
@@ -337,7 +344,7 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
     kwargs = dict(vaegan=str(checkpoints["vaegan"]), baselines=[], device="cpu", grid_samples=2)
     (pasted,) = evaluate(data, protocol, out=str(tmp_path / "a"), **kwargs)
     (blended,) = evaluate(
-        data, protocol, vaegan_poisson_iterations=50, out=str(tmp_path / "b"), **kwargs
+        data, protocol, overrides={"poisson_iterations": 50}, out=str(tmp_path / "b"), **kwargs
     )
     assert (pasted["method"], blended["method"]) == ("vaegan", "vaegan+poisson")
     assert blended["config"]["method"]["poisson_iterations"] == 50
@@ -349,17 +356,20 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
     batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__([0, 1, 2]), "test")
     image, mask, index = batch["image"], batch["mask"], batch["index"]
     damaged = image.masked_fill(mask.bool(), 0.0)
-    method = vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=50)
+    blend = CheckpointSpec(str(checkpoints["vaegan"]), {"poisson_iterations": 50})
+    method = checkpoint_method(blend, torch.device("cpu"))
     model = load_inpainter(str(checkpoints["vaegan"]))  # the checkpoint's own setting: pasted
     assert model.hparams.poisson_iterations == 0
     with torch.no_grad():
         result = method(damaged, mask, index)
-        output = model.inpaint_parts(damaged, mask, index=index)[1]
+        output = model.inpaint_parts(damaged, mask, index)[0]
     known = ~mask.bool().expand_as(image)
     assert torch.equal(result[known], image[known])  # the known pixels stay as they are
     assert torch.allclose(result, poisson_blend(output, damaged, mask, 50))
-    with pytest.raises(ValueError, match="vaegan_poisson_iterations must be >= 0"):
-        vaegan_method(str(checkpoints["vaegan"]), torch.device("cpu"), poisson_iterations=-1)
+    with pytest.raises(ValueError, match="poisson_iterations must be >= 0"):
+        checkpoint_method(
+            CheckpointSpec(blend.path, {"poisson_iterations": -1}), torch.device("cpu")
+        )
     with pytest.raises(ValueError, match="takes only"):
         load_inpainter(str(checkpoints["vaegan"]), iterations=3)
 
@@ -450,8 +460,7 @@ def test_an_online_eval_run_uses_the_checkpoints_model_artifact(
 def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
     tmp_path: Path,
 ) -> None:
-    from faceinpaint.lit.inference import load_vaegan
-    from faceinpaint.lit.loading import read_checkpoint
+    from faceinpaint.lit.inference import load_inpainter
     from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
@@ -476,7 +485,7 @@ def test_vaegan_scores_are_one_number_per_checkpoint_whatever_the_path_or_batch(
                              device="cpu", out=str(tmp_path / f"out{batch_size}"))[0]["metrics"]
         for batch_size in (1, 16)
     }  # fmt: skip
-    model = load_vaegan(path, read_checkpoint(path))
+    model = load_inpainter(path)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
     (tested,) = trainer.test(model, datamodule=data, verbose=False)
     assert scores[1]["psnr_hole"]["n"] == 18

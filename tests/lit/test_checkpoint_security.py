@@ -97,8 +97,10 @@ COMMANDS = {
     ],
     "eval --vaegan": ["eval", "--config", EVAL, "--vaegan", "CKPT"],
     "eval --dcgan": ["eval", "--config", EVAL, "--dcgan", "CKPT"],
-    "eval --dcgan_encoder": [
-        "eval", "--config", EVAL, "--dcgan", SHIPPED_DCGAN, "--dcgan_encoder", "CKPT",
+    "eval --checkpoints": ["eval", "--config", EVAL, "--checkpoints", "[CKPT]"],
+    "eval --checkpoints overrides encoder_checkpoint": [
+        "eval", "--config", EVAL, "--checkpoints",
+        "[{path: " + SHIPPED_DCGAN + ", overrides: {encoder_checkpoint: CKPT}}]",
         "--baselines", "[]", "--limit", "2",
         "--allow_train_overlap", "true",  # the shipped DCGAN records the embedded faces it saw
     ],
@@ -120,7 +122,7 @@ def test_every_command_refuses_a_checkpoint_that_would_run_code(
     capsys: pytest.CaptureFixture,
 ) -> None:
     Image.new("RGB", (32, 32)).save("photo.png")
-    args = [str(hostile["ckpt"]) if arg == "CKPT" else arg for arg in COMMANDS[name]]
+    args = [arg.replace("CKPT", str(hostile["ckpt"])) for arg in COMMANDS[name]]
     if args[0] in ("fit", "validate", "test", "predict"):
         args += QUIET
     monkeypatch.setattr(sys, "argv", ["faceinpaint", *args])

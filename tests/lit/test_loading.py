@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from faceinpaint.lit.inference import load_inpainter
-from faceinpaint.lit.loading import (
-    CLASS_ALIASES,
-    VAEGAN_CLASS,
-    checkpoint_kind,
-    load_weights,
-    read_checkpoint,
-    read_weights,
-    resolve_class_path,
-)
+from faceinpaint.lit.inference import checkpoint_kind, load_inpainter
+from faceinpaint.lit.loading import load_weights, read_checkpoint, read_weights
+from faceinpaint.lit.method import resolve_class_path
+from faceinpaint.lit.registry import declared
+from faceinpaint.lit.vaegan import VAEGANModule
+
+VAEGAN_CLASS = VAEGANModule.class_path()
+# Former class paths -> current ones, from each declared class's former_names.
+CLASS_ALIASES = {
+    f"{cls.__module__}.{former}": cls.class_path()
+    for cls in declared().values()
+    for former in cls.former_names
+}
 
 ASSETS = Path(__file__).resolve().parents[2] / "faceinpaint" / "assets"
 

@@ -179,7 +179,7 @@ READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19", residual_secon
 
 def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_path):
     """A checkpoint saved before a reading became a setting rebuilds the same networks."""
-    from faceinpaint.lit.inference import load_vaegan
+    from faceinpaint.lit.inference import load_inpainter
 
     torch.manual_seed(0)
     model = tiny_model()
@@ -192,7 +192,7 @@ def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_p
     }
     path = tmp_path / "former.ckpt"
     torch.save(checkpoint, path)
-    loaded = load_vaegan(path, checkpoint)
+    loaded = load_inpainter(path)
     assert {k: loaded.hparams[k] for k in READING_DEFAULTS} == READING_DEFAULTS
     state = loaded.generator.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in model.generator.state_dict().items())
@@ -369,7 +369,7 @@ def test_resume_mid_stage_restores_stage_cycle_and_optimizers(tmp_path):
 def hole_psnr(model, batch):
     model.eval()
     with torch.no_grad():
-        _, _, result = model.inpaint_parts(
+        _, _, result = model.network_parts(
             batch[IMAGE], batch[MASK], torch.Generator().manual_seed(0)
         )
     model.train()
