@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
-
 import yaml
+from PIL import Image
 
 from faceinpaint.commands.demo import ASSETS, demo_models, resolve_config, verdicts
 from faceinpaint.eval.protocols import load_protocol, task_mask_hash
