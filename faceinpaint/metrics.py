@@ -36,26 +36,39 @@ Definitions (every number in the project's tables follows these):
   reconstruction of the known pixels too; in the hole a pasted result equals its raw output, a
   Poisson-blended one does not. A method that only fills the hole (a classical fill) has no
   other output: its raw figures are its result's.
-* **LPIPS** and **FID** (optional, :class:`PerceptualMetrics`): torchmetrics' LPIPS network
-  (AlexNet by default, lower is better) per sample, and torchmetrics' FID (torch-fidelity's
+* **LPIPS** and **FID** (optional, :class:`LPIPS` and :class:`FID`): torchmetrics' LPIPS
+  network (AlexNet by default, lower is better) per sample, and torchmetrics' FID (torch-fidelity's
   Inception v3, 2048 features) between the results and the originals of one evaluation set.
   Their pretrained weights are downloaded once into torch hub's cache (``$TORCH_HOME``);
-  without them :func:`load_perceptual_networks` raises, naming the file, never a random net.
+  without them :func:`lpips_network` / :func:`fid_network` raise, naming the file, never a
+  random net.
 
 Per-sample values are kept (``cat`` states) so the metric synchronises across DDP ranks and
 :meth:`InpaintingMetrics.summary` can report spread and confidence intervals.
+
+**The registry.** Each metric is a ``torchmetrics.Metric`` class registered with one
+:func:`registered_metric` decorator naming the :class:`MetricSpec` of each value it logs (name,
+heading, unit, direction, digits, whether it is optional, whether it is a bar chart's). ``METRICS``
+holds them in registration order; the eval report's columns and definitions, its bar charts, the
+wandb eval table and ``faceinpaint eval --metrics`` read it, and :class:`DefaultMetrics` (every
+non-optional class: what training logs as ``val/<name>`` / ``test/<name>`` and what eval scores)
+and :class:`PerceptualNetworks` (the optional ones) are built from it. A new metric is its class
+plus its registration.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torchmetrics
 from torch import Tensor, nn
 from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.utilities.data import dim_zero_cat
 
 from faceinpaint.batch import to_unit
@@ -63,8 +76,90 @@ from faceinpaint.batch import to_unit
 COMPOSITE_METRIC_NAMES = ("psnr", "ssim", "psnr_hole", "ssim_hole", "ssim_torchmetrics")
 RAW_METRIC_NAMES = ("psnr_raw", "ssim_raw", "psnr_hole_raw", "ssim_hole_raw")
 METRIC_NAMES = COMPOSITE_METRIC_NAMES + RAW_METRIC_NAMES
-PERCEPTUAL_METRIC_NAMES = ("lpips", "fid")
 MSE_FLOOR = 1e-10  # PSNR of identical images: 10 log10(1 / 1e-10) = 100 dB
+
+
+# ----------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one logged metric is named, shown and compared; registered with the class computing it.
+
+    ``optional``: computed only when asked for (it needs pretrained networks: ``faceinpaint eval
+    --metrics NAME``, or a landmark checkpoint for the NME); the report shows its column only
+    where a row has it. ``definition`` and ``metric`` (the class computing it; None for a value
+    computed elsewhere, the NME by eval's tasks) are set by the registration.
+    """
+
+    name: str  # the key of compute()/summary(), of eval rows and of training logs (val/<name>)
+    label: str  # the report's column heading without the unit, e.g. "hole PSNR"
+    unit: str  # "dB"; "" for a ratio or a distance without unit
+    higher_is_better: bool
+    decimals: int  # digits after the point in the report
+    optional: bool = False
+    bar: bool = False  # one row of panels in eval's bar charts
+    definition: str = ""  # the report's sentence defining it
+    metric: type | None = None
+
+    @property
+    def heading(self) -> str:
+        """Column heading: ``hole PSNR (dB)``, ``hole SSIM``."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    @property
+    def arrow(self) -> str:
+        """``↑`` where higher is better, ``↓`` where lower is."""
+        return "↑" if self.higher_is_better else "↓"
+
+
+METRICS: dict[str, MetricSpec] = {}  # name -> spec, in registration order: the report's columns
+
+MetricClass = TypeVar("MetricClass", bound=type)
+
+
+def register_metric(*specs: MetricSpec, definition: str, metric: type | None = None) -> None:
+    """Add ``specs`` (the values ``metric`` logs, each defined by ``definition``) to ``METRICS``.
+
+    A non-optional ``metric`` is built without arguments and answers ``update(result, image,
+    mask, raw=None)``, ``compute()`` (name -> mean), ``summary()`` (name -> statistics) and
+    ``per_sample()`` (name -> (N,)); an optional one logs one name, is built from its network,
+    answers ``update(result, image)`` and ``summary()``, and its class method
+    ``pretrained_network()`` loads that network.
+    """
+    taken = [spec.name for spec in specs if spec.name in METRICS]
+    if taken:
+        raise ValueError(f"metrics {taken} are already registered (by {METRICS[taken[0]].metric})")
+    optional = [spec.name for spec in specs if spec.optional]
+    if metric is not None and optional and len(specs) > 1:
+        raise ValueError(f"an optional metric logs one name; {metric.__name__} logs {specs}")
+    for spec in specs:
+        METRICS[spec.name] = replace(spec, definition=definition, metric=metric)
+
+
+def registered_metric(*specs: MetricSpec, definition: str) -> Callable[[MetricClass], MetricClass]:
+    """Class decorator: :func:`register_metric` of ``specs``, computed by the decorated class."""
+
+    def register(metric: MetricClass) -> MetricClass:
+        register_metric(*specs, definition=definition, metric=metric)
+        return metric
+
+    return register
+
+
+def default_metric_classes() -> list[type]:
+    """The classes of the non-optional metrics, in registration order."""
+    classes = (spec.metric for spec in METRICS.values() if not spec.optional and spec.metric)
+    return list(dict.fromkeys(classes))
+
+
+def optional_metric_classes() -> dict[str, type]:
+    """Name -> class of the optional metrics ``--metrics`` can ask for, in registration order."""
+    return {name: spec.metric for name, spec in METRICS.items() if spec.optional and spec.metric}
+
+
+def in_registry_order(values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` (name -> anything) with the registered names first, in ``METRICS`` order."""
+    order = {name: position for position, name in enumerate(METRICS)}
+    return dict(sorted(values.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def psnr_from_mse(mse: Tensor, data_range: float = 1.0) -> Tensor:
@@ -246,6 +341,36 @@ def summary_statistics(values: Tensor) -> dict[str, float]:
     }
 
 
+INPAINTING_DEFINITION = (
+    "PSNR / SSIM: the composited result (known pixels are the original's) against the original, "
+    "in [0, 1], SSIM with an 11×11 Gaussian window (σ 1.5) averaged over the window positions "
+    "inside the image (scikit-image, the original SSIM). Hole PSNR: the MSE over the hole pixels "
+    "only. Hole SSIM: SSIM of the hole's bounding box (grown to 11 px where smaller). SSIM "
+    "(torchmetrics default): torchmetrics' structural_similarity_index_measure as called by "
+    "default, which averages a reflection-padded map over every pixel, border windows included; "
+    "where the hole stays off the border those windows see only known, copied pixels and it reads "
+    "higher (centre quarter, harmonic fill, 1000 celeba-half faces at 64 px: 0.838 against "
+    "0.773), elsewhere about the same (±0.01). raw: the same metrics of the method's own output "
+    "before it is pasted or blended into the known pixels (the VAE-GAN decoder's whole image, the "
+    "search's G(z), an outside method's file as written; a classical fill's raw output is its "
+    "result). Definitions in faceinpaint/metrics.py."
+)
+
+
+@registered_metric(
+    MetricSpec("psnr", "PSNR", "dB", higher_is_better=True, decimals=2),
+    MetricSpec("ssim", "SSIM", "", higher_is_better=True, decimals=3),
+    MetricSpec("psnr_hole", "hole PSNR", "dB", higher_is_better=True, decimals=2, bar=True),
+    MetricSpec("ssim_hole", "hole SSIM", "", higher_is_better=True, decimals=3, bar=True),
+    MetricSpec(
+        "ssim_torchmetrics", "SSIM (torchmetrics default)", "", higher_is_better=True, decimals=3
+    ),
+    MetricSpec("psnr_raw", "raw PSNR", "dB", higher_is_better=True, decimals=2),
+    MetricSpec("ssim_raw", "raw SSIM", "", higher_is_better=True, decimals=3),
+    MetricSpec("psnr_hole_raw", "raw hole PSNR", "dB", higher_is_better=True, decimals=2),
+    MetricSpec("ssim_hole_raw", "raw hole SSIM", "", higher_is_better=True, decimals=3),
+    definition=INPAINTING_DEFINITION,
+)
 class InpaintingMetrics(torchmetrics.Metric):
     """PSNR/SSIM of composited results and of the raw outputs, whole image and hole only, kept
     per sample.
@@ -361,6 +486,47 @@ class InpaintingMetrics(torchmetrics.Metric):
         return {name: summary_statistics(values) for name, values in per_sample.items()}
 
 
+class DefaultMetrics(torchmetrics.MetricCollection):
+    """Every registered metric that is not optional, one instance of each class: what training
+    logs (``val/<name>``, ``test/<name>``) and what eval scores every method with.
+
+    ``update(result, image, mask, raw=None)`` as :meth:`InpaintingMetrics.update`; ``compute``
+    (name -> mean), ``summary`` and ``per_sample`` merge the classes' answers in ``METRICS``
+    order; ``reset`` and DDP sync are each metric's.
+    """
+
+    def __init__(self) -> None:
+        classes = default_metric_classes()
+        super().__init__({cls.__name__: cls() for cls in classes}, compute_groups=False)
+
+    def compute(self) -> dict[str, Tensor]:
+        return in_registry_order(super().compute())
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return merged_answers(self, "summary")
+
+    def per_sample(self) -> dict[str, Tensor]:
+        return merged_answers(self, "per_sample")
+
+
+def merged_answers(collection: torchmetrics.MetricCollection, method: str) -> dict:
+    """The dicts ``method`` of each metric of ``collection`` answers, as one, in ``METRICS`` order."""
+    merged = {}
+    for metric in collection.values(copy_state=False):
+        merged |= getattr(metric, method)()
+    return in_registry_order(merged)
+
+
+NME_DEFINITION = (
+    "Landmark NME: mean distance between the landmark network's points on the result and on the "
+    "original, over the original's outer-eye-corner distance."
+)
+# computed by eval's tasks with a landmark network (faceinpaint.losses.landmark.landmark_nme)
+register_metric(
+    MetricSpec("nme", "landmark NME", "", higher_is_better=False, decimals=3, optional=True),
+    definition=NME_DEFINITION,
+)
+
 # ----------------------------------------------------------------------------- LPIPS and FID
 # torchvision's ImageNet backbones of torchmetrics' LPIPS (its linear heads ship with torchmetrics)
 LPIPS_BACKBONE_WEIGHTS = {
@@ -418,67 +584,153 @@ def fid_network() -> nn.Module:
     )
 
 
-@dataclass
 class PerceptualNetworks:
-    """The networks behind the optional metrics, loaded once and shared by every method.
+    """The networks of the optional metrics asked for, loaded once and shared by every method.
 
-    ``lpips(a, b)``: (B,3,H,W) in [-1, 1] twice -> (B,...) distances, lower is more alike.
-    ``fid``: (B,3,H,W) uint8 -> (B, D) features. None leaves the metric out.
+    ``networks``: name of an optional registered metric -> its network, e.g. ``lpips`` ((B,3,H,W)
+    in [-1, 1] twice -> (B,...) distances, lower is more alike), ``fid`` ((B,3,H,W) uint8 ->
+    (B, D) features). A None network leaves its metric out.
     """
 
-    lpips: nn.Module | None = None
-    fid: nn.Module | None = None
+    def __init__(self, **networks: nn.Module | None) -> None:
+        check_optional_metric_names(list(networks))
+        self.networks = {name: net for name, net in networks.items() if net is not None}
 
     @classmethod
-    def load(cls, names: tuple[str, ...] | list[str], device: torch.device) -> PerceptualNetworks:
-        """Pretrained networks for ``names`` (some of ``PERCEPTUAL_METRIC_NAMES``) on ``device``."""
-        unknown = [name for name in names if name not in PERCEPTUAL_METRIC_NAMES]
-        if unknown:
-            raise ValueError(
-                f"unknown metrics {unknown}; expected some of {list(PERCEPTUAL_METRIC_NAMES)}"
-            )
-        return cls(
-            lpips=lpips_network().to(device) if "lpips" in names else None,
-            fid=fid_network().to(device) if "fid" in names else None,
-        )
+    def load(cls, names: Sequence[str], device: torch.device) -> PerceptualNetworks:
+        """Pretrained networks for ``names`` (optional metrics of ``METRICS``) on ``device``."""
+        classes = check_optional_metric_names(names)
+        return cls(**{name: classes[name].pretrained_network().to(device) for name in names})
 
     def metrics(self) -> PerceptualMetrics:
         """Fresh metric states (one per method and evaluation set) over these networks."""
-        return PerceptualMetrics(self.lpips, self.fid)
+        classes = optional_metric_classes()
+        return PerceptualMetrics(
+            {
+                name: metric(self.networks[name])
+                for name, metric in classes.items()
+                if name in self.networks
+            }
+        )
 
 
-class PerceptualMetrics(nn.Module):
-    """LPIPS per sample and FID over the set, of composited results against their originals."""
+def check_optional_metric_names(names: Sequence[str]) -> dict[str, type]:
+    """Name -> class of the optional metrics; ``ValueError`` naming any of ``names`` not one."""
+    classes = optional_metric_classes()
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; expected some of {list(classes)}")
+    return classes
 
-    def __init__(self, lpips: nn.Module | None, fid: nn.Module | None) -> None:
-        super().__init__()
-        from torchmetrics.image.fid import FrechetInceptionDistance
 
-        self.lpips_net = lpips
-        self.lpips: list[Tensor] = []
-        self.fid = None if fid is None else FrechetInceptionDistance(feature=fid, normalize=False)
+class PerceptualMetrics(torchmetrics.MetricCollection):
+    """The optional metrics of one method on one evaluation set, of composited results against
+    their originals: ``update(result, image)``, ``summary()``; ``reset()`` and DDP sync are each
+    metric's."""
 
-    @torch.no_grad()
+    def __init__(self, metrics: Mapping[str, torchmetrics.Metric]) -> None:
+        super().__init__(dict(metrics), compute_groups=False)
+
     def update(self, result: Tensor, image: Tensor) -> None:
         """Add a batch: ``result`` and ``image`` (B,3,H,W) in [-1, 1]."""
-        if self.lpips_net is not None:
-            self.lpips.append(self.lpips_net(result.clamp(-1, 1), image.clamp(-1, 1)).flatten())
-        if self.fid is not None:
-            self.fid = self.fid.to(image.device)
-            self.fid.update(_to_uint8(image), real=True)
-            self.fid.update(_to_uint8(result), real=False)
+        self.to(image.device)
+        super().update(result, image)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """``lpips``: as ``summary_statistics``; ``fid``: ``{"value", "n"}`` (one number per set)."""
-        out: dict[str, dict[str, float]] = {}
-        if self.lpips:
-            out["lpips"] = summary_statistics(torch.cat(self.lpips).double())
-        if self.fid is not None:
-            n = int(self.fid.fake_features_num_samples)
-            if n < 2:
-                raise ValueError(f"FID needs at least 2 faces per evaluation set, got {n}")
-            out["fid"] = {"value": float(self.fid.compute()), "n": n}
-        return out
+        """Each metric's summary (``lpips``: as ``summary_statistics``; ``fid``: ``{"value", "n"}``),
+        in ``METRICS`` order."""
+        return merged_answers(self, "summary")
+
+
+@registered_metric(
+    MetricSpec("lpips", "LPIPS", "", higher_is_better=False, decimals=3, optional=True),
+    definition=(
+        "LPIPS: torchmetrics' LPIPS (AlexNet) of the result against the original, lower is better."
+    ),
+)
+class LPIPS(torchmetrics.Metric):
+    """LPIPS of each composited result against its original, kept per face (``cat`` state)."""
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    distances: list[Tensor]
+
+    def __init__(self, network: nn.Module, **kwargs) -> None:
+        """
+        Args:
+            network: ``network(result, image)`` on (B,3,H,W) in [-1, 1] -> (B,...) distances
+                (:func:`lpips_network`, or a stand-in in tests).
+            **kwargs: passed to ``torchmetrics.Metric`` (e.g. ``sync_on_compute``).
+        """
+        super().__init__(**kwargs)
+        self.network = network
+        self.add_state("distances", default=[], dist_reduce_fx="cat")
+
+    @classmethod
+    def pretrained_network(cls) -> nn.Module:
+        return lpips_network()
+
+    def update(self, result: Tensor, image: Tensor) -> None:
+        """Add a batch: ``result`` and ``image`` (B,3,H,W) in [-1, 1]."""
+        self.distances.append(self.network(result.clamp(-1, 1), image.clamp(-1, 1)).flatten())
+
+    def per_sample(self) -> Tensor:
+        """(N,) distances in update order (this rank's, or all ranks' inside compute)."""
+        if isinstance(self.distances, list) and not self.distances:
+            raise ValueError("LPIPS holds no faces: call update() before reading it")
+        return dim_zero_cat(self.distances)
+
+    def compute(self) -> Tensor:
+        """The mean distance over every face."""
+        return self.per_sample().mean()
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{"lpips": summary_statistics}`` over every face (synchronised like ``compute``)."""
+        with self.sync_context(should_sync=self.sync_on_compute):
+            distances = self.per_sample().double()
+        return {"lpips": summary_statistics(distances)}
+
+
+@registered_metric(
+    MetricSpec("fid", "FID", "", higher_is_better=False, decimals=2, optional=True),
+    definition=(
+        "FID: torchmetrics' FID (Inception v3, 2048 features) between the n results and their n "
+        "originals, one number per row (no interval); at a few thousand faces or fewer it is "
+        "biased upwards and only comparable between rows of the same n."
+    ),
+)
+class FID(FrechetInceptionDistance):
+    """torchmetrics' FID between the composited results and their originals of one evaluation set:
+    its states (feature sums, sums of the features' outer products and counts, summed across DDP
+    ranks), its ``reset`` and its formula; ``update`` takes both images of a batch."""
+
+    def __init__(self, network: nn.Module, **kwargs) -> None:
+        """
+        Args:
+            network: (B,3,H,W) uint8 -> (B, D) features (:func:`fid_network`, or a stand-in in
+                tests); read ``network.num_features`` for D where it has one.
+            **kwargs: passed to ``torchmetrics.Metric`` (e.g. ``sync_on_compute``).
+        """
+        super().__init__(feature=network, normalize=False, **kwargs)
+
+    @classmethod
+    def pretrained_network(cls) -> nn.Module:
+        return fid_network()
+
+    def update(self, result: Tensor, image: Tensor) -> None:  # type: ignore[override]
+        """Add a batch: ``result`` (the fakes) and ``image`` (the reals), (B,3,H,W) in [-1, 1]."""
+        super().update(_to_uint8(image), real=True)
+        super().update(_to_uint8(result), real=False)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{"fid": {"value", "n"}}``: one number for the set, over its n faces (all ranks')."""
+        with self.sync_context(should_sync=self.sync_on_compute):
+            n = int(self.fake_features_num_samples)
+        if n < 2:
+            raise ValueError(f"FID needs at least 2 faces per evaluation set, got {n}")
+        return {"fid": {"value": float(self.compute()), "n": n}}
 
 
 def _to_uint8(images: Tensor) -> Tensor:

@@ -80,3 +80,106 @@ def test_missing_weights_are_an_error_naming_the_file(load, tmp_path, monkeypatc
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(RuntimeError, match=r"download https://\S+\.pth to .*hub/checkpoints/"):
         load()
+
+
+# ----------------------------------------------------------------------------- torchmetrics objects
+def _lpips_shaped_network() -> nn.Module:
+    """torchmetrics' LPIPS network (AlexNet and its linear heads) with random weights: nothing to
+    download, the real network's shapes and arithmetic."""
+    from torchmetrics.functional.image.lpips import _LPIPS
+
+    torch.manual_seed(0)
+    return _LPIPS(pretrained=False, net="alex", pnet_rand=True).eval()
+
+
+class PooledFeatures(nn.Module):
+    """Stand-in for Inception with correlated features, each face's independent of its batch:
+    (B,3,H,W) uint8 -> (B,12) means of its 2 x 2 blocks per channel."""
+
+    num_features = 12
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(images.float() / 255, 2).flatten(1)
+
+
+def test_lpips_equals_the_former_per_face_computation():
+    """The former PerceptualMetrics: ``net(result.clamp(-1, 1), image.clamp(-1, 1)).flatten()``
+    per batch, concatenated, ``summary_statistics`` of the doubles."""
+    network = _lpips_shaped_network()
+    image, result = _faces(batch=5, size=32, seed=1), _faces(batch=5, size=32, seed=2) * 1.3
+    metric = metrics.LPIPS(network)
+    metric.update(result[:3], image[:3])
+    metric.update(result[3:], image[3:])
+    with torch.no_grad():
+        former = torch.cat(
+            [
+                network(result[:3].clamp(-1, 1), image[:3].clamp(-1, 1)).flatten(),
+                network(result[3:].clamp(-1, 1), image[3:].clamp(-1, 1)).flatten(),
+            ]
+        )
+    assert torch.equal(metric.per_sample(), former)
+    assert metric.summary() == {"lpips": metrics.summary_statistics(former.double())}
+    assert metric.compute() == former.mean()
+
+
+def test_fid_equals_torchmetrics_fid_as_formerly_called():
+    """The former PerceptualMetrics: torchmetrics' FID over the network, originals as real and
+    results as fake, both rounded to uint8."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    network = PooledFeatures()
+    image, result = _faces(batch=12, seed=3), _faces(batch=12, seed=4)
+    metric = metrics.FID(network)
+    former = FrechetInceptionDistance(feature=network, normalize=False)
+    for part in (slice(0, 5), slice(5, 12)):
+        metric.update(result[part], image[part])
+        former.update((metrics.to_unit(image[part]) * 255).round().to(torch.uint8), real=True)
+        former.update((metrics.to_unit(result[part]) * 255).round().to(torch.uint8), real=False)
+    assert metric.summary() == {"fid": {"value": float(former.compute()), "n": 12}}
+    assert metric.summary()["fid"]["value"] > 0
+
+
+def _lpips() -> metrics.LPIPS:
+    return metrics.LPIPS(_lpips_shaped_network())
+
+
+def _fid() -> metrics.FID:
+    return metrics.FID(PooledFeatures())
+
+
+@pytest.mark.parametrize("build", [_lpips, _fid], ids=["lpips", "fid"])
+def test_reset_gives_what_a_fresh_metric_gives(build):
+    image, result = _faces(batch=6, size=32, seed=5), _faces(batch=6, size=32, seed=6)
+    used, fresh = build(), build()
+    used.update(image, result)  # other faces, forgotten by reset
+    used.reset()
+    used.update(result, image)
+    fresh.update(result, image)
+    assert used.summary() == fresh.summary()
+
+
+@pytest.mark.parametrize("build", [_lpips, _fid], ids=["lpips", "fid"])
+def test_two_halves_merged_equal_one_update_over_all(build):
+    """merge_state applies each state's dist_reduce_fx (LPIPS: cat; FID: sum), as a DDP sync."""
+    # more faces than FID's 12 features: a full-rank covariance, a well-conditioned square root
+    image, result = _faces(batch=40, size=32, seed=7), _faces(batch=40, size=32, seed=8)
+    first, second, whole = build(), build(), build()
+    first.update(result[:15], image[:15])
+    second.update(result[15:], image[15:])
+    first.merge_state(second)
+    whole.update(result, image)
+    merged, expected = first.summary(), whole.summary()
+    assert merged.keys() == expected.keys()
+    for name, stat in expected.items():
+        assert merged[name] == pytest.approx(stat, rel=1e-6, abs=1e-9), name
+
+
+def test_the_collection_keeps_the_former_order_and_resets():
+    """Rows list lpips before fid, as before; ``reset`` empties both."""
+    collection = PerceptualNetworks(fid=ChannelMeans(), lpips=MeanAbsoluteDistance()).metrics()
+    image = _faces(batch=4)
+    collection.update(image + 0.1, image)
+    assert list(collection.summary()) == ["lpips", "fid"]
+    collection.reset()
+    collection.update(image[:2] + 0.1, image[:2])
+    assert [stat["n"] for stat in collection.summary().values()] == [2, 2]
