@@ -3,7 +3,8 @@
 :func:`run_task` serves the split's first faces (or the protocol's fixed sample of them) at the
 task's size and crop with the protocol's masks, lets each method fill the **damaged** faces (hole pixels zeroed: no method can read the
 hole), times it, and scores the composited results with
-:class:`~faceinpaint.metrics.InpaintingMetrics` on the batch's device.
+:class:`~faceinpaint.metrics.DefaultMetrics` (every registered default metric) on the batch's
+device.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from faceinpaint.device import synchronize
 from faceinpaint.eval.methods import BASELINE_NAMES, Method
 from faceinpaint.eval.protocols import MaskTask, task_mask_hash
 from faceinpaint.losses.landmark import landmark_nme
-from faceinpaint.metrics import InpaintingMetrics, PerceptualNetworks, summary_statistics
+from faceinpaint.metrics import DefaultMetrics, PerceptualNetworks, summary_statistics
 
 
 def summarize(values: Tensor) -> dict[str, float]:
@@ -172,7 +173,7 @@ def run_task(
             f"nothing to evaluate: split {task.split!r} has {len(dataset)} faces, limit {limit}"
         )
     expected_hash = task_mask_hash(task, evaluated, device)
-    metrics = {method_key(m): InpaintingMetrics().to(device) for m in methods}
+    metrics = {method_key(m): DefaultMetrics().to(device) for m in methods}
     extra = {method_key(m): perceptual.metrics() for m in methods} if perceptual else {}
     nme: dict[str, list[Tensor]] = {method_key(m): [] for m in methods}
     served_masks: list[Tensor] = []

@@ -5,7 +5,7 @@
 non-saturating BCE-with-logits losses), logging a grid of samples from fixed latents.
 ``test`` and ``predict`` run :class:`faceinpaint.latent_search.LatentSearch` on each batch's damaged
 faces; the module's :class:`faceinpaint.lit.writers.InpaintingWriter` writes, per image, the
-inpainted PNG, the mask PNG and a JSON line with the chosen loss; ``test`` also logs :class:`faceinpaint.metrics.InpaintingMetrics` as ``test/<name>``
+inpainted PNG, the mask PNG and a JSON line with the chosen loss; ``test`` also logs :class:`faceinpaint.metrics.DefaultMetrics` as ``test/<name>``
 (and, through :class:`faceinpaint.lit.fill_metrics.ClassicalFillMetrics`, the same metrics of
 the classical fills named in ``baselines`` as ``test/<fill>/<name>``).
 
@@ -35,7 +35,7 @@ from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.writers import ROWS, InpaintingWriter
 from faceinpaint.losses.dcgan import discriminator_loss, generator_loss
 from faceinpaint.losses.landmark import LandmarkCandidates, LandmarkTerm, build_landmark_term
-from faceinpaint.metrics import InpaintingMetrics
+from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.dcgan import (
     Activation,
     Discriminator,
@@ -162,7 +162,7 @@ class DCGANModule(InpaintingModule):
                 directory (or the trainer's root) + ``/inpainted``.
             val_candidates / val_iterations: the short search that scores the generator as an
                 inpainter during ``fit`` (``val/psnr_hole`` and the other
-                ``InpaintingMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
+                ``DefaultMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
                 seeded by each face's index, no landmark term, plain composite, so values of
                 one run at different steps compare (a learning curve).
         """
@@ -180,8 +180,8 @@ class DCGANModule(InpaintingModule):
             latent_prior, num_samples, latent_dim, torch.Generator().manual_seed(sample_seed)
         )
         self.register_buffer("fixed_latent", fixed, persistent=False)  # (num_samples, latent_dim)
-        self.val_metrics = InpaintingMetrics()
-        self.test_metrics = InpaintingMetrics()
+        self.val_metrics = DefaultMetrics()
+        self.test_metrics = DefaultMetrics()
         self._landmark_term: LandmarkTerm | None = None
         self._encoder: torch.nn.Module | None = None
 

@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import torch
 
 from faceinpaint.batch import IMAGE, MASK
-from faceinpaint.metrics import InpaintingMetrics
+from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.ops.fills import BASELINES, check_fill_names
 
 
@@ -25,7 +25,7 @@ class ClassicalFillMetrics(pl.Callback):
 
     def __init__(self, fills: Sequence[str]) -> None:
         check_fill_names(fills)
-        self.metrics = torch.nn.ModuleDict({name: InpaintingMetrics() for name in fills})
+        self.metrics = torch.nn.ModuleDict({name: DefaultMetrics() for name in fills})
 
     def on_test_batch_end(
         self,

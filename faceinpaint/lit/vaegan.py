@@ -39,7 +39,7 @@ from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
 from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
 from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures, VGGVariant
-from faceinpaint.metrics import InpaintingMetrics
+from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
 from faceinpaint.ops.poisson import poisson_blend
@@ -295,8 +295,8 @@ class VAEGANModule(InpaintingModule):
             getattr(self, "feature_weights", ()),
             self.landmark_loss,
         )
-        self.val_metrics = InpaintingMetrics()
-        self.test_metrics = InpaintingMetrics()
+        self.val_metrics = DefaultMetrics()
+        self.test_metrics = DefaultMetrics()
         self.generator_updates = 0  # the curriculum clock, saved in checkpoints
         self.critic_updates = 0  # saved too: a resumed run continues its n_critic cycle
         self.generator_log: dict[str, Tensor] = {}  # train/ terms of the latest generator update
@@ -535,7 +535,7 @@ class VAEGANModule(InpaintingModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "test")
 
-    def _log_metrics(self, metrics: InpaintingMetrics, prefix: str) -> None:
+    def _log_metrics(self, metrics: DefaultMetrics, prefix: str) -> None:
         values = metrics.compute()
         self.log_dict({f"{prefix}/{name}": value for name, value in values.items()})
         self.log(f"{prefix}/stage", float(self.curriculum_stage))
