@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from faceinpaint.eval.report import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY, wandb_offline_unless_logged_in
+from faceinpaint.metrics import METRICS
 
 DEFAULT_PROJECT = "faceinpaint"
 log = logging.getLogger(__name__)
@@ -71,9 +71,8 @@ def use_model_artifact(run: Any, trained: Mapping[str, Any]) -> None:
 
 
 def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Metric keys present in ``rows``, in table order."""
-    keys = [key for key, _, _ in (*TABLE_COLUMNS, *OPTIONAL_COLUMNS)]
-    return [key for key in keys if any(key in row["metrics"] for row in rows)]
+    """Registered metric names present in ``rows``, in ``METRICS`` (table) order."""
+    return [name for name in METRICS if any(name in row["metrics"] for row in rows)]
 
 
 def log_eval(

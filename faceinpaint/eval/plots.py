@@ -22,12 +22,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from faceinpaint.eval.report import TABLE_COLUMNS  # noqa: E402
 from faceinpaint.eval.wandb_files import read_wandb_scalars, run_files, run_name  # noqa: E402
 from faceinpaint.io import atomic_write  # noqa: E402
+from faceinpaint.metrics import METRICS, MetricSpec  # noqa: E402
 
 Series = dict[str, tuple[list[int], list[float]]]  # metric -> (steps, values)
-BAR_METRICS = ("psnr_hole", "ssim_hole")
+
+
+def bar_metrics() -> list[MetricSpec]:
+    """The registered metrics with ``bar=True``, in ``METRICS`` order: a row of panels each."""
+    return [spec for spec in METRICS.values() if spec.bar]
 
 
 def save_figure(figure: plt.Figure, path: str | Path) -> Path:
@@ -145,29 +149,30 @@ def plot_search_history(history: Tensor, title: str) -> Any:
 
 
 def plot_eval_bars(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
-    """One panel per (metric, mask): a bar per method, the mean with its 95 % interval."""
+    """One panel per (bar metric, mask): a bar per method, the mean with its 95 % interval; the
+    title's arrow says which way is better."""
     masks = list(dict.fromkeys(row["mask"] for row in rows))
-    titles = {key: name for key, name, _ in TABLE_COLUMNS}
+    metrics = bar_metrics()
     figure, axes = plt.subplots(
-        len(BAR_METRICS),
+        len(metrics),
         len(masks),
         figsize=(
             max(3.2, 0.45 * len(rows) / len(masks) + 1.5) * len(masks),
-            3.0 * len(BAR_METRICS),
+            3.0 * len(metrics),
         ),
         squeeze=False,
     )
     for column, mask in enumerate(masks):
         chosen = [row for row in rows if row["mask"] == mask]
         labels = [row["method"] for row in chosen]
-        for line, metric in enumerate(BAR_METRICS):
+        for line, spec in enumerate(metrics):
             axis = axes[line][column]
-            stats = [row["metrics"].get(metric) or {} for row in chosen]
-            means = [stat.get("mean", math.nan) for stat in stats]
+            stats = [row["metrics"].get(spec.name) or {} for row in chosen]
+            means = [stat.get("mean", stat.get("value", math.nan)) for stat in stats]
             errors = [stat.get("ci95", 0.0) for stat in stats]
             axis.bar(range(len(chosen)), means, yerr=errors, capsize=3, color="tab:blue")
             axis.set_xticks(range(len(chosen)), labels, rotation=45, ha="right", fontsize=8)
-            axis.set_title(f"{mask}: {titles[metric]}", fontsize=9)
+            axis.set_title(f"{mask}: {spec.heading} {spec.arrow}", fontsize=9)
             axis.tick_params(axis="y", labelsize=8)
             axis.grid(axis="y", alpha=0.3)
     figure.suptitle(f"{title} (mean and 95 % interval over the faces)", fontsize=10)

@@ -15,50 +15,34 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-# (metric key, column title, decimals) in table order: whole image, then hole only
-TABLE_COLUMNS = (
-    ("psnr", "PSNR (dB)", 2),
-    ("ssim", "SSIM", 3),
-    ("psnr_hole", "hole PSNR (dB)", 2),
-    ("ssim_hole", "hole SSIM", 3),
-    ("ssim_torchmetrics", "SSIM (torchmetrics default)", 3),
-    ("psnr_raw", "raw PSNR (dB)", 2),
-    ("ssim_raw", "raw SSIM", 3),
-    ("psnr_hole_raw", "raw hole PSNR (dB)", 2),
-    ("ssim_hole_raw", "raw hole SSIM", 3),
-)
-NME_COLUMN = ("nme", "landmark NME", 3)
-# optional columns, shown when some row of the protocol has them
-OPTIONAL_COLUMNS = (NME_COLUMN, ("lpips", "LPIPS", 3), ("fid", "FID", 2))
+from faceinpaint.metrics import METRICS, MetricSpec
 
-DEFINITIONS = (
+CELLS_DEFINITION = (
     "Cells: mean ± half-width of the 95 % confidence interval (1.96 std / √n), and the max over "
-    "the n faces in brackets. PSNR / SSIM: the composited result (known pixels are the "
-    "original's) against the original, in [0, 1], SSIM with an 11×11 Gaussian window (σ 1.5) "
-    "averaged over the window positions inside the image (scikit-image, the original SSIM). "
-    "Hole PSNR: the MSE over the hole pixels only. Hole SSIM: SSIM of the hole's bounding box "
-    "(grown to 11 px where smaller). SSIM (torchmetrics default): torchmetrics' "
-    "structural_similarity_index_measure as called by default, which averages a "
-    "reflection-padded map over every pixel, border windows included; where the hole stays "
-    "off the border those windows see only known, copied pixels and it reads higher (centre "
-    "quarter, harmonic fill, 1000 celeba-half faces at 64 px: 0.838 against 0.773), elsewhere "
-    "about the same (±0.01). raw: the same metrics of the method's own output before it is "
-    "pasted or blended into the known pixels (the VAE-GAN decoder's whole image, the search's "
-    "G(z), an outside method's file as written; a classical fill's raw output is its result). "
-    "Definitions in "
-    "faceinpaint/metrics.py. s / face: wall seconds of the method's fills over the faces "
-    "(the device synchronised around each batch; data loading and metrics not counted)."
+    "the n faces in brackets."
 )
-PERCEPTUAL_DEFINITION = (
-    "LPIPS: torchmetrics' LPIPS (AlexNet) of the result against the original, lower is better. "
-    "FID: torchmetrics' FID (Inception v3, 2048 features) between the n results and their n "
-    "originals, one number per row (no interval); at a few thousand faces or fewer it is biased "
-    "upwards and only comparable between rows of the same n."
+TIMING_DEFINITION = (
+    "s / face: wall seconds of the method's fills over the faces (the device synchronised around "
+    "each batch; data loading and metrics not counted)."
 )
-NME_DEFINITION = (
-    "Landmark NME: mean distance between the landmark network's points on the result and on the "
-    "original, over the original's outer-eye-corner distance."
-)
+
+
+def metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[MetricSpec]:
+    """The registered metrics a table of ``rows`` shows, in ``METRICS`` order: every default
+    one, and each optional one that some row has."""
+    return [
+        spec
+        for spec in METRICS.values()
+        if not spec.optional or any(spec.name in row["metrics"] for row in rows)
+    ]
+
+
+def metric_definitions(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The definitions of the registered metrics the rows have, each once, in ``METRICS`` order."""
+    present = {name for row in rows for name in row["metrics"]}
+    return list(
+        dict.fromkeys(s.definition for s in METRICS.values() if s.name in present and s.definition)
+    )
 
 
 # ----------------------------------------------------------------------------- table
@@ -104,13 +88,9 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     protocols = list(dict.fromkeys(row["protocol"] for row in rows))
     for protocol in protocols:
         chosen = [row for row in rows if row["protocol"] == protocol]
-        columns = list(TABLE_COLUMNS) + [
-            column
-            for column in OPTIONAL_COLUMNS
-            if any(column[0] in row["metrics"] for row in chosen)
-        ]
+        columns = metric_columns(chosen)
         timed = any("seconds_per_face" in row for row in chosen)
-        header = ["mask", "method", "n", *(title for _, title, _ in columns)]
+        header = ["mask", "method", "n", *(spec.heading for spec in columns)]
         header += ["s / face"] if timed else []
         lines = [
             f"**{protocol}**",
@@ -120,9 +100,9 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
         ]
         for row in chosen:
             cells = [row["mask"], method_label(row), str(row["n"])]
-            for key, _, decimals in columns:
-                stat = row["metrics"].get(key)
-                cells.append(format_stat(stat, decimals) if stat else "–")
+            for spec in columns:
+                stat = row["metrics"].get(spec.name)
+                cells.append(format_stat(stat, spec.decimals) if stat else "–")
             if timed:
                 cells.append(format_seconds(row.get("seconds_per_face")))
             lines.append("| " + " | ".join(cells) + " |")
@@ -136,19 +116,22 @@ def paired_table(rows: Sequence[Mapping[str, Any]]) -> str:
     chosen = [row for row in rows if row.get("paired")]
     if not chosen:
         return ""
+    paired = {name for row in chosen for name in row["paired"]}
+    columns = [spec for spec in METRICS.values() if spec.name in paired]
     lines = [
         "Paired differences, method minus the best classical fill of each metric (per face, "
         "same faces and masks; mean ± 95 % CI half-width):",
         "",
-        "| protocol | mask | method | Δ hole PSNR (dB) | Δ hole SSIM |",
-        "|---|---|---|--:|--:|",
+        "| protocol | mask | method | " + " | ".join(f"Δ {s.heading}" for s in columns) + " |",
+        "|---|---|---|" + "--:|" * len(columns),
     ]
     for row in chosen:
         cells = []
-        for metric, decimals in (("psnr_hole", 2), ("ssim_hole", 3)):
-            stat = row["paired"].get(metric)
+        for spec in columns:
+            stat = row["paired"].get(spec.name)
             cells.append(
-                f"{stat['mean']:+.{decimals}f} ± {stat['ci95']:.{decimals}f} vs {stat['against']}"
+                f"{stat['mean']:+.{spec.decimals}f} ± {stat['ci95']:.{spec.decimals}f} "
+                f"vs {stat['against']}"
                 if stat
                 else "–"
             )
@@ -236,11 +219,7 @@ def markdown_report(
     paired = paired_table(rows)
     if paired:
         parts.append(paired)
-    parts.append(DEFINITIONS)
-    if any("nme" in row["metrics"] for row in rows):
-        parts.append(NME_DEFINITION)
-    if any({"lpips", "fid"} & set(row["metrics"]) for row in rows):
-        parts.append(PERCEPTUAL_DEFINITION)
+    parts.append(" ".join([CELLS_DEFINITION, *metric_definitions(rows), TIMING_DEFINITION]))
     if notes:
         parts.extend(["", *(f"- {note}" for note in notes)])
     return "\n".join(parts) + "\n"

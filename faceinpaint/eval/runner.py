@@ -4,7 +4,7 @@ For each task of the protocol (mask type x image size) the split's first ``n`` f
 protocol's fixed ``sample`` of them, ``faceinpaint.eval.protocols.sample_indices``) are served
 by the shared DataModule (at the task's size and crop, masks from the protocol's seed), each
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
-:class:`~faceinpaint.metrics.InpaintingMetrics` scores the composited results on the
+:class:`~faceinpaint.metrics.DefaultMetrics` scores the composited results on the
 batch's device. Methods: the checkpoints of any registered method (``--checkpoints``), and the classical fills
 (mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split; PatchMatch and
 biharmonic when asked for, with ``faceinpaint[fills]`` installed).
@@ -166,10 +166,11 @@ def evaluate(
         allow_train_overlap: score faces a checkpoint trained on (a diagnostic: its rows say
             "trained on k/n"); without it that is an error naming them.
         grid_samples: faces per image grid.
-        metrics: optional metrics besides PSNR/SSIM, a name or a list: ``lpips`` (torchmetrics'
-            LPIPS, AlexNet), ``fid`` (torchmetrics' FID, Inception v3; needs torch-fidelity).
-            Their pretrained weights are downloaded into torch hub's cache (``$TORCH_HOME``)
-            on first use; where that fails the run stops, naming the file to fetch.
+        metrics: optional metrics besides the default ones, a name or a list of the names
+            registered with ``optional=True`` in ``faceinpaint.metrics.METRICS`` (e.g. ``lpips``,
+            ``fid``; FID needs torch-fidelity). Their pretrained weights are downloaded into
+            torch hub's cache (``$TORCH_HOME``) on first use; where that fails the run stops,
+            naming the file to fetch.
         predictions: an outside method's outputs on this protocol's masks,
             ``<predictions>/<protocol>/<mask>/<image id>.png`` for the faces ``faceinpaint masks
             export`` wrote (``faceinpaint.eval.exchange``); scored as a row named after the
@@ -491,7 +492,7 @@ def score(
             as at export.
         batch_size: faces per batch.
         grid_samples: faces per image grid.
-        metrics: optional metrics besides PSNR/SSIM (``lpips``, ``fid``), as eval's.
+        metrics: optional metrics besides the default ones, as eval's.
         device: where the metrics run.
         out: folder of results.jsonl, <protocol>.md and the grids, as eval's.
 
