@@ -216,7 +216,7 @@ def test_encoder_module_checkpoint_loads_as_encoder(dcgan_checkpoint, tmp_path):
 def test_eval_method_searches_its_first_batch_from_the_encoder_too(dcgan_checkpoint, tmp_path):
     """The first batch of a task also records the loss curves; its result must not depend on
     that (it once searched from random starts there)."""
-    from faceinpaint.eval.methods import dcgan_method
+    from faceinpaint.eval.methods import CheckpointSpec, checkpoint_method
 
     torch.manual_seed(1)
     encoder = LatentEncoder(LATENT, SIZE, 4, 8).eval()
@@ -229,12 +229,9 @@ def test_eval_method_searches_its_first_batch_from_the_encoder_too(dcgan_checkpo
         },
         encoder_path,
     )
-    method = dcgan_method(
-        str(dcgan_checkpoint),
-        torch.device("cpu"),
-        candidates=2,
-        iterations=3,
-        encoder=str(encoder_path),
+    overrides = {"num_candidates": 2, "iterations": 3, "encoder_checkpoint": str(encoder_path)}
+    method = checkpoint_method(
+        CheckpointSpec(str(dcgan_checkpoint), overrides), torch.device("cpu")
     )
     assert method.name == "dcgan+encoder"
     batch = _batch(4)
