@@ -16,8 +16,10 @@ under inference mode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -25,11 +27,12 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
-from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
+from faceinpaint.latent_search import LatentSearch, SearchResult, SearchSettings, encoder_starts
 from faceinpaint.lit.fill_metrics import ClassicalFillMetrics
 from faceinpaint.lit.images import log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.loading import former_class, load_latent_encoder
+from faceinpaint.lit.method import InpaintingModule
 from faceinpaint.lit.run_dir import shared_run_directory
 from faceinpaint.lit.writers import ROWS, InpaintingWriter
 from faceinpaint.losses.dcgan import discriminator_loss, generator_loss
@@ -42,10 +45,53 @@ from faceinpaint.models.dcgan import (
     LatentPrior,
     sample_latent,
 )
+from faceinpaint.settings import as_group, fold_group
+
+# The flat constructor arguments of checkpoints written before ``search`` -> its fields.
+FORMER_SEARCH_NAMES = {
+    "num_candidates": "candidates",
+    "iterations": "iterations",
+    "search_lr": "lr",
+    "search_betas": "betas",
+    "prior_weight": "prior_weight",
+    "context_window": "context_window",
+    "landmark_weight": "landmark_weight",
+    "poisson_iterations": "poisson_iterations",
+    "search_holdout": "holdout",
+    "search_seed": "seed",
+    "encoder_perturbation": "encoder_perturbation",
+}
+SEARCH_FIELDS = tuple(field.name for field in fields(SearchSettings))
 
 
-class DCGANModule(pl.LightningModule):
+class DCGANModule(InpaintingModule):
     """DCGAN training and latent-search inpainting at ``image_size`` (64 in the thesis)."""
+
+    export_prefixes: ClassVar[tuple[str, ...]] = ("generator.", "discriminator.")
+    # SearchSettings fields (into ``search``) and the networks the search runs with
+    inference_settings: ClassVar[tuple[str, ...]] = (
+        *SEARCH_FIELDS,
+        "encoder_checkpoint",
+        "landmark_loss",
+        "landmark_checkpoint",
+        "landmark_candidates",
+    )
+
+    @classmethod
+    def current_hparams(cls, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``search`` a :class:`SearchSettings`, from the former flat names (``num_candidates``,
+        ``search_lr`` ... :data:`FORMER_SEARCH_NAMES`), a mapping (JSON metadata) or dotted
+        ``search.<field>`` entries."""
+        return fold_group(hparams, "search", SearchSettings, FORMER_SEARCH_NAMES)
+
+    @classmethod
+    def for_inference(
+        cls, hparams: Mapping[str, Any], state: Mapping[str, Tensor], **overrides: Any
+    ) -> DCGANModule:
+        """:meth:`InpaintingModule.for_inference`; ``overrides`` named as
+        :class:`SearchSettings` fields (``candidates=4, iterations=10``) replace the search's."""
+        search = {f"search.{k}": overrides.pop(k) for k in list(overrides) if k in SEARCH_FIELDS}
+        return super().for_inference(cls.current_hparams({**hparams, **search}), state, **overrides)
 
     def __init__(
         self,
@@ -60,21 +106,11 @@ class DCGANModule(pl.LightningModule):
         num_samples: int = 64,
         sample_every_n_batches: int = 500,
         sample_seed: int = 0,
-        num_candidates: int = 64,
-        iterations: int = 1000,
-        search_lr: float = 0.01,
-        search_betas: tuple[float, float] = (0.9, 0.999),
-        prior_weight: float = 0.003,
-        context_window: int = 7,
-        landmark_weight: float = 0.0,
+        search: SearchSettings = SearchSettings(),
         landmark_loss: Literal["network", "dlib"] = "network",
         landmark_checkpoint: str | None = None,
         landmark_candidates: LandmarkCandidates = "masked",
-        poisson_iterations: int = 0,
-        search_holdout: float = 0.0,
-        search_seed: int = 0,
         encoder_checkpoint: str | None = None,
-        encoder_perturbation: float = 0.1,
         return_all: bool = False,
         baselines: list[str] | None = None,
         output_dir: str | None = None,
@@ -98,13 +134,9 @@ class DCGANModule(pl.LightningModule):
             sample_every_n_batches: training batches between sample grids (also at each epoch's
                 end); 0 = epoch ends only.
             sample_seed: seed of the grid's fixed latents.
-            num_candidates: latents searched per damaged image.
-            iterations: Adam steps of the search.
-            search_lr: Adam step size of the search, in latent units.
-            search_betas: Adam's moment decays for the search.
-            prior_weight: lambda of the prior loss log(1 - D(G(z))) (0.003); 0 = off.
-            context_window: side of the context-weight window in pixels (7).
-            landmark_weight: weight of the landmark term; 0 = off (never computed).
+            search: the latent search's settings (``faceinpaint.latent_search.SearchSettings``:
+                candidates, iterations, lr, betas, prior_weight, context_window,
+                landmark_weight, poisson_iterations, holdout, seed, encoder_perturbation).
             landmark_loss: ``network`` (differentiable, through the landmark network of
                 ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
                 gradient, so it only takes part in choosing the final candidate).
@@ -112,18 +144,10 @@ class DCGANModule(pl.LightningModule):
             landmark_candidates: ``masked`` (the thesis: each candidate is scored with the
                 input's hole zeroed, like the damaged input it is compared with) or
                 ``unmasked`` (the whole G(z)).
-            poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
-                this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
-            search_holdout: share of the known pixels nearest the hole held out of the search's
-                objective; each candidate keeps its iterate, and the search its candidate, with
-                the smallest error on them (``faceinpaint.latent_search``). 0 = the paper's rule
-                (last iterate, smallest total loss).
-            search_seed: seed of the search's starting points (with each image's index).
             encoder_checkpoint: a latent encoder (``faceinpaint.lit.encoder``; ``.ckpt`` or
                 ``.safetensors``) for this generator: the search starts from E(damaged, mask)
-                instead of random draws from the prior. None = random starts (the thesis).
-            encoder_perturbation: std of the N(0, 1) noise added to E's latent for candidates
-                after the first (candidate 0 starts at E's latent itself).
+                instead of random draws from the prior. None = random starts (the thesis);
+                ``search.encoder_perturbation`` spreads the other candidates around E's latent.
             return_all: ``predict`` also returns every candidate.
             baselines: classical fills (names in ``faceinpaint.ops.fills.BASELINES``) whose
                 metrics ``test`` logs beside the search's, on the same batches.
@@ -132,11 +156,16 @@ class DCGANModule(pl.LightningModule):
             val_candidates / val_iterations: the short search that scores the generator as an
                 inpainter during ``fit`` (``val/psnr_hole`` and the other
                 ``InpaintingMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
-                seeded by each face's index, no landmark term, plain composite, so values of
-                one run at different steps compare (a learning curve).
+                seeded by each face's index, no landmark term, plain composite, no held-out
+                share (the rest of ``search`` as configured), so values of one run at different
+                steps compare (a learning curve).
         """
         super().__init__()
+        search = as_group(SearchSettings, search)  # a mapping where a checkpoint's YAML gave one
         self.save_hyperparameters()
+        # the search's settings as a SearchSettings (under LightningCLI, hparams hold the
+        # config's mapping)
+        self.search_settings = search
         self.automatic_optimization = False
         self.generator = Generator(latent_dim, ngf, image_size, activation=generator_activation)
         self.discriminator = Discriminator(ndf, image_size)
@@ -213,7 +242,7 @@ class DCGANModule(pl.LightningModule):
         # a collective under DDP (a broadcast from rank 0): found once here, on every rank, never
         # from code that only rank 0 runs
         self._log_directory = shared_run_directory(self.trainer)
-        if self.hparams.landmark_weight > 0 and self.hparams.landmark_loss == "network":
+        if self.search_settings.landmark_weight > 0 and self.hparams.landmark_loss == "network":
             check_landmark_frame(
                 self.hparams.landmark_checkpoint, self.trainer.datamodule, "the latent search"
             )
@@ -243,7 +272,7 @@ class DCGANModule(pl.LightningModule):
     # ----------------------------------------------------------------------- the search
     def landmark_term(self) -> LandmarkTerm | None:
         """The configured landmark term on this module's device (None when its weight is 0)."""
-        if self.hparams.landmark_weight == 0:
+        if self.search_settings.landmark_weight == 0:
             return None
         if self._landmark_term is None:
             self._landmark_term = build_landmark_term(
@@ -253,26 +282,28 @@ class DCGANModule(pl.LightningModule):
             )
         return self._landmark_term.to(self.device)
 
-    def latent_search(self, validation: bool = False) -> LatentSearch:
+    def latent_search(self, validation: bool = False, record_history: bool = False) -> LatentSearch:
         """The configured search; ``validation``: the short one of ``validation_step``
-        (``val_candidates`` x ``val_iterations``, no landmark term, plain composite)."""
-        hp = self.hparams
+        (``val_candidates`` x ``val_iterations``, no landmark term, plain composite, no held-out
+        share)."""
+        settings = self.search_settings
+        if validation:
+            settings = replace(
+                settings,
+                candidates=self.hparams.val_candidates,
+                iterations=self.hparams.val_iterations,
+                landmark_weight=0.0,
+                poisson_iterations=0,
+                holdout=0.0,
+            )
         return LatentSearch(
             self.generator,
             self.discriminator,
-            latent_prior=hp.latent_prior,
-            num_candidates=hp.val_candidates if validation else hp.num_candidates,
-            iterations=hp.val_iterations if validation else hp.iterations,
-            lr=hp.search_lr,
-            betas=tuple(hp.search_betas),
-            prior_weight=hp.prior_weight,
-            context_window=hp.context_window,
-            landmark_weight=0.0 if validation else hp.landmark_weight,
+            self.hparams.latent_prior,
+            settings,
             landmark_term=None if validation else self.landmark_term(),
-            poisson_iterations=0 if validation else hp.poisson_iterations,
-            holdout=0.0 if validation else hp.search_holdout,
-            seed=hp.search_seed,
-            return_all=hp.return_all and not validation,
+            return_all=self.hparams.return_all and not validation,
+            record_history=record_history,
         )
 
     def encoder(self) -> torch.nn.Module | None:
@@ -290,8 +321,8 @@ class DCGANModule(pl.LightningModule):
         """The latent search of a batch, with its extras (best G(z) and z, losses, candidates):
         (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks (1 = hole), (B,)
         int64 indices seeding the starting points."""
-        search = self.latent_search()
-        search.record_history = record_history
+        search = self.latent_search(record_history=record_history)
+        settings = search.settings
         encoder = self.encoder()
         start = None
         if encoder is not None:
@@ -301,9 +332,9 @@ class DCGANModule(pl.LightningModule):
                 damaged * (1.0 - hole),
                 hole,
                 index,
-                self.hparams.num_candidates,
-                self.hparams.encoder_perturbation,
-                self.hparams.search_seed,
+                settings.candidates,
+                settings.encoder_perturbation,
+                settings.seed,
             )
         return search(damaged, mask, index, start)
 
