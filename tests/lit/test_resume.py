@@ -257,7 +257,7 @@ def resume_copy(checkpoint: Path, folder: Path) -> Path:
     ("args", "end"),
     [
         (["--model.init_args.stage_boundaries", "[4, 8, 8]"], 8),  # stage 3 (landmarks) dropped
-        (["--model.init_args.landmark_weight", "0"], 12),  # its landmark network dropped
+        (["--model.init_args.weights.landmark", "0"], 12),  # its landmark network dropped
     ],
     ids=["no-stage-3", "landmark-weight-0"],
 )
