@@ -14,15 +14,10 @@ import lightning.pytorch as pl
 from faceinpaint.lit.dcgan import DCGANModule
 from faceinpaint.lit.loading import (
     expect_kind,
-    is_weights_file,
-    load_weights,
     public_hparams,
     read_checkpoint,
-    read_lightning_checkpoint,
 )
 from faceinpaint.lit.vaegan import VAEGANModule
-
-VAEGAN_INFERENCE_SETTINGS = {"poisson_iterations"}
 
 
 def load_vaegan(
@@ -32,33 +27,19 @@ def load_vaegan(
     its generator loaded strictly; the training-only parts (VGG, landmark network) are not
     built, so no download and no landmark file is needed, and the critics keep their initial
     weights. ``overrides`` replace inference settings (``poisson_iterations``)."""
-    unknown = sorted(set(overrides) - VAEGAN_INFERENCE_SETTINGS)
-    if unknown:
-        raise ValueError(
-            f"a VAE-GAN takes only {sorted(VAEGAN_INFERENCE_SETTINGS)} at inference, got {unknown}"
-        )
-    if is_weights_file(path):
-        return load_weights(path, feat_weight=0.0, landmark_weight=0.0, **overrides)
-    inference = {"feat_weight": 0.0, "landmark_weight": 0.0} | overrides
-    model = VAEGANModule(**(public_hparams(checkpoint) | inference))
-    prefix = "generator."
-    generator_state = {
-        key[len(prefix) :]: value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(prefix)
-    }
-    model.generator.load_state_dict(generator_state, strict=True)
-    return model.eval()
+    return VAEGANModule.for_inference(
+        public_hparams(checkpoint), checkpoint["state_dict"], **overrides
+    )
 
 
 def load_dcgan(path: str | Path, **overrides: Any) -> pl.LightningModule:
-    """The DCGAN inpainter of ``path``; ``overrides`` replace search hyperparameters."""
-    if is_weights_file(path):
-        return load_weights(path, **overrides)
-    read_lightning_checkpoint(path)  # the refusals and their messages of an unsafe or bad file
-    return DCGANModule.load_from_checkpoint(
-        path, map_location="cpu", weights_only=True, **overrides
-    ).eval()
+    """The DCGAN inpainter of ``path``; ``overrides`` replace search settings by their
+    ``SearchSettings`` names (``candidates``, ``iterations`` ...) and the search's networks
+    (``encoder_checkpoint``, ``landmark_*``)."""
+    checkpoint = read_checkpoint(path)  # the refusals and their messages of an unsafe or bad file
+    return DCGANModule.for_inference(
+        public_hparams(checkpoint), checkpoint["state_dict"], **overrides
+    )
 
 
 def load_inpainter(

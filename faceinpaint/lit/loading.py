@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 import faceinpaint.data.masks  # noqa: F401 (allow-lists MaskSpec for weights_only loads)
 from faceinpaint.io import remove_dead_temporaries
+from faceinpaint.lit.method import DeclaredModule
 from faceinpaint.models.dcgan import Generator, LatentPrior
 from faceinpaint.models.latent_encoder import LatentEncoder
 from faceinpaint.safe_load import UntrustedCheckpointError, load_error_reason, load_without_code
@@ -162,7 +163,11 @@ def load_weights(path: str | Path, **overrides: Any) -> nn.Module:
     VAE-GAN file holds its generator only: critics and VGG serve training alone).
     """
     class_path, init_args, state = read_weights(path)
-    module = import_class(class_path)(**(init_args | overrides))
+    module_class = import_class(class_path)
+    arguments = init_args | overrides
+    if issubclass(module_class, DeclaredModule):  # former flat settings as the class takes them
+        arguments = module_class.current_hparams(arguments)
+    module = module_class(**arguments)
     missing, unexpected = module.load_state_dict(state, strict=False)
     prefixes = {name.split(".", 1)[0] for name in state}
     missing = [name for name in missing if name.split(".", 1)[0] in prefixes]

@@ -22,6 +22,7 @@ from faceinpaint.lit.loading import (
     DCGAN_CLASS,
     ENCODER_MODULE_CLASS,
     VAEGAN_CLASS,
+    import_class,
     read_lightning_checkpoint,
     resolve_class_path,
 )
@@ -34,7 +35,7 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     VAEGAN_CLASS: (
         VAEGAN_CLASS,
         ("generator.",),  # the critics judge training only
-        {"feat_weight": 0.0, "landmark_weight": 0.0, "landmark_checkpoint": None},
+        {"weights.feat": 0.0, "weights.landmark": 0.0, "landmark_checkpoint": None},
     ),
     ENCODER_MODULE_CLASS: (ENCODER_CLASS, ("encoder.",), {}),
 }
@@ -81,5 +82,7 @@ def export_weights(checkpoint_path: str | Path, path: str | Path) -> Path:
     if shipped_class == ENCODER_CLASS:
         init_args = checkpoint["encoder_config"]
         state = {name[len("encoder.") :]: value for name, value in state.items()}
+    else:
+        init_args = import_class(class_path).current_hparams(init_args)
     data = checkpoint.get("datamodule_hyper_parameters")
     return save_weights(state, shipped_class, plain(init_args, strict=True), path, data)
