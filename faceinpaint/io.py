@@ -217,8 +217,11 @@ def eight_bit(image: Image.Image) -> Image.Image:
 
 
 def plain(value: Any, strict: bool = False) -> Any:
-    """JSON-ready copy: dicts (keys as strings), lists and tuples (as lists) and plain values kept;
-    other objects as strings (dataclasses as dicts), or, with ``strict``, a ``ValueError``."""
+    """JSON-ready copy: dicts (keys as strings), lists and tuples (as lists), dataclasses (as dicts
+    of their fields) and plain values kept; other objects as strings, or, with ``strict``, a
+    ``ValueError``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): plain(v, strict) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -227,6 +230,4 @@ def plain(value: Any, strict: bool = False) -> Any:
         return value
     if strict:
         raise ValueError(f"{value!r} cannot be stored as JSON")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
     return str(value)

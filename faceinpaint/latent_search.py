@@ -47,6 +47,7 @@ from faceinpaint.losses.latent_search import (
 )
 from faceinpaint.models.dcgan import LatentPrior, sample_latent
 from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.settings import checkpoint_safe
 
 
 @dataclass
@@ -151,6 +152,42 @@ def select_best(candidate_loss: Tensor) -> Tensor:
     return candidate_loss.argmin(dim=1)
 
 
+@checkpoint_safe
+@dataclass(frozen=True)
+class SearchSettings:
+    """The latent search's settings, one name each wherever they travel (``LatentSearch``, the
+    DCGAN module's ``search``, eval overrides, the photo command, benchmarks)."""
+
+    candidates: int = 64  # N, latents searched per image
+    iterations: int = 1000  # K, Adam steps
+    lr: float = 0.01  # Adam step size, in latent units
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's moment decays
+    prior_weight: float = 0.003  # lambda of the prior loss log(1 - D(G(z))); 0 = not computed
+    context_window: int = 7  # side of the context-weight window, pixels (7 in Yeh et al.)
+    landmark_weight: float = 0.0  # weight of the landmark term; 0 = not computed
+    poisson_iterations: int = 0  # CG iterations of Poisson blending; 0 = plain composite
+    # share of the context pixels held out to choose each candidate's iterate and the candidate
+    # (module docstring); 0 = the paper's rule: the last iterate, the smallest total loss
+    holdout: float = 0.0
+    seed: int = 0  # base seed of the starting points (with each image's index) and the held-out
+    # std of the N(0, 1) noise added to an encoder's latent for candidates after the first
+    encoder_perturbation: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))  # a YAML / JSON list
+        if self.candidates < 1 or self.iterations < 0:
+            raise ValueError(
+                f"need candidates >= 1 and iterations >= 0, got {self.candidates} and "
+                f"{self.iterations}"
+            )
+        if not 0.0 <= self.holdout < 1.0:
+            raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
+        if self.poisson_iterations < 0:
+            raise ValueError(f"poisson_iterations must be >= 0, got {self.poisson_iterations}")
+        if self.landmark_weight < 0:
+            raise ValueError(f"landmark_weight must be >= 0, got {self.landmark_weight}")
+
+
 class LatentSearch:
     """Inpaint damaged images by searching a trained DCGAN's latent space.
 
@@ -158,19 +195,8 @@ class LatentSearch:
         generator: G, z (M, latent_dim) -> (M, 3, H, W) in [-1, 1].
         discriminator: D, (M, 3, H, W) -> (M,) logits.
         latent_prior: the prior G was trained with (``uniform`` in [-1, 1] or ``normal``).
-        num_candidates: N, latents searched per image.
-        iterations: K, Adam steps.
-        lr: Adam step size in latent units.
-        betas: Adam's moment decays.
-        prior_weight: lambda of the prior loss (0.003 in Yeh et al.); 0 = not computed.
-        context_window: side of the window of the context weights (7 in Yeh et al.).
-        landmark_weight: weight of the landmark term; 0 = not computed.
-        landmark_term: the landmark loss (required when ``landmark_weight`` > 0).
-        poisson_iterations: conjugate-gradient iterations of Poisson blending; 0 = plain composite.
-        holdout: share of the context pixels held out of the objective to choose each
-            candidate's iterate and the candidate (see the module docstring); 0 = the paper's
-            rule: the last iterate, the smallest total loss.
-        seed: base seed of the starting points (and of the held-out pixels).
+        settings: candidates, iterations, Adam, loss weights, blending, held-out share, seed.
+        landmark_term: the landmark loss (required when ``settings.landmark_weight`` > 0).
         return_all: also return every candidate's G(z) and z.
         record_history: also return every candidate's loss before each step (K, B, N).
     """
@@ -180,42 +206,20 @@ class LatentSearch:
         generator: nn.Module,
         discriminator: nn.Module,
         latent_prior: LatentPrior = "uniform",
-        num_candidates: int = 64,
-        iterations: int = 1000,
-        lr: float = 0.01,
-        betas: tuple[float, float] = (0.9, 0.999),
-        prior_weight: float = 0.003,
-        context_window: int = 7,
-        landmark_weight: float = 0.0,
+        settings: SearchSettings = SearchSettings(),
         landmark_term: LandmarkTerm | None = None,
-        poisson_iterations: int = 0,
-        holdout: float = 0.0,
-        seed: int = 0,
         return_all: bool = False,
         record_history: bool = False,
     ) -> None:
-        if num_candidates < 1 or iterations < 0:
+        if settings.landmark_weight > 0 and landmark_term is None:
             raise ValueError(
-                f"need num_candidates >= 1 and iterations >= 0, got {num_candidates} and {iterations}"
+                f"landmark_weight is {settings.landmark_weight} but no landmark_term was given"
             )
-        if not 0.0 <= holdout < 1.0:
-            raise ValueError(f"holdout must be in [0, 1), got {holdout}")
-        if landmark_weight > 0 and landmark_term is None:
-            raise ValueError(f"landmark_weight is {landmark_weight} but no landmark_term was given")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_prior = latent_prior
-        self.num_candidates = num_candidates
-        self.iterations = iterations
-        self.lr = lr
-        self.betas = tuple(betas)
-        self.prior_weight = prior_weight
-        self.context_window = context_window
-        self.landmark_weight = landmark_weight
-        self.landmark_term = landmark_term if landmark_weight > 0 else None
-        self.poisson_iterations = poisson_iterations
-        self.holdout = holdout
-        self.seed = seed
+        self.settings = settings
+        self.landmark_term = landmark_term if settings.landmark_weight > 0 else None
         self.return_all = return_all
         self.record_history = record_history
 
@@ -271,12 +275,13 @@ class LatentSearch:
         context = weighted_context_loss(per_image, damaged[:, None], weights[:, None])  # (B, N)
         parts = {"context": context}
         total = context
-        if self.prior_weight > 0:
-            parts["prior"] = prior_loss(self.discriminator(generated), self.prior_weight).view(b, n)
+        prior_weight = self.settings.prior_weight
+        if prior_weight > 0:
+            parts["prior"] = prior_loss(self.discriminator(generated), prior_weight).view(b, n)
             total = total + parts["prior"]
         term = landmark_term
         if term is not None and (term.differentiable or final):
-            parts["landmark"] = self.landmark_weight * term(per_image, landmark_targets)
+            parts["landmark"] = self.settings.landmark_weight * term(per_image, landmark_targets)
             total = total + parts["landmark"]
         return total, parts, per_image
 
@@ -294,10 +299,11 @@ class LatentSearch:
         """
         hole = mask.to(image.dtype)
         damaged = torch.where(hole.bool(), torch.zeros_like(image), image)  # (B, 3, H, W)
-        weights = context_weights(hole, self.context_window)
+        settings = self.settings
+        weights = context_weights(hole, settings.context_window)
         held_out = None
-        if self.holdout > 0:
-            weights, held_out = holdout_split(weights, self.holdout, index, self.seed)
+        if settings.holdout > 0:
+            weights, held_out = holdout_split(weights, settings.holdout, index, settings.seed)
         return self._search(damaged, hole, weights, index, self.landmark_term, start, held_out)
 
     def project(self, image: Tensor, index: Tensor) -> SearchResult:
@@ -329,10 +335,11 @@ class LatentSearch:
                 "the latent search needs autograd but runs under torch.inference_mode(): "
                 "set `trainer.inference_mode: false` in the config"
             )
-        b, n = damaged.shape[0], self.num_candidates
+        settings = self.settings
+        b, n = damaged.shape[0], settings.candidates
         latent_dim = self.generator.latent_dim
         if start is None:
-            start = initial_latents(index, n, latent_dim, self.latent_prior, self.seed)
+            start = initial_latents(index, n, latent_dim, self.latent_prior, settings.seed)
         elif tuple(start.shape) != (b, n, latent_dim):
             raise ValueError(
                 f"start must be (B, N, latent_dim) = {(b, n, latent_dim)}, got {tuple(start.shape)}"
@@ -340,7 +347,7 @@ class LatentSearch:
         else:
             start = start.detach().clamp(-1.0, 1.0)
         history = (
-            torch.empty(self.iterations, b, n, device=damaged.device)
+            torch.empty(settings.iterations, b, n, device=damaged.device)
             if self.record_history
             else None
         )
@@ -349,9 +356,9 @@ class LatentSearch:
             if landmark_term is not None:
                 targets = landmark_term.targets(damaged, hole)
             latent = start.to(damaged.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
-            optimizer = torch.optim.Adam([latent], lr=self.lr, betas=self.betas)
+            optimizer = torch.optim.Adam([latent], lr=settings.lr, betas=settings.betas)
             selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
-            for step in range(self.iterations):
+            for step in range(settings.iterations):
                 total = self.step(
                     latent, optimizer, damaged, weights, targets, landmark_term, selection, step
                 )
@@ -362,7 +369,7 @@ class LatentSearch:
                     latent, damaged, weights, targets, final=True, landmark_term=landmark_term
                 )
                 if selection is not None:
-                    selection.update(latent, generated, self.iterations)
+                    selection.update(latent, generated, settings.iterations)
                     latent = selection.latent
                     total, parts, generated = self.objective(
                         latent, damaged, weights, targets, final=True, landmark_term=landmark_term
@@ -371,8 +378,8 @@ class LatentSearch:
         best = select_best(total if selection is None else selection.error)
         rows = torch.arange(b, device=damaged.device)
         best_generated = generated[rows, best]  # (B, 3, H, W)
-        if self.poisson_iterations > 0:
-            inpainted = poisson_blend(best_generated, damaged, hole, self.poisson_iterations)
+        if settings.poisson_iterations > 0:
+            inpainted = poisson_blend(best_generated, damaged, hole, settings.poisson_iterations)
         else:
             inpainted = composite(best_generated, damaged, hole)
         return SearchResult(

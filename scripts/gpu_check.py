@@ -104,7 +104,7 @@ def profile(device: torch.device, dry_run: bool, top: int = 12) -> list[dict[str
     from faceinpaint.bench.sizes import paper_sizes, quick_sizes, synthetic_batch
     from faceinpaint.bench.training import fit_once
     from faceinpaint.bench.vaegan import build_vaegan
-    from faceinpaint.latent_search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch, SearchSettings
     from faceinpaint.models.dcgan import Discriminator, Generator
 
     sizes = quick_sizes() if dry_run else paper_sizes(device)
@@ -118,8 +118,7 @@ def profile(device: torch.device, dry_run: bool, top: int = 12) -> list[dict[str
     search = LatentSearch(
         generator.to(device),
         discriminator.to(device),
-        num_candidates=sizes.candidates,
-        iterations=5,
+        settings=SearchSettings(candidates=sizes.candidates, iterations=5),
     )
     images = 2 if dry_run else 16
     search_batch = synthetic_batch(images, sizes.dcgan["image_size"], device)

@@ -11,7 +11,7 @@ seed, same mask hash), so the numbers are comparable with its tables.
 
 Starts: ``random`` (the thesis: the search's seeded prior draws) or ``encoder`` (an encoder
 checkpoint maps the damaged face and its mask to z; candidate 0 starts at E(y), the others at
-E(y) plus Gaussian noise of std ``--perturb``, clipped to [-1, 1]).
+E(y) plus Gaussian noise of std ``--encoder_perturbation``, clipped to [-1, 1]).
 
 With ``--holdout SHARE`` the search runs under the held-out rule instead (``LatentSearch``'s
 ``holdout``: a seeded share of the context pixels is left out of the objective; each candidate
@@ -85,17 +85,17 @@ def search_snapshots(
     b, n, latent_dim = start.shape
     hole = mask.to(image.dtype)
     damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
-    weights = context_weights(hole, search.context_window)
+    weights = context_weights(hole, search.settings.context_window)
     held_out = None
     if holdout > 0:
-        weights, held_out = holdout_split(weights, holdout, index, search.seed)
+        weights, held_out = holdout_split(weights, holdout, index, search.settings.seed)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
     rows = torch.arange(b, device=image.device)
     with frozen_eval(search.generator, search.discriminator), torch.enable_grad():
         targets = term.targets(damaged, hole) if term is not None else None
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([latent], lr=search.lr, betas=search.betas)
+        optimizer = torch.optim.Adam([latent], lr=search.settings.lr, betas=search.settings.betas)
         selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
         for step in range(max(snapshots) + 1):
             if step in snapshots:
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="first face (faces first..limit-1)")
     parser.add_argument("--start", choices=["random", "encoder"], default="random")
     parser.add_argument("--encoder", default=None)
-    parser.add_argument("--perturb", type=float, default=0.1)
+    parser.add_argument("--encoder_perturbation", type=float, default=0.1)
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--subsets", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--snapshots", type=int, nargs="+", default=[0, 10, 30, 100, 300, 1000])
@@ -161,7 +161,7 @@ def main() -> None:
         raise ValueError(f"subsets {args.subsets} exceed candidates {args.candidates}")
 
     overrides: dict[str, Any] = {
-        "num_candidates": args.candidates,
+        "candidates": args.candidates,
         "iterations": max(args.snapshots),
         "landmark_weight": args.landmark_weight,
     }
@@ -214,11 +214,17 @@ def main() -> None:
                     args.candidates,
                     model.generator.latent_dim,
                     search.latent_prior,
-                    search.seed,
+                    search.settings.seed,
                 )
             else:
                 start = encoder_starts(
-                    encoder, damaged, mask, index, args.candidates, args.perturb, search.seed
+                    encoder,
+                    damaged,
+                    mask,
+                    index,
+                    args.candidates,
+                    args.encoder_perturbation,
+                    search.settings.seed,
                 )
             curves = search_snapshots(
                 search,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Mapping
 from io import RawIOBase
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import lightning.pytorch as pl
@@ -48,8 +50,12 @@ class SmoothFaces(torch.utils.data.Dataset):
         return {IMAGE: self.images[i], MASK: self.mask, INDEX: torch.tensor(i)}
 
 
-def tiny_dcgan(**overrides: Any) -> pl.LightningModule:
-    """A 16 px DCGAN with 4-channel widths and a 2 x 2 search (candidates x iterations)."""
+def tiny_dcgan(
+    search: Mapping[str, Any] = MappingProxyType({}), **overrides: Any
+) -> pl.LightningModule:
+    """A 16 px DCGAN with 4-channel widths and a 2 x 2 search (candidates x iterations);
+    ``search``: SearchSettings fields replacing those."""
+    from faceinpaint.latent_search import SearchSettings
     from faceinpaint.lit.dcgan import DCGANModule
 
     options = dict(
@@ -59,15 +65,20 @@ def tiny_dcgan(**overrides: Any) -> pl.LightningModule:
         image_size=16,
         num_samples=4,
         sample_every_n_batches=0,
-        num_candidates=2,
-        iterations=2,
+        search=SearchSettings(**({"candidates": 2, "iterations": 2} | dict(search))),
     )
     return DCGANModule(**(options | overrides))
 
 
-def tiny_vaegan(**overrides: Any) -> pl.LightningModule:
-    """A 32 px VAE-GAN with 4-8 channel widths, random VGG, no landmark term, stages (2, 4, 6)."""
+def tiny_vaegan(
+    weights: Mapping[str, float] = MappingProxyType({}),
+    critic: Mapping[str, Any] = MappingProxyType({}),
+    **overrides: Any,
+) -> pl.LightningModule:
+    """A 32 px VAE-GAN with 4-8 channel widths, random VGG, no landmark term, stages (2, 4, 6);
+    ``weights`` and ``critic``: LossWeights and CriticSettings fields replacing the defaults."""
     from faceinpaint.lit.vaegan import VAEGANModule
+    from faceinpaint.losses.vaegan import CriticSettings, LossWeights
 
     options = dict(
         image_size=32,
@@ -80,7 +91,8 @@ def tiny_vaegan(**overrides: Any) -> pl.LightningModule:
         local_size=16,
         vgg_weights="random",
         feature_layers=("relu1_1", "relu2_1"),
-        landmark_weight=0.0,
+        weights=LossWeights(**({"landmark": 0.0} | dict(weights))),
+        critic=CriticSettings(**critic),
         stage_boundaries=(2, 4, 6),
         image_log_every_n_steps=0,
     )
@@ -91,12 +103,13 @@ def untrained_vaegan_checkpoint(path: Path) -> Path:
     """An untrained 64 px VAE-GAN with tiny widths (seeded weights), saved as a Lightning
     checkpoint at ``path``: what the photo command needs to run."""
     from faceinpaint.lit.vaegan import VAEGANModule
+    from faceinpaint.losses.vaegan import LossWeights
 
     torch.manual_seed(0)
     model = VAEGANModule(
         image_size=64, latent_dim=8, base_channels=4, max_channels=8, num_layers=4,
-        critic_base_channels=4, critic_max_channels=8, local_size=32, feat_weight=0.0,
-        landmark_weight=0.0, vgg_weights="random", stage_boundaries=[1, 2, 3],
+        critic_base_channels=4, critic_max_channels=8, local_size=32,
+        weights=LossWeights(feat=0.0, landmark=0.0), vgg_weights="random", stage_boundaries=[1, 2, 3],
     )  # fmt: skip
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
     trainer.strategy.connect(model)

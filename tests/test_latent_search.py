@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.latent_search import LatentSearch, initial_latents, select_best
+from faceinpaint.latent_search import LatentSearch, SearchSettings, initial_latents, select_best
 from faceinpaint.models.dcgan import Discriminator, Generator
 
 SIZE = 8
@@ -33,9 +33,16 @@ def _batch(generator: Generator, n: int = 3) -> tuple[Tensor, Tensor, Tensor]:
     return image, mask, torch.arange(10, 10 + n)
 
 
-def _search(nets, **kwargs) -> LatentSearch:
-    options = {"num_candidates": 4, "iterations": 20, "lr": 0.05} | kwargs
-    return LatentSearch(*nets, **options)
+def _search(nets, landmark_term=None, return_all=False, record_history=False, **fields):
+    """A search of 4 candidates x 20 steps at lr 0.05; ``fields`` replace SearchSettings'."""
+    settings = SearchSettings(**({"candidates": 4, "iterations": 20, "lr": 0.05} | fields))
+    return LatentSearch(
+        *nets,
+        settings=settings,
+        landmark_term=landmark_term,
+        return_all=return_all,
+        record_history=record_history,
+    )
 
 
 def test_latents_stay_in_the_box_under_large_steps(nets):
@@ -317,3 +324,27 @@ def test_a_prior_only_search_makes_the_generated_faces_look_more_real_to_d(nets)
         after = discriminator(generator(end.all_latent.flatten(0, 1)))
     # the tiny untrained D's logits are small; every candidate's must still rise
     assert (after > before).all(), (before, after)
+
+
+# ----------------------------------------------------------------------------- settings
+def test_search_settings_are_frozen_and_read_lists_as_tuples():
+    settings = SearchSettings(betas=[0.5, 0.9])
+    assert settings.betas == (0.5, 0.9)
+    with pytest.raises(AttributeError):
+        settings.candidates = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="need candidates >= 1 and iterations >= 0, got 0 and 5"):
+        SearchSettings(candidates=0, iterations=5)
+    with pytest.raises(ValueError, match="poisson_iterations must be >= 0, got -1"):
+        SearchSettings(poisson_iterations=-1)
+
+
+def test_search_settings_load_from_a_checkpoint_without_code(tmp_path):
+    settings = SearchSettings(candidates=3, betas=(0.5, 0.9))
+    torch.save({"hyper_parameters": {"search": settings}}, tmp_path / "x.ckpt")
+    loaded = torch.load(tmp_path / "x.ckpt", weights_only=True)
+    assert loaded["hyper_parameters"]["search"] == settings
+
+
+def test_a_landmark_weight_needs_a_landmark_term(nets):
+    with pytest.raises(ValueError, match="landmark_weight is 1.0 but no landmark_term was given"):
+        _search(nets, landmark_weight=1.0)

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "faceinpaint"
 
 # Low to high; a module's floor is the first entry its dotted name starts with.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("batch", "io", "provenance", "device", "paths", "safe_load"),
+    ("batch", "io", "provenance", "device", "paths", "safe_load", "settings"),
     ("models",),
     ("ops",),
     ("metrics",),

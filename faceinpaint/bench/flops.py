@@ -45,7 +45,7 @@ def bench_flops(device: torch.device, sizes: Sizes) -> Iterator[Row]:
     of a DCGAN batch (counted at ``sizes.flops_batch``; linear in the batch), and per search
     iteration of 1 image x N candidates."""
     from faceinpaint.batch import composite, fill_hole
-    from faceinpaint.latent_search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch, SearchSettings
     from faceinpaint.models.vaegan import hole_windows
 
     counted = sizes.flops_batch
@@ -79,7 +79,7 @@ def bench_flops(device: torch.device, sizes: Sizes) -> Iterator[Row]:
         # Algorithm 1 (lit/vaegan.py training_step): in stages 2-3 a generator update spans
         # n_critic batches, each a critic update on a fresh fake of the current generator; the
         # last batch's generator forward is the update's own, the others' are no-grad forwards
-        n_critic = module.hparams.n_critic if stage >= 2 else 0
+        n_critic = module.critic.n_critic if stage >= 2 else 0
         flops = count_flops(generator_step)
         if n_critic:
             flops += n_critic * count_flops(critic_step)
@@ -128,9 +128,11 @@ def bench_flops(device: torch.device, sizes: Sizes) -> Iterator[Row]:
             search = LatentSearch(
                 module.generator,
                 module.discriminator,
-                num_candidates=sizes.candidates,
-                iterations=iterations,
-                landmark_weight=1.0 if term is not None else 0.0,
+                settings=SearchSettings(
+                    candidates=sizes.candidates,
+                    iterations=iterations,
+                    landmark_weight=1.0 if term is not None else 0.0,
+                ),
                 landmark_term=term,
             )
             counts.append(count_flops(lambda s=search: s(one["image"], one["mask"], one["index"])))

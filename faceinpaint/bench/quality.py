@@ -47,7 +47,6 @@ from faceinpaint.paths import ASSETS, resolve_config
 
 BENCHMARK = "search time-to-quality"
 DEFAULT_CONFIG = "configs/eval/demo.yaml"
-ENCODER_PERTURBATION = 0.1  # the demo's and the eval's default
 
 
 @dataclass
@@ -104,12 +103,12 @@ def search_curve(
     device = image.device
     hole = mask.to(image.dtype)
     damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
-    weights = context_weights(hole, search.context_window)
+    weights = context_weights(hole, search.settings.context_window)
     snapshots = snapshot_iterations(iterations)
     curve = Curve([], [], [])
     with frozen_eval(search.generator, search.discriminator), torch.enable_grad():
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([latent], lr=search.lr, betas=search.betas)
+        optimizer = torch.optim.Adam([latent], lr=search.settings.lr, betas=search.settings.betas)
         done = 0
         for snapshot in snapshots:
             synchronize(device)
@@ -174,14 +173,22 @@ def bench_time_to_quality(
     random_n, random_k = sizes.quality_random
     encoder_n, encoder_k = sizes.quality_encoder
 
-    start = initial_latents(index, random_n, generator.latent_dim, search.latent_prior, search.seed)
+    start = initial_latents(
+        index, random_n, generator.latent_dim, search.latent_prior, search.settings.seed
+    )
     random = search_curve(search, start, image, mask, random_k, 0.0)
 
     damaged = torch.where(mask.bool(), torch.zeros_like(image), image)
     synchronize(device)
     began = time.perf_counter()
     start = encoder_starts(
-        latent_encoder, damaged, mask, index, encoder_n, ENCODER_PERTURBATION, search.seed
+        latent_encoder,
+        damaged,
+        mask,
+        index,
+        encoder_n,
+        search.settings.encoder_perturbation,
+        search.settings.seed,
     )
     synchronize(device)
     encoded = search_curve(search, start, image, mask, encoder_k, time.perf_counter() - began)

@@ -101,7 +101,7 @@ def bench_search(
     the final evaluation), all interleaved; per round, ms/iteration = (T_K - min T_0) / K and a
     1000-iteration search takes min T_0 + 1000 ms/iteration (extrapolated). Ratios pair the
     rounds of T_K. ``landmark_nets``: see ``landmark_terms``."""
-    from faceinpaint.latent_search import LatentSearch
+    from faceinpaint.latent_search import LatentSearch, SearchSettings
     from faceinpaint.models.dcgan import Discriminator, Generator
 
     generator = Generator(sizes.dcgan["latent_dim"], sizes.dcgan["ngf"], sizes.dcgan["image_size"])
@@ -122,9 +122,11 @@ def bench_search(
                 search = LatentSearch(
                     generator,
                     discriminator,
-                    num_candidates=sizes.candidates,
-                    iterations=iterations,
-                    landmark_weight=1.0 if term is not None else 0.0,
+                    settings=SearchSettings(
+                        candidates=sizes.candidates,
+                        iterations=iterations,
+                        landmark_weight=1.0 if term is not None else 0.0,
+                    ),
                     landmark_term=term,
                 )
                 fns[f"{label}, B={images}, K={iterations}"] = lambda s=search, b=batch: s(

@@ -172,20 +172,20 @@ def quick_sizes() -> Sizes:
 
 def sized_by_dcgan_config(sizes: Sizes, config: str | Path) -> Sizes:
     """``sizes`` with the DCGAN and the search's candidates of a DCGAN config's model
-    (``latent_dim``, ``ngf``, ``ndf``, ``image_size``, ``num_candidates``; those it leaves out
+    (``latent_dim``, ``ngf``, ``ndf``, ``image_size``, ``search.candidates``; those it leaves out
     keep the paper's), e.g. configs/dcgan/celeba-half-cpu.yaml."""
     init = (yaml.safe_load(Path(config).read_text()).get("model") or {}).get("init_args") or {}
-    if not {"ngf", "ndf", "num_candidates"} & set(init):
+    if not {"ngf", "ndf", "search"} & set(init):
         raise ValueError(
             f"{str(config)!r} is not a DCGAN config: expected model.init_args with ngf, ndf or "
-            f"num_candidates (configs/dcgan/*.yaml), got keys {sorted(init)}"
+            f"search (configs/dcgan/*.yaml), got keys {sorted(init)}"
         )
     dcgan = {key: init.get(key, value) for key, value in sizes.dcgan.items()}
     return replace(
         sizes,
         label=f"{sizes.label}; DCGAN and search sized by {config}",
         dcgan=dcgan,
-        candidates=init.get("num_candidates", sizes.candidates),
+        candidates=(init.get("search") or {}).get("candidates", sizes.candidates),
     )
 
 

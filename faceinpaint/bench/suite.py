@@ -152,7 +152,7 @@ def bench(
             (default: the thesis configs' net): landmarks configs (configs/landmarks/*.yaml; their
             model's widths and heatmap_stride, random weights) or LandmarkNet checkpoints.
         dcgan_config: a DCGAN config (e.g. configs/dcgan/celeba-half-cpu.yaml) whose model
-            sizes (latent_dim, ngf, ndf, image_size, num_candidates) replace the paper's in the
+            sizes (latent_dim, ngf, ndf, image_size, search.candidates) replace the paper's in the
             DCGAN, search and FLOP rows.
         quality_dcgan: the trained DCGAN of the time-to-quality rows (default: the shipped
             demo weights, faceinpaint/assets/dcgan-demo.safetensors).

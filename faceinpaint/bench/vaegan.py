@@ -54,7 +54,7 @@ def bench_vaegan(
             # stage 1: one batch per generator update; stages 2-3 (WGAN Algorithm 1): a critic
             # update every batch and a generator update every n_critic-th, so a generator
             # update costs n_critic consecutive batches, timed together
-            n_critic = int(next(iter(modules.values()))[0].hparams.n_critic)
+            n_critic = next(iter(modules.values()))[0].critic.n_critic
             cycle = 1 if stage == 1 else n_critic
             times = interleaved_fits(modules, batch, device, rounds, sizes.fit_warmup, cycle)
             for v in variants:

@@ -117,7 +117,7 @@ def demo(
             ``faceinpaint/assets``).
         protocol_config: the demo config: ``protocol:``, ``data:`` and ``models:`` (each model's weights
             file, training config and demo inference settings, e.g. the DCGAN search's
-            ``num_candidates: 4, iterations: 10`` from the latent encoder's estimate).
+            ``candidates: 4, iterations: 10`` from the latent encoder's estimate).
         baselines: the classical fills compared.
         limit: evaluate the first ``limit`` faces of the split under each mask (None: all).
         threads: torch CPU threads (None keeps torch's choice).

@@ -78,7 +78,7 @@ class Method:
 class CheckpointSpec:
     """One ``--checkpoints`` entry: a checkpoint or weights file of any registered method and
     the inference settings that replace its own (names of its class's ``inference_settings``,
-    e.g. ``{num_candidates: 4, iterations: 10}`` for a DCGAN)."""
+    e.g. ``{candidates: 4, iterations: 10}`` for a DCGAN)."""
 
     path: str
     overrides: dict[str, Any] = field(default_factory=dict)

@@ -136,14 +136,15 @@ def evaluate(
         checkpoints: checkpoints (``.ckpt``) or shipped weights (``.safetensors``) of any
             registered method (VAE-GAN, DCGAN latent search, Context Encoder, ...), each a path
             or ``{path: ..., overrides: {...}}``; ``overrides`` replace the inference settings
-            its class names (``inference_settings``: a DCGAN's ``num_candidates``,
-            ``iterations``, ``landmark_weight``, ``poisson_iterations``, ``encoder_checkpoint``,
-            ``search_holdout``; a VAE-GAN's ``poisson_iterations``). Rows are named by what the
+            its class names (``inference_settings``: a DCGAN's search settings by their
+            ``SearchSettings`` names, ``candidates``, ``iterations``, ``landmark_weight``,
+            ``poisson_iterations``, ``holdout`` ..., and ``encoder_checkpoint``; a VAE-GAN's
+            ``poisson_iterations``). Rows are named by what the
             settings switch on (``dcgan+encoder+poisson``, ``vaegan+poisson``).
         vaegan: shortcut for VAE-GAN checkpoints (a path or a list): they must hold one.
         dcgan: shortcut for DCGAN latent-search checkpoints: they must hold one.
         overrides: inference settings for every checkpoint whose class takes them, e.g.
-            ``{num_candidates: 8, iterations: 200}`` (an entry's own ``overrides`` win); a name
+            ``{candidates: 8, iterations: 200}`` (an entry's own ``overrides`` win); a name
             that no checkpoint takes is an error.
         baselines: classical fills, a name or a list: mean, harmonic, telea, ns, nn (nearest
             training face), patchmatch (Barnes et al. 2009, PyPatchMatch), biharmonic

@@ -16,8 +16,10 @@ under inference mode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -25,7 +27,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, to_unit
-from faceinpaint.latent_search import LatentSearch, SearchResult, encoder_starts
+from faceinpaint.latent_search import LatentSearch, SearchResult, SearchSettings, encoder_starts
 from faceinpaint.lit.fill_metrics import ClassicalFillMetrics
 from faceinpaint.lit.images import log_image
 from faceinpaint.lit.landmarks import check_landmark_frame
@@ -43,6 +45,23 @@ from faceinpaint.models.dcgan import (
     LatentPrior,
     sample_latent,
 )
+from faceinpaint.settings import as_group, fold_group
+
+# The flat constructor arguments of checkpoints written before ``search`` -> its fields.
+FORMER_SEARCH_NAMES = {
+    "num_candidates": "candidates",
+    "iterations": "iterations",
+    "search_lr": "lr",
+    "search_betas": "betas",
+    "prior_weight": "prior_weight",
+    "context_window": "context_window",
+    "landmark_weight": "landmark_weight",
+    "poisson_iterations": "poisson_iterations",
+    "search_holdout": "holdout",
+    "search_seed": "seed",
+    "encoder_perturbation": "encoder_perturbation",
+}
+SEARCH_FIELDS = tuple(field.name for field in fields(SearchSettings))
 
 
 class DCGANModule(InpaintingModule):
@@ -60,23 +79,41 @@ class DCGANModule(InpaintingModule):
         "latent_prior",
     )
     optimizer_settings = ("lr", "betas")
-    # G and D: the search's prior loss needs D
-    export_prefixes = ("generator.", "discriminator.")
-    inference_settings = (
-        "num_candidates",
-        "iterations",
-        "landmark_weight",
-        "poisson_iterations",
+    export_prefixes: ClassVar[tuple[str, ...]] = (
+        "generator.",
+        "discriminator.",
+    )  # the prior needs D
+    # SearchSettings fields (into ``search``) and the networks the search runs with
+    inference_settings: ClassVar[tuple[str, ...]] = (
+        *SEARCH_FIELDS,
         "encoder_checkpoint",
-        "search_holdout",
+        "landmark_loss",
+        "landmark_checkpoint",
+        "landmark_candidates",
     )
-    oracle_settings = ("num_candidates", "iterations")
+    oracle_settings = ("candidates", "iterations")
 
     @classmethod
-    def recognizes(cls, checkpoint: dict[str, Any]) -> bool:
+    def recognizes(cls, checkpoint: Mapping[str, Any]) -> bool:
         prefixes = {key.split(".", 1)[0] for key in checkpoint.get("state_dict") or {}}
         hparams = checkpoint.get("hyper_parameters") or {}
         return {"generator", "discriminator"} <= prefixes and "latent_prior" in hparams
+
+    @classmethod
+    def current_hparams(cls, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``search`` a :class:`SearchSettings`, from the former flat names (``num_candidates``,
+        ``search_lr`` ... :data:`FORMER_SEARCH_NAMES`), a mapping (JSON metadata) or dotted
+        ``search.<field>`` entries."""
+        return fold_group(hparams, "search", SearchSettings, FORMER_SEARCH_NAMES)
+
+    @classmethod
+    def for_inference(
+        cls, hparams: Mapping[str, Any], state: Mapping[str, Tensor], **overrides: Any
+    ) -> DCGANModule:
+        """:meth:`InpaintingModule.for_inference`; ``overrides`` named as
+        :class:`SearchSettings` fields (``candidates=4, iterations=10``) replace the search's."""
+        search = {f"search.{k}": overrides.pop(k) for k in list(overrides) if k in SEARCH_FIELDS}
+        return super().for_inference({**hparams, **search}, state, **overrides)
 
     def __init__(
         self,
@@ -91,21 +128,11 @@ class DCGANModule(InpaintingModule):
         num_samples: int = 64,
         sample_every_n_batches: int = 500,
         sample_seed: int = 0,
-        num_candidates: int = 64,
-        iterations: int = 1000,
-        search_lr: float = 0.01,
-        search_betas: tuple[float, float] = (0.9, 0.999),
-        prior_weight: float = 0.003,
-        context_window: int = 7,
-        landmark_weight: float = 0.0,
+        search: SearchSettings = SearchSettings(),
         landmark_loss: Literal["network", "dlib"] = "network",
         landmark_checkpoint: str | None = None,
         landmark_candidates: LandmarkCandidates = "masked",
-        poisson_iterations: int = 0,
-        search_holdout: float = 0.0,
-        search_seed: int = 0,
         encoder_checkpoint: str | None = None,
-        encoder_perturbation: float = 0.1,
         return_all: bool = False,
         baselines: list[str] | None = None,
         output_dir: str | None = None,
@@ -129,13 +156,9 @@ class DCGANModule(InpaintingModule):
             sample_every_n_batches: training batches between sample grids (also at each epoch's
                 end); 0 = epoch ends only.
             sample_seed: seed of the grid's fixed latents.
-            num_candidates: latents searched per damaged image.
-            iterations: Adam steps of the search.
-            search_lr: Adam step size of the search, in latent units.
-            search_betas: Adam's moment decays for the search.
-            prior_weight: lambda of the prior loss log(1 - D(G(z))) (0.003); 0 = off.
-            context_window: side of the context-weight window in pixels (7).
-            landmark_weight: weight of the landmark term; 0 = off (never computed).
+            search: the latent search's settings (``faceinpaint.latent_search.SearchSettings``:
+                candidates, iterations, lr, betas, prior_weight, context_window,
+                landmark_weight, poisson_iterations, holdout, seed, encoder_perturbation).
             landmark_loss: ``network`` (differentiable, through the landmark network of
                 ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
                 gradient, so it only takes part in choosing the final candidate).
@@ -143,18 +166,10 @@ class DCGANModule(InpaintingModule):
             landmark_candidates: ``masked`` (the thesis: each candidate is scored with the
                 input's hole zeroed, like the damaged input it is compared with) or
                 ``unmasked`` (the whole G(z)).
-            poisson_iterations: Poisson-blend the chosen candidate into the damaged input with
-                this many conjugate-gradient iterations (256 is ample at 64 px); 0 = composite.
-            search_holdout: share of the known pixels nearest the hole held out of the search's
-                objective; each candidate keeps its iterate, and the search its candidate, with
-                the smallest error on them (``faceinpaint.latent_search``). 0 = the paper's rule
-                (last iterate, smallest total loss).
-            search_seed: seed of the search's starting points (with each image's index).
             encoder_checkpoint: a latent encoder (``faceinpaint.lit.encoder``; ``.ckpt`` or
                 ``.safetensors``) for this generator: the search starts from E(damaged, mask)
-                instead of random draws from the prior. None = random starts (the thesis).
-            encoder_perturbation: std of the N(0, 1) noise added to E's latent for candidates
-                after the first (candidate 0 starts at E's latent itself).
+                instead of random draws from the prior. None = random starts (the thesis);
+                ``search.encoder_perturbation`` spreads the other candidates around E's latent.
             return_all: ``predict`` also returns every candidate.
             baselines: classical fills (names in ``faceinpaint.ops.fills.BASELINES``) whose
                 metrics ``test`` logs beside the search's, on the same batches.
@@ -162,17 +177,17 @@ class DCGANModule(InpaintingModule):
                 directory (or the trainer's root) + ``/inpainted``.
             val_candidates / val_iterations: the short search that scores the generator as an
                 inpainter during ``fit`` (``val/psnr_hole`` and the other
-                ``DefaultMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
-                seeded by each face's index, no landmark term, plain composite, so values of
-                one run at different steps compare (a learning curve).
+                ``InpaintingMetrics``; needs ``trainer.limit_val_batches`` > 0): random starts
+                seeded by each face's index, no landmark term, plain composite, no held-out
+                share (the rest of ``search`` as configured), so values of one run at different
+                steps compare (a learning curve).
         """
         super().__init__()
-        if landmark_weight < 0 or poisson_iterations < 0:
-            raise ValueError(
-                "landmark_weight and poisson_iterations must be >= 0, got "
-                f"{landmark_weight} and {poisson_iterations}"
-            )
+        search = as_group(SearchSettings, search)  # a mapping where a checkpoint's YAML gave one
         self.save_hyperparameters()
+        # the search's settings as a SearchSettings (under LightningCLI, hparams hold the
+        # config's mapping)
+        self.search_settings = search
         self.automatic_optimization = False
         self.generator = Generator(latent_dim, ngf, image_size, activation=generator_activation)
         self.discriminator = Discriminator(ndf, image_size)
@@ -249,7 +264,7 @@ class DCGANModule(InpaintingModule):
         # a collective under DDP (a broadcast from rank 0): found once here, on every rank, never
         # from code that only rank 0 runs
         self._log_directory = shared_run_directory(self.trainer)
-        if self.hparams.landmark_weight > 0 and self.hparams.landmark_loss == "network":
+        if self.search_settings.landmark_weight > 0 and self.hparams.landmark_loss == "network":
             check_landmark_frame(
                 self.hparams.landmark_checkpoint, self.trainer.datamodule, "the latent search"
             )
@@ -279,7 +294,7 @@ class DCGANModule(InpaintingModule):
     # ----------------------------------------------------------------------- the search
     def landmark_term(self) -> LandmarkTerm | None:
         """The configured landmark term on this module's device (None when its weight is 0)."""
-        if self.hparams.landmark_weight == 0:
+        if self.search_settings.landmark_weight == 0:
             return None
         if self._landmark_term is None:
             self._landmark_term = build_landmark_term(
@@ -289,26 +304,28 @@ class DCGANModule(InpaintingModule):
             )
         return self._landmark_term.to(self.device)
 
-    def latent_search(self, validation: bool = False) -> LatentSearch:
+    def latent_search(self, validation: bool = False, record_history: bool = False) -> LatentSearch:
         """The configured search; ``validation``: the short one of ``validation_step``
-        (``val_candidates`` x ``val_iterations``, no landmark term, plain composite)."""
-        hp = self.hparams
+        (``val_candidates`` x ``val_iterations``, no landmark term, plain composite, no held-out
+        share)."""
+        settings = self.search_settings
+        if validation:
+            settings = replace(
+                settings,
+                candidates=self.hparams.val_candidates,
+                iterations=self.hparams.val_iterations,
+                landmark_weight=0.0,
+                poisson_iterations=0,
+                holdout=0.0,
+            )
         return LatentSearch(
             self.generator,
             self.discriminator,
-            latent_prior=hp.latent_prior,
-            num_candidates=hp.val_candidates if validation else hp.num_candidates,
-            iterations=hp.val_iterations if validation else hp.iterations,
-            lr=hp.search_lr,
-            betas=tuple(hp.search_betas),
-            prior_weight=hp.prior_weight,
-            context_window=hp.context_window,
-            landmark_weight=0.0 if validation else hp.landmark_weight,
+            self.hparams.latent_prior,
+            settings,
             landmark_term=None if validation else self.landmark_term(),
-            poisson_iterations=0 if validation else hp.poisson_iterations,
-            holdout=0.0 if validation else hp.search_holdout,
-            seed=hp.search_seed,
-            return_all=hp.return_all and not validation,
+            return_all=self.hparams.return_all and not validation,
+            record_history=record_history,
         )
 
     def encoder(self) -> torch.nn.Module | None:
@@ -326,8 +343,8 @@ class DCGANModule(InpaintingModule):
         """The latent search of a batch, with its extras (best G(z) and z, losses, candidates):
         (B,3,H,W) faces in [-1, 1] (hole pixels never read), (B,1,H,W) masks (1 = hole), (B,)
         int64 indices seeding the starting points."""
-        search = self.latent_search()
-        search.record_history = record_history
+        search = self.latent_search(record_history=record_history)
+        settings = search.settings
         encoder = self.encoder()
         start = None
         if encoder is not None:
@@ -337,9 +354,9 @@ class DCGANModule(InpaintingModule):
                 damaged * (1.0 - hole),
                 hole,
                 index,
-                self.hparams.num_candidates,
-                self.hparams.encoder_perturbation,
-                self.hparams.search_seed,
+                settings.candidates,
+                settings.encoder_perturbation,
+                settings.seed,
             )
         return search(damaged, mask, index, start)
 
@@ -369,10 +386,11 @@ class DCGANModule(InpaintingModule):
         landmark term on), ``+holdout`` (held-out stopping) and ``+poisson`` (blended)."""
         hp = self.hparams
         name = "dcgan"
+        search = self.search_settings
         name += "+encoder" if hp.encoder_checkpoint is not None else ""
-        name += "+landmark" if hp.landmark_weight > 0 else ""
-        name += "+holdout" if hp.search_holdout > 0 else ""
-        name += "+poisson" if hp.poisson_iterations > 0 else ""
+        name += "+landmark" if search.landmark_weight > 0 else ""
+        name += "+holdout" if search.holdout > 0 else ""
+        name += "+poisson" if search.poisson_iterations > 0 else ""
         return name
 
     def check_ready(self) -> None:
@@ -380,7 +398,7 @@ class DCGANModule(InpaintingModule):
 
     def landmark_checkpoint_in_use(self) -> str | None:
         hp = self.hparams
-        on = hp.landmark_weight > 0 and hp.landmark_loss == "network"
+        on = self.search_settings.landmark_weight > 0 and hp.landmark_loss == "network"
         return hp.landmark_checkpoint if on else None
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

@@ -43,7 +43,8 @@ class DeclaredModule(pl.LightningModule):
     resume_rules: ClassVar[Mapping[str, ResumeRule]] = {}  # settings that move within a rule
     export_class: ClassVar[str | None] = None  # class path the weights file builds; None: this
     export_prefixes: ClassVar[tuple[str, ...]] = ()  # state-dict prefixes exported; (): none
-    export_overrides: ClassVar[Mapping[str, Any]] = {}  # constructor arguments replaced there
+    # settings replaced there (a group's field as ``group.field``), read by current_hparams
+    export_overrides: ClassVar[Mapping[str, Any]] = {}
     # a checkpoint key this class's checkpoints always hold (kind of a file without _class_path)
     checkpoint_marker: ClassVar[str | None] = None
 
@@ -83,7 +84,8 @@ class DeclaredModule(pl.LightningModule):
             for name, value in checkpoint["state_dict"].items()
             if name.startswith(cls.export_prefixes)
         }
-        return cls.export_class or cls.class_path(), hparams | dict(cls.export_overrides), state
+        init_args = cls.current_hparams(hparams | dict(cls.export_overrides))
+        return cls.export_class or cls.class_path(), init_args, state
 
     @classmethod
     def current_hparams(cls, hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +158,7 @@ class InpaintingModule(DeclaredModule):
                 f"a {cls.display_name} takes only {sorted(cls.inference_settings)} at "
                 f"inference, got {unknown}"
             )
-        model = cls(**(cls.current_hparams(hparams) | dict(cls.export_overrides) | overrides))
+        model = cls(**cls.current_hparams(dict(hparams) | dict(cls.export_overrides) | overrides))
         for prefix in cls.export_prefixes:
             part = getattr(model, prefix.rstrip("."))
             part.load_state_dict(

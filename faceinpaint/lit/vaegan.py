@@ -24,7 +24,7 @@ log-variance and the sampling of z, the VGG feature extractor and every loss sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -37,22 +37,42 @@ from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.lit.method import InpaintingModule, former_class
 from faceinpaint.lit.progress import curriculum_progress_bar
 from faceinpaint.losses.landmark import LandmarkLoss
-from faceinpaint.losses.vaegan import LossWeights, VAEGANObjective, feature_layer_weights
+from faceinpaint.losses.vaegan import (
+    CriticSettings,
+    LossWeights,
+    VAEGANObjective,
+    feature_layer_weights,
+)
 from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures, VGGVariant
 from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
 from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.settings import as_group, fold_group
 
 CHECKPOINT_KEY = "vaegan_curriculum"
 # The frozen networks that score training, built from their own files (landmark_checkpoint,
 # vgg_weights): not training state. Checkpoints leave them out, so a resume that adds or drops
-# one (stage 3 scheduled or not, landmark_weight or feat_weight 0) loads; the copies that former
+# one (stage 3 scheduled or not, weights.landmark or weights.feat 0) loads; the copies that former
 # checkpoints hold are ignored.
 FROZEN_PARTS = ("landmark_loss.", "vgg.")
-# What ``clip_value`` bounds: the critics' weights after their step (WGAN) or their gradients
-# before it (the paper's sentence read literally).
-ClipMode = Literal["weights", "gradients"]
+# The flat constructor arguments of checkpoints written before the groups -> (group, field).
+FORMER_WEIGHT_NAMES = {
+    "kl_weight": "kl",
+    "feat_weight": "feat",
+    "local_adv_weight": "local_adv",
+    "global_adv_weight": "global_adv",
+    "landmark_weight": "landmark",
+    "l1_weight": "l1",
+}
+FORMER_CRITIC_NAMES = {
+    "n_critic": "n_critic",
+    "clip_value": "clip_value",
+    "clip_mode": "clip_mode",
+    "gp_weight": "gp_weight",
+    "critic_noise_std": "noise_std",
+    "label_scale": "label_scale",
+}
 
 
 def clip_parameters_(module: nn.Module, bound: float) -> None:
@@ -112,8 +132,17 @@ class VAEGANModule(InpaintingModule):
     # the generator alone: the critics judge training only; the VGG and landmark network that
     # score training are not built for inference (no download, no landmark file needed)
     export_prefixes = ("generator.",)
-    export_overrides = {"feat_weight": 0.0, "landmark_weight": 0.0, "landmark_checkpoint": None}
+    export_overrides = {"weights.feat": 0.0, "weights.landmark": 0.0, "landmark_checkpoint": None}
     inference_settings = ("poisson_iterations",)
+
+    @classmethod
+    def current_hparams(cls, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``weights`` a :class:`LossWeights` and ``critic`` a :class:`CriticSettings`, from the
+        former flat names (``kl_weight`` ..., ``n_critic`` ...: :data:`FORMER_WEIGHT_NAMES`,
+        :data:`FORMER_CRITIC_NAMES`), mappings (JSON metadata) or dotted ``weights.<field>`` /
+        ``critic.<field>`` entries."""
+        hparams = fold_group(hparams, "weights", LossWeights, FORMER_WEIGHT_NAMES)
+        return fold_group(hparams, "critic", CriticSettings, FORMER_CRITIC_NAMES)
 
     def __init__(
         self,
@@ -128,27 +157,17 @@ class VAEGANModule(InpaintingModule):
         critic_max_channels: int = 512,
         critic_norm: Norm = "batch",
         local_size: int = 64,
-        kl_weight: float = 1e-3,
-        feat_weight: float = 1.0,
-        local_adv_weight: float = 1e-2,
-        global_adv_weight: float = 1e-2,
-        landmark_weight: float = 1e-1,
-        l1_weight: float = 0.0,
+        weights: LossWeights = LossWeights(),
         feature_layers: Sequence[str] = DFC_VAE_LAYERS,
         feature_weights: Sequence[float] | None = None,
         vgg_weights: str = "imagenet",
         vgg_variant: VGGVariant = "vgg19",
         landmark_checkpoint: str | None = None,
         stage_boundaries: Sequence[int] = PAPER_BOUNDARIES,
-        n_critic: int = 5,
+        critic: CriticSettings = CriticSettings(),
         generator_lr: float = 1e-4,
         generator_betas: tuple[float, float] = (0.9, 0.999),
         critic_lr: float = 5e-4,
-        clip_value: float | None = 0.01,
-        clip_mode: ClipMode = "weights",
-        gp_weight: float = 0.0,
-        critic_noise_std: float = 0.01,
-        label_scale: float = 1.0,
         hole_fill: HoleFill = "noise",
         channels_last: bool = False,
         image_log_every_n_steps: int = 500,
@@ -171,12 +190,10 @@ class VAEGANModule(InpaintingModule):
             critic_max_channels: cap on the critics' widths.
             critic_norm: normalisation in the critics ('batch' as in the paper).
             local_size: side of the local critic's window around the hole, pixels.
-            kl_weight: lambda_1, KL divergence.
-            feat_weight: lambda_2, VGG feature reconstruction.
-            local_adv_weight: lambda_3, local critic's adversarial loss (stage >= 2).
-            global_adv_weight: lambda_4, global critic's adversarial loss (stage >= 2).
-            landmark_weight: lambda_5, landmark loss (stage 3).
-            l1_weight: optional pixel L1 between output and original (0 in the paper).
+            weights: the lambdas of eq. 10 (``LossWeights``): kl (lambda_1, KL divergence),
+                feat (lambda_2, VGG feature reconstruction), local_adv and global_adv (lambda_3
+                and lambda_4, the critics' adversarial losses, stage >= 2), landmark (lambda_5,
+                stage 3), l1 (pixel L1 between output and original, 0 in the paper).
             feature_layers: VGG layers of the feature loss, by name: ReLUs (relu1_1 ...) or
                 convolutions before their ReLU (conv1_1 ...). The paper's "the three first
                 layers": relu1_1, relu2_1, relu3_1 (DFC-VAE's choice, our default); read
@@ -186,24 +203,16 @@ class VAEGANModule(InpaintingModule):
                 (tests and smoke runs only).
             vgg_variant: the paper's "VGG-Net": 'vgg19' (DFC-VAE's, our default) or 'vgg16'.
             landmark_checkpoint: LandmarkNet checkpoint for the landmark loss; required when
-                stage 3 is scheduled with landmark_weight > 0; "random" for tests.
+                stage 3 is scheduled with ``weights.landmark`` > 0; "random" for tests.
             stage_boundaries: generator updates ending stage 1, stage 2 and training.
-            n_critic: critic updates per generator update (stages 2 and 3), each on its own
-                training batch.
+            critic: how the critics train (``CriticSettings``): n_critic (critic updates per
+                generator update in stages 2 and 3, each on its own training batch),
+                clip_value and clip_mode (clipping of the critics' weights or gradients),
+                gp_weight (a WGAN-GP penalty; needs critic_norm 'instance' or 'none'),
+                noise_std (noise on every critic input) and label_scale (of both WGAN losses).
             generator_lr: Adam learning rate of the generator.
             generator_betas: Adam betas of the generator (the paper gives none: torch defaults).
             critic_lr: RMSProp learning rate of the critics.
-            clip_value: the bound of the critics' clipping, [-clip_value, clip_value]; None
-                disables clipping.
-            clip_mode: what is clipped. The paper clips "the gradient value" to +-0.01:
-                'weights' (WGAN's weight clipping of both critics after each critic step, BN
-                scales and shifts included; our default, the algorithm the paper cites) or
-                'gradients' (the critics' gradients clamped element-wise before their step).
-            gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off); needs
-                critic_norm 'instance' or 'none'.
-            critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
-            label_scale: the paper's "-10 and 10 as labels" read as a scale on both WGAN
-                losses (10); 1 = textbook WGAN.
             hole_fill: what fills the hole in the network input ('noise' in the paper).
             channels_last: convert the networks and inputs to channels_last memory format.
             image_log_every_n_steps: generator updates between training image grids (0 = never).
@@ -214,27 +223,20 @@ class VAEGANModule(InpaintingModule):
                 (0, the paper: pasted). Training losses never see it.
         """
         super().__init__()
+        # mappings where a checkpoint's YAML gave them
+        weights, critic = as_group(LossWeights, weights), as_group(CriticSettings, critic)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.boundaries = check_boundaries(stage_boundaries)
-        self.weights = LossWeights(
-            kl=kl_weight,
-            feat=feat_weight,
-            local_adv=local_adv_weight,
-            global_adv=global_adv_weight,
-            landmark=landmark_weight,
-            l1=l1_weight,
-        )
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        if clip_mode not in get_args(ClipMode):
-            raise ValueError(f"clip_mode must be one of {get_args(ClipMode)}, got {clip_mode!r}")
+        # the groups as dataclasses (under LightningCLI, hparams hold the config's mappings)
+        self.weights = weights
+        self.critic = critic
         if poisson_iterations < 0:
             raise ValueError(f"poisson_iterations must be >= 0, got {poisson_iterations}")
-        if gp_weight > 0 and critic_norm == "batch":
+        if critic.gp_weight > 0 and critic_norm == "batch":
             raise ValueError(
                 "a gradient penalty needs per-sample critic outputs: set critic_norm to "
-                "'instance' or 'none' (got 'batch') or gp_weight: 0"
+                "'instance' or 'none' (got 'batch') or critic.gp_weight: 0"
             )
         if image_size < 1 or local_size < 1:
             raise ValueError(
@@ -261,7 +263,7 @@ class VAEGANModule(InpaintingModule):
         self.global_critic = Critic(image_size, **critic_sizes)
         self.local_critic = Critic(local_size, **critic_sizes)
         self.vgg = (
-            VGGFeatures(feature_layers, vgg_weights, vgg_variant) if feat_weight > 0 else None
+            VGGFeatures(feature_layers, vgg_weights, vgg_variant) if weights.feat > 0 else None
         )
         if self.vgg is not None:
             self.feature_weights = list(
@@ -276,21 +278,19 @@ class VAEGANModule(InpaintingModule):
                 )
         stage_3_scheduled = self.boundaries[1] < self.boundaries[2]
         self.landmark_loss: LandmarkLoss | None = None
-        if stage_3_scheduled and landmark_weight > 0:
+        if stage_3_scheduled and weights.landmark > 0:
             if landmark_checkpoint is None:
                 raise ValueError(
                     f"stage 3 starts at generator step {self.boundaries[1]} with "
-                    f"landmark_weight={landmark_weight} but landmark_checkpoint is None: set "
-                    "landmark_checkpoint to a trained LandmarkNet checkpoint, or landmark_weight: 0"
+                    f"weights.landmark={weights.landmark} but landmark_checkpoint is None: set "
+                    "landmark_checkpoint to a trained LandmarkNet checkpoint, or weights.landmark: 0"
                 )
             # the paper's pixel-wise logistic loss between the landmark maps of original and result
             self.landmark_loss = LandmarkLoss(landmark_checkpoint, kind="logistic")
         self.objective = VAEGANObjective(
             self.weights,
             local_size,
-            label_scale,
-            critic_noise_std,
-            gp_weight,
+            critic,
             self.vgg,
             getattr(self, "feature_weights", ()),
             self.landmark_loss,
@@ -422,7 +422,7 @@ class VAEGANModule(InpaintingModule):
         network_input = fill_hole(image, mask, self.hparams.hole_fill)
         windows = hole_windows(mask, self.hparams.local_size)  # (B, 2)
         critic_step = self.critics_train(curriculum_stage)
-        generator_step = not critic_step or (self.critic_updates + 1) % self.hparams.n_critic == 0
+        generator_step = not critic_step or (self.critic_updates + 1) % self.critic.n_critic == 0
 
         # one forward of the current generator: the critic's fakes, and on a generator step the
         # graph of its update (the critic step below touches neither its weights nor the graph)
@@ -436,7 +436,7 @@ class VAEGANModule(InpaintingModule):
             critic_opt.zero_grad(set_to_none=True)
             critic_total, critic_parts = self.critic_losses(image, result.detach(), windows)
             self.manual_backward(critic_total)
-            clip_value, clip_mode = self.hparams.clip_value, self.hparams.clip_mode
+            clip_value, clip_mode = self.critic.clip_value, self.critic.clip_mode
             if clip_value is not None and clip_mode == "gradients":
                 self.clip_gradients(critic_opt, clip_value, gradient_clip_algorithm="value")
             critic_opt.step()

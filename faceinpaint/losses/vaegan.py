@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from faceinpaint.models.vaegan import crop_windows
+from faceinpaint.settings import checkpoint_safe
+
+# What ``CriticSettings.clip_value`` bounds: the critics' weights after their step (WGAN) or
+# their gradients before it (the paper's sentence read literally).
+ClipMode = Literal["weights", "gradients"]
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -90,6 +96,7 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return (grad.float().flatten(1).norm(dim=1) - 1.0).square().mean()
 
 
+@checkpoint_safe
 @dataclass(frozen=True)
 class LossWeights:
     """The lambdas of eq. 10, plus an optional pixel L1 term on the hole (0 in the paper)."""
@@ -105,6 +112,32 @@ class LossWeights:
         negative = {name: value for name, value in vars(self).items() if value < 0}
         if negative:
             raise ValueError(f"loss weights must be >= 0, got {negative}")
+
+
+@checkpoint_safe
+@dataclass(frozen=True)
+class CriticSettings:
+    """How the two WGAN critics train (stages 2 and 3) and what their losses scale by."""
+
+    n_critic: int = 5  # critic updates per generator update, each on its own training batch
+    # bound of the critics' clipping, [-clip_value, clip_value]; None = no clipping
+    clip_value: float | None = 0.01
+    # 'weights' (WGAN's weight clipping after each critic step, BN scales and shifts included;
+    # the algorithm the paper cites) or 'gradients' (the paper's "gradient value" read
+    # literally: gradients clamped element-wise before the step)
+    clip_mode: ClipMode = "weights"
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty per critic (0 = off); no BatchNorm critics
+    noise_std: float = 0.01  # std of the Gaussian noise added to every critic input ([-1,1] units)
+    # the paper's "-10 and 10 as labels" read as a scale on both WGAN losses (10); 1 = textbook
+    label_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
+        if self.clip_mode not in get_args(ClipMode):
+            raise ValueError(
+                f"clip_mode must be one of {get_args(ClipMode)}, got {self.clip_mode!r}"
+            )
 
 
 # The terms each curriculum stage adds to the generator objective.
@@ -142,9 +175,8 @@ class VAEGANObjective:
     Args:
         weights: the lambdas of eq. 10.
         local_size: side of the local critic's window around the hole, pixels.
-        label_scale: scale of both WGAN losses (the paper's labels of -10 and 10 read as 10).
-        critic_noise_std: std of the Gaussian noise added to every critic input ([-1,1] units).
-        gp_weight: weight of a WGAN-GP gradient penalty per critic (0 = off).
+        critic: the critics' input noise, gradient penalty and label scale (its update schedule
+            and clipping are the training step's).
         vgg: the feature extractor of the feature term (None when ``weights.feat`` is 0).
         feature_weights: one weight per VGG layer.
         landmark_loss: the landmark term's loss (None when stage 3 has none).
@@ -154,18 +186,16 @@ class VAEGANObjective:
         self,
         weights: LossWeights,
         local_size: int,
-        label_scale: float = 1.0,
-        critic_noise_std: float = 0.0,
-        gp_weight: float = 0.0,
+        critic: CriticSettings = CriticSettings(noise_std=0.0),
         vgg: nn.Module | None = None,
         feature_weights: Sequence[float] = (),
         landmark_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         self.weights = weights
         self.local_size = local_size
-        self.label_scale = label_scale
-        self.critic_noise_std = critic_noise_std
-        self.gp_weight = gp_weight
+        self.label_scale = critic.label_scale
+        self.critic_noise_std = critic.noise_std
+        self.gp_weight = critic.gp_weight
         self.vgg = vgg
         self.feature_weights = list(feature_weights)
         self.landmark_loss = landmark_loss

@@ -50,10 +50,10 @@ class FrameInpainter:
         self,
         checkpoint: str,
         device: str = "auto",
-        search_candidates: int | None = None,
-        search_iterations: int | None = None,
+        candidates: int | None = None,
+        iterations: int | None = None,
     ) -> None:
-        overrides = {"num_candidates": search_candidates, "iterations": search_iterations}
+        overrides = {"candidates": candidates, "iterations": iterations}
         overrides = {key: value for key, value in overrides.items() if value is not None}
         try:
             contents = read_checkpoint(checkpoint)
@@ -238,8 +238,8 @@ def inpaint(
     feather: float | None = None,
     upsample: int = 1,
     device: str = "auto",
-    search_candidates: int | None = None,
-    search_iterations: int | None = None,
+    candidates: int | None = None,
+    iterations: int | None = None,
 ) -> list[Path]:
     """Inpaint the face in a photo (or every photo of a folder) and paste the fill back.
 
@@ -259,8 +259,8 @@ def inpaint(
             pixels.
         upsample: times the face detector doubles the (800 px) detection copy.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``...
-        search_candidates: replaces a DCGAN checkpoint's ``num_candidates``.
-        search_iterations: replaces a DCGAN checkpoint's search ``iterations``.
+        candidates: replaces a DCGAN checkpoint's ``search.candidates``.
+        iterations: replaces a DCGAN checkpoint's ``search.iterations``.
 
     Returns the files written. Folder mode writes every photo it can and then raises
     ``InpaintError`` listing the ones it could not.
@@ -289,7 +289,7 @@ def inpaint(
     for job in jobs:
         check_output(job[3], overwrite)
 
-    inpainter = FrameInpainter(checkpoint, device, search_candidates, search_iterations)
+    inpainter = FrameInpainter(checkpoint, device, candidates, iterations)
     aligner = FaceAligner(upsample=upsample)
     written: list[Path] = []
     failures: list[str] = []

@@ -38,7 +38,7 @@ def test_vaegan_achieved_flops_match_a_counted_fit(stage):
     rows = list(bench_flops(CPU, sizes))
     torch.manual_seed(0)
     module = build_vaegan(sizes, stage, compiled=False)
-    cycle = 1 if stage == 1 else module.hparams.n_critic
+    cycle = 1 if stage == 1 else module.critic.n_critic
     # one generator update of Algorithm 1: `cycle` batches, the last with the generator update
     counted = _fit_flops(
         module, synthetic_batch(batch_size, sizes.vaegan["image_size"], CPU), cycle

@@ -3,6 +3,8 @@ and the encoder start's time is that of its first snapshot at or above it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -45,10 +47,12 @@ def test_the_curve_scores_what_the_search_itself_returns():
     mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
     index = torch.tensor([3, 7])
     search: LatentSearch = model.latent_search()
-    search.num_candidates, search.iterations = 3, 5
+    search.settings = replace(search.settings, candidates=3, iterations=5)
     result = search(image, mask, index)
     expected = float(hole_psnr_per_sample(to_unit(result.inpainted), to_unit(image), mask).mean())
-    start = initial_latents(index, 3, model.generator.latent_dim, search.latent_prior, search.seed)
+    start = initial_latents(
+        index, 3, model.generator.latent_dim, search.latent_prior, search.settings.seed
+    )
     curve = search_curve(model.latent_search(), start, image, mask, 5, 0.0)
     assert curve.iterations == [0, 1, 2, 5]
     assert curve.psnr_hole[-1] == pytest.approx(expected, abs=1e-4)

@@ -23,6 +23,7 @@ from faceinpaint.bench.sizes import (
     quick_sizes,
     sized_by_dcgan_config,
 )
+from faceinpaint.losses.vaegan import CriticSettings
 
 
 def test_flops_of_a_linear_layer_forward_and_backward():
@@ -71,7 +72,7 @@ def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
     def fake_build(sizes, stage, compiled):
         module = torch.nn.Module()
         module.stage_for_test = stage
-        module.hparams = type("H", (), {"n_critic": 5})()
+        module.critic = CriticSettings(n_critic=5)
         return module
 
     monkeypatch.setattr(vaegan_lib, "interleaved_fits", fake_fits)

@@ -176,11 +176,11 @@ def _fit_smoke(tmp_path: Path, *extra: str) -> Any:
 def test_each_run_saves_its_config_in_its_own_folder(tmp_path: Path) -> None:
     csv = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
     _fit_smoke(tmp_path, *csv)
-    _fit_smoke(tmp_path, *csv, "--model.kl_weight", "0.5")
+    _fit_smoke(tmp_path, *csv, "--model.weights.kl", "0.5")
     first = yaml.safe_load((tmp_path / "runs/vaegan-smoke/version_0/config.yaml").read_text())
     second = yaml.safe_load((tmp_path / "runs/vaegan-smoke/version_1/config.yaml").read_text())
-    assert first["model"]["init_args"]["kl_weight"] == 0.001
-    assert second["model"]["init_args"]["kl_weight"] == 0.5
+    assert first["model"]["init_args"]["weights"]["kl"] == 0.001
+    assert second["model"]["init_args"]["weights"]["kl"] == 0.5
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ def _load(relative: str) -> dict:
 )
 def test_thesis_config_uses_the_landmark_net_trained_in_its_frame(method, landmarks):
     search = _load(method)["model"]["init_args"]
-    assert search["landmark_weight"] > 0 and search["landmark_candidates"] == "masked"
+    assert search["search"]["landmark_weight"] > 0 and search["landmark_candidates"] == "masked"
     net = _load(landmarks)
     (checkpoint,) = [c for c in net["trainer"]["callbacks"] if "ModelCheckpoint" in c["class_path"]]
     logger = net["trainer"]["logger"]["init_args"]  # faceinpaint's checkpoints: runs/<name>/
@@ -41,10 +41,10 @@ def test_thesis_config_uses_the_landmark_net_trained_in_its_frame(method, landma
 @pytest.mark.parametrize("name", ["celeba64", "celeba-half"])
 def test_no_landmark_ablation_differs_only_in_the_landmark_term(name):
     full, ablation = _load(f"dcgan/{name}.yaml"), _load(f"dcgan/{name}-no-landmark.yaml")
-    assert ablation["model"]["init_args"]["landmark_weight"] == 0
+    assert ablation["model"]["init_args"]["search"]["landmark_weight"] == 0
     for config in (full, ablation):
+        config["model"]["init_args"]["search"].pop("landmark_weight")
         for key in (
-            "landmark_weight",
             "landmark_loss",
             "landmark_checkpoint",
             "landmark_candidates",
@@ -90,3 +90,30 @@ def test_cpu_configs_keep_the_dcgan_settings_their_weights_were_trained_with(nam
     init = _load(f"dcgan/{name}.yaml")["model"]["init_args"]
     assert init.get("generator_activation", "relu") == "relu"
     assert init["lr"] == 2e-4
+
+
+def test_the_search_group_parses_from_the_config_and_the_command_line(capsys):
+    """LightningCLI renders ``search`` as a group: the config's fields, the command line's
+    dotted ones on top, the rest at SearchSettings' defaults."""
+    from faceinpaint.cli import cli_main
+
+    smoke = str(CONFIGS / "dcgan" / "smoke.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(
+            ["fit", "--config", smoke, "--model.init_args.search.candidates", "3", "--print_config"]
+        )
+    assert exit_info.value.code in (0, None)
+    search = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]["search"]
+    assert search == {
+        "candidates": 3,
+        "iterations": 10,
+        "lr": 0.01,
+        "betas": [0.9, 0.999],
+        "prior_weight": 0.003,
+        "context_window": 7,
+        "landmark_weight": 0.0,
+        "poisson_iterations": 0,
+        "holdout": 0.0,
+        "seed": 0,
+        "encoder_perturbation": 0.1,
+    }

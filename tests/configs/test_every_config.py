@@ -52,8 +52,8 @@ TINY_MODEL = {
         "ngf": 4,
         "ndf": 4,
         "num_samples": 4,
-        "num_candidates": 2,
-        "iterations": 2,
+        "search.candidates": 2,  # a settings group's field, by its dotted name
+        "search.iterations": 2,
         "val_candidates": 2,
         "val_iterations": 2,
     },

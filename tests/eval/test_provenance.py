@@ -17,7 +17,9 @@ from faceinpaint.data.datamodule import FaceDataModule, checkpoint_training_imag
 from faceinpaint.data.masks import MaskSpec
 from faceinpaint.eval.protocols import Protocol
 from faceinpaint.eval.runner import evaluate
+from faceinpaint.latent_search import SearchSettings
 from faceinpaint.lit.loading import read_checkpoint
+from faceinpaint.losses.vaegan import LossWeights
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -52,14 +54,15 @@ def checkpoint_with_data(module: pl.LightningModule, data: FaceDataModule, path:
     return path
 
 
-def tiny_vaegan(**kwargs):
+def tiny_vaegan(landmark: float = 0.0, **kwargs):
     from faceinpaint.lit.vaegan import VAEGANModule
 
     torch.manual_seed(0)
     return VAEGANModule(
         image_size=SIZE, latent_dim=8, base_channels=4, max_channels=8, num_layers=3,
-        critic_base_channels=4, critic_max_channels=8, local_size=16, feat_weight=0.0,
-        vgg_weights="random", **({"landmark_weight": 0.0, "stage_boundaries": [1, 2, 3]} | kwargs),
+        critic_base_channels=4, critic_max_channels=8, local_size=16,
+        weights=LossWeights(feat=0.0, landmark=landmark), vgg_weights="random",
+        **({"stage_boundaries": [1, 2, 3]} | kwargs),
     )  # fmt: skip
 
 
@@ -99,13 +102,14 @@ def test_a_landmark_net_of_another_frame_is_refused_naming_both(
         match=r"the VAE-GAN works on faces of 32 px from a 0.8 x width crop at \(0.5, 0.54\) of "
         r"aligned faces, but the landmark network .* learned faces of 32 px from a 0.61 x width",
     ):
-        trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_061), data)
-    trainer.validate(tiny_vaegan(landmark_weight=1.0, landmark_checkpoint=at_08), data)
+        trainer.validate(tiny_vaegan(landmark=1.0, landmark_checkpoint=at_061), data)
+    trainer.validate(tiny_vaegan(landmark=1.0, landmark_checkpoint=at_08), data)
 
     from faceinpaint.lit.dcgan import DCGANModule
 
-    search = DCGANModule(latent_dim=8, ngf=4, ndf=4, image_size=SIZE, landmark_weight=1.0,
-                            landmark_checkpoint=at_061)  # fmt: skip
+    search = DCGANModule(latent_dim=8, ngf=4, ndf=4, image_size=SIZE,
+                         search=SearchSettings(landmark_weight=1.0),
+                         landmark_checkpoint=at_061)  # fmt: skip
     with pytest.raises(ValueError, match="the latent search works on faces of 32 px from a 0.8"):
         with_test = folder_data(faces, tmp_path, 0.8, TRAINED | {"test": "9-12"})
         pl.Trainer(accelerator="cpu", logger=False, limit_test_batches=0).test(search, with_test)

@@ -159,9 +159,7 @@ def test_the_search_loop_never_synchronises_with_the_host(cuda, monkeypatch):
     search = search_lib.LatentSearch(
         generator,
         discriminator,
-        num_candidates=4,
-        iterations=5,
-        landmark_weight=1.0,
+        settings=search_lib.SearchSettings(candidates=4, iterations=5, landmark_weight=1.0),
         landmark_term=term,
     )
     image = smooth_images(2, 32).to(cuda)

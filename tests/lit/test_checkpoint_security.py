@@ -92,7 +92,7 @@ COMMANDS = {
         "--trainer.limit_test_batches", "1",
     ],
     "dcgan landmark_checkpoint": [
-        "test", "--config", DCGAN, "--model.init_args.landmark_weight", "0.1",
+        "test", "--config", DCGAN, "--model.init_args.search.landmark_weight", "0.1",
         "--model.init_args.landmark_checkpoint", "CKPT", "--trainer.limit_test_batches", "1",
     ],
     "eval --vaegan": ["eval", "--config", EVAL, "--vaegan", "CKPT"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import lightning.pytorch as pl
 import pytest
@@ -11,6 +12,9 @@ from helpers import SmoothFaces, cpu_trainer, tiny_dcgan
 from torch.utils.data import DataLoader
 
 from faceinpaint.batch import IMAGE, INDEX, MASK
+from faceinpaint.latent_search import SearchSettings
+from faceinpaint.lit.dcgan import FORMER_SEARCH_NAMES, DCGANModule
+from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.metrics import InpaintingMetrics
 
 SIZE = 16
@@ -118,7 +122,9 @@ def test_landmark_network_term_runs_inside_test_from_a_checkpoint(tmp_path):
     checkpoint = tmp_path / "landmarks.pt"
     LandmarkNet(widths=(4, 4, 4, 4)).save(checkpoint)
     model = tiny_dcgan(
-        output_dir=str(tmp_path / "out"), landmark_weight=1.0, landmark_checkpoint=str(checkpoint)
+        output_dir=str(tmp_path / "out"),
+        search={"landmark_weight": 1.0},
+        landmark_checkpoint=str(checkpoint),
     )
     cpu_trainer(tmp_path, inference_mode=False).test(
         model, DataLoader(SmoothFaces(2), batch_size=2)
@@ -132,7 +138,7 @@ def test_landmark_network_term_runs_inside_test_from_a_checkpoint(tmp_path):
 
 
 def test_validation_scores_the_short_random_start_search_during_fit(tmp_path):
-    model = tiny_dcgan(val_candidates=3, val_iterations=4, landmark_weight=0.0)
+    model = tiny_dcgan(val_candidates=3, val_iterations=4)
     faces = DataLoader(SmoothFaces(4), batch_size=4)
     trainer = cpu_trainer(tmp_path, max_epochs=2, inference_mode=False, num_sanity_val_steps=0)
     trainer.fit(model, train_dataloaders=faces, val_dataloaders=faces)
@@ -141,10 +147,116 @@ def test_validation_scores_the_short_random_start_search_during_fit(tmp_path):
     # the same short search, by hand, on the trained generator: the same number
     batch = next(iter(faces))
     search = model.latent_search(validation=True)
-    assert (search.num_candidates, search.iterations, search.poisson_iterations) == (3, 4, 0)
+    settings = search.settings
+    assert (settings.candidates, settings.iterations, settings.poisson_iterations) == (3, 4, 0)
     inpainted = search(batch[IMAGE], batch[MASK], batch[INDEX]).inpainted
     metrics = InpaintingMetrics()
     metrics.update(inpainted, batch[IMAGE], batch[MASK])
     assert float(logged["val/psnr_hole"]) == pytest.approx(float(metrics.compute()["psnr_hole"]))
     # the configured search is left as it was
-    assert (model.latent_search().num_candidates, model.latent_search().iterations) == (2, 2)
+    assert model.latent_search().settings == model.search_settings
+    assert (model.search_settings.candidates, model.search_settings.iterations) == (2, 2)
+
+
+# ----------------------------------------------------------------------------- settings
+FORMER_SEARCH = dict(
+    num_candidates=3,
+    iterations=4,
+    search_lr=0.05,
+    search_betas=[0.5, 0.99],
+    prior_weight=0.01,
+    context_window=5,
+    landmark_weight=0.0,
+    poisson_iterations=8,
+    search_holdout=0.0,
+    search_seed=7,
+    encoder_perturbation=0.2,
+)
+GROUPED_SEARCH = SearchSettings(
+    candidates=3,
+    iterations=4,
+    lr=0.05,
+    betas=(0.5, 0.99),
+    prior_weight=0.01,
+    context_window=5,
+    poisson_iterations=8,
+    seed=7,
+    encoder_perturbation=0.2,
+)
+
+
+def _flat(hparams: dict) -> dict:
+    """``hparams`` as checkpoints held them before ``search``: its fields as flat arguments."""
+    flat = {k: v for k, v in hparams.items() if k != "search"}
+    names = {field: name for name, field in FORMER_SEARCH_NAMES.items()}
+    return flat | {names[k]: v for k, v in vars(hparams["search"]).items()}
+
+
+def _search_batch() -> dict[str, torch.Tensor]:
+    return next(iter(DataLoader(SmoothFaces(2), batch_size=2)))
+
+
+def test_former_flat_hparams_read_as_the_search_group():
+    current = DCGANModule.current_hparams(_flat(dict(tiny_dcgan().hparams)) | FORMER_SEARCH)
+    assert current["search"] == GROUPED_SEARCH
+    assert not set(FORMER_SEARCH_NAMES) & set(current)
+    torch.manual_seed(0)
+    former = DCGANModule(**current)
+    torch.manual_seed(0)
+    grouped = tiny_dcgan(search=vars(GROUPED_SEARCH))
+    assert dict(former.hparams) == dict(grouped.hparams)
+    batch = _search_batch()
+    a = former.search(batch[IMAGE], batch[MASK], batch[INDEX])
+    b = grouped.search(batch[IMAGE], batch[MASK], batch[INDEX])
+    assert torch.equal(a.inpainted, b.inpainted) and torch.equal(a.candidate_loss, b.candidate_loss)
+
+
+def test_the_search_group_reads_from_a_mapping_and_dotted_names():
+    current = DCGANModule.current_hparams(
+        {"search": {"candidates": 5, "betas": [0.5, 0.9]}, "search.iterations": 9}
+    )
+    assert current == {"search": SearchSettings(candidates=5, iterations=9, betas=(0.5, 0.9))}
+    assert DCGANModule.current_hparams({"ngf": 4}) == {"ngf": 4}
+
+
+def test_inference_overrides_take_the_search_settings_names():
+    model = tiny_dcgan(search=vars(GROUPED_SEARCH))
+    loaded = DCGANModule.for_inference(
+        dict(model.hparams), model.state_dict(), candidates=2, holdout=0.25
+    )
+    assert loaded.search_settings == replace(GROUPED_SEARCH, candidates=2, holdout=0.25)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="num_candidates"):
+        DCGANModule.for_inference(dict(model.hparams), model.state_dict(), num_candidates=2)
+
+
+def test_a_checkpoint_with_former_flat_hparams_loads_and_resumes(tmp_path):
+    """A checkpoint written before ``search`` (flat hparams, as LightningCLI saved them) loads
+    for inference with the same settings and results, and training resumes from it."""
+    torch.manual_seed(0)
+    model = tiny_dcgan(search=vars(GROUPED_SEARCH))
+    trainer = cpu_trainer(tmp_path, max_steps=2)
+    trainer.fit(model, DataLoader(SmoothFaces(4), batch_size=4))
+    path = tmp_path / "former.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["hyper_parameters"] = _flat(checkpoint["hyper_parameters"]) | {
+        "_class_path": "faceinpaint.lit.dcgan.DCGANModule"
+    }
+    torch.save(checkpoint, path)
+
+    loaded = load_inpainter(path)
+    assert dict(loaded.hparams) == dict(model.hparams)
+    batch = _search_batch()
+    expected = model.eval().search(batch[IMAGE], batch[MASK], batch[INDEX])
+    got = loaded.search(batch[IMAGE], batch[MASK], batch[INDEX])
+    assert torch.equal(got.inpainted, expected.inpainted)
+    assert load_inpainter(path, iterations=1).search_settings.iterations == 1
+
+    resumed = cpu_trainer(tmp_path, max_steps=4)
+    resumed.fit(
+        tiny_dcgan(search=vars(GROUPED_SEARCH)),
+        DataLoader(SmoothFaces(4), batch_size=4),
+        ckpt_path=path,
+    )
+    assert resumed.global_step == 4

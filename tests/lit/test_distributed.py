@@ -167,7 +167,9 @@ def _trainer(tmp_path: Path, devices: int, **kwargs) -> pl.Trainer:
 
 def _dcgan(output_dir: Path):
     pl.seed_everything(0, verbose=False)
-    return tiny_dcgan(image_size=SIZE, num_candidates=3, iterations=3, output_dir=str(output_dir))
+    return tiny_dcgan(
+        image_size=SIZE, search={"candidates": 3, "iterations": 3}, output_dir=str(output_dir)
+    )
 
 
 @pytest.mark.slow
@@ -195,9 +197,9 @@ def _vaegan(**kwargs):
         latent_dim=8,
         feature_layers=("relu1_1", "relu2_1", "relu3_1"),
         landmark_checkpoint="random",
-        landmark_weight=0.1,
+        weights={"landmark": 0.1},
         stage_boundaries=(1, 2, 3),
-        n_critic=2,
+        critic={"n_critic": 2},
     )
     return tiny_vaegan(**(options | kwargs))
 

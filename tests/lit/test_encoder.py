@@ -13,7 +13,7 @@ import yaml
 
 from faceinpaint.batch import IMAGE, INDEX, MASK
 from faceinpaint.data.masks import make_masks
-from faceinpaint.latent_search import LatentSearch, encoder_starts
+from faceinpaint.latent_search import LatentSearch, SearchSettings, encoder_starts
 from faceinpaint.lit.dcgan import DCGANModule
 from faceinpaint.lit.encoder import LatentEncoderModule
 from faceinpaint.lit.loading import load_latent_encoder, load_weights
@@ -143,10 +143,7 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
         dcgan_checkpoint,
         map_location="cpu",
         encoder_checkpoint=str(encoder_path),
-        num_candidates=3,
-        iterations=5,
-        search_lr=0.05,
-        encoder_perturbation=0.2,
+        search=SearchSettings(candidates=3, iterations=5, lr=0.05, encoder_perturbation=0.2),
     ).eval()
     batch = _batch(4)
     damaged = batch[IMAGE] * (1 - batch[MASK])
@@ -157,9 +154,7 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
     search = LatentSearch(
         model.generator,
         model.discriminator,
-        num_candidates=3,
-        iterations=5,
-        lr=0.05,
+        settings=SearchSettings(candidates=3, iterations=5, lr=0.05),
         return_all=True,
     )
     given = search(batch[IMAGE], batch[MASK], batch[INDEX], starts)
@@ -169,7 +164,10 @@ def test_search_from_the_encoder_equals_the_search_given_its_starts(dcgan_checkp
     random_starts = search(batch[IMAGE], batch[MASK], batch[INDEX])
     assert not torch.allclose(random_starts.latent, given.latent)
     zero_steps = LatentSearch(
-        model.generator, model.discriminator, num_candidates=3, iterations=0, return_all=True
+        model.generator,
+        model.discriminator,
+        settings=SearchSettings(candidates=3, iterations=0),
+        return_all=True,
     )
     assert torch.allclose(
         zero_steps(batch[IMAGE], batch[MASK], batch[INDEX], starts).all_latent, starts
@@ -229,7 +227,7 @@ def test_eval_method_searches_its_first_batch_from_the_encoder_too(dcgan_checkpo
         },
         encoder_path,
     )
-    overrides = {"num_candidates": 2, "iterations": 3, "encoder_checkpoint": str(encoder_path)}
+    overrides = {"candidates": 2, "iterations": 3, "encoder_checkpoint": str(encoder_path)}
     method = checkpoint_method(
         CheckpointSpec(str(dcgan_checkpoint), overrides), torch.device("cpu")
     )

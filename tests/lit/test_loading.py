@@ -52,7 +52,7 @@ def test_the_shipped_inpainters_answer_the_contract(name, kind):
     path = ASSETS / f"{name}.safetensors"
     checkpoint = read_checkpoint(path)
     assert checkpoint_kind(checkpoint) == kind
-    overrides = {"num_candidates": 2, "iterations": 2} if kind == "dcgan" else {}
+    overrides = {"candidates": 2, "iterations": 2} if kind == "dcgan" else {}
     model = load_inpainter(path, checkpoint, **overrides)
     size = int(model.hparams.image_size)
     damaged = torch.zeros(2, 3, size, size)
@@ -105,7 +105,7 @@ def test_a_vaegan_checkpoint_loads_for_inference_without_a_word(tmp_path):
     from helpers import tiny_vaegan
 
     torch.manual_seed(0)
-    module = tiny_vaegan(feat_weight=1.0)
+    module = tiny_vaegan(weights={"feat": 1.0})
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
     trainer.strategy.connect(module)
     path = tmp_path / "vaegan.ckpt"
@@ -142,3 +142,56 @@ def test_exported_weights_record_what_they_were_trained_on(tmp_path):
 def test_the_shipped_weights_record_their_procedural_training_faces(name):
     data = read_checkpoint(ASSETS / f"{name}.safetensors")["datamodule_hyper_parameters"]
     assert data["root"] is None and data["synthetic_size"] == 20000
+
+
+def test_the_shipped_flat_init_args_read_as_settings_groups():
+    """The shipped files hold flat init_args (written before the groups): they build the
+    modules with their settings in the groups."""
+    from faceinpaint.latent_search import SearchSettings
+    from faceinpaint.losses.vaegan import CriticSettings, LossWeights
+
+    dcgan = load_weights(ASSETS / "dcgan-demo.safetensors")
+    assert dcgan.search_settings == SearchSettings(candidates=4, iterations=50, lr=0.03)
+    vaegan = load_weights(ASSETS / "vaegan-demo.safetensors")
+    assert vaegan.weights == LossWeights(kl=1e-6, feat=0.0, landmark=0.0, l1=1.0)
+    assert vaegan.critic == CriticSettings()
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vaegan"])
+def test_exported_weights_hold_the_groups_as_json_and_load_back(kind, tmp_path):
+    import json
+
+    import lightning.pytorch as pl
+    from helpers import tiny_dcgan, tiny_vaegan
+    from safetensors import safe_open
+
+    from faceinpaint.lit.dcgan import DCGANModule
+    from faceinpaint.lit.weights import export_weights
+    from faceinpaint.losses.vaegan import LossWeights
+
+    if kind == "dcgan":
+        module, class_path = (
+            tiny_dcgan(search={"candidates": 3, "betas": (0.5, 0.9)}),
+            DCGANModule.class_path(),
+        )
+    else:
+        module, class_path = tiny_vaegan(weights={"kl": 0.5}, critic={"n_critic": 2}), VAEGAN_CLASS
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    checkpoint = torch.load(tmp_path / "run.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["_class_path"] = class_path
+    torch.save(checkpoint, tmp_path / "run.ckpt")
+    path = export_weights(tmp_path / "run.ckpt", tmp_path / "run.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        init_args = json.loads(handle.metadata()["init_args"])
+    loaded = load_inpainter(path)
+    if kind == "dcgan":
+        assert init_args["search"]["candidates"] == 3
+        assert loaded.search_settings == module.search_settings
+    else:
+        assert init_args["weights"] == {
+            "kl": 0.5, "feat": 0.0, "local_adv": 0.01, "global_adv": 0.01, "landmark": 0.0, "l1": 0.0
+        }  # fmt: skip
+        assert loaded.critic == module.critic
+        assert loaded.weights == LossWeights(kl=0.5, feat=0.0, landmark=0.0)

@@ -73,12 +73,20 @@ def test_the_class_declares_settings_it_takes(method: InpaintingModule) -> None:
     cls = type(method)
     assert cls.kind and cls.display_name
     parameters = set(inspect.signature(cls).parameters)
-    for group in ("architecture", "optimizer_settings", "inference_settings", "oracle_settings"):
+    for group in ("architecture", "optimizer_settings"):
         declared = set(getattr(cls, group))
         assert declared <= parameters, f"{cls.__name__}.{group}: {declared - parameters}"
     assert set(cls.oracle_settings) <= set(cls.inference_settings)
-    assert set(cls.export_overrides) <= parameters
+    groups = {name.split(".", 1)[0] for name in cls.export_overrides}
+    assert groups <= parameters, f"{cls.__name__}.export_overrides: {groups - parameters}"
     assert cls.export_prefixes, f"{cls.__name__} exports nothing to ship"
+
+
+def test_unknown_inference_settings_are_refused(method: InpaintingModule) -> None:
+    cls = type(method)
+    hparams = {k: v for k, v in method.hparams.items() if not str(k).startswith("_")}
+    with pytest.raises(ValueError, match="at inference"):
+        cls.for_inference(hparams, method.state_dict(), no_such_setting=1)
 
 
 def test_output_shape_range_and_known_pixels(method: InpaintingModule) -> None:

@@ -257,7 +257,7 @@ def resume_copy(checkpoint: Path, folder: Path) -> Path:
     ("args", "end"),
     [
         (["--model.init_args.stage_boundaries", "[4, 8, 8]"], 8),  # stage 3 (landmarks) dropped
-        (["--model.init_args.landmark_weight", "0"], 12),  # its landmark network dropped
+        (["--model.init_args.weights.landmark", "0"], 12),  # its landmark network dropped
     ],
     ids=["no-stage-3", "landmark-weight-0"],
 )
@@ -333,3 +333,25 @@ def test_resuming_at_the_end_of_the_curriculum_trains_nothing(
     assert global_step(last) == 22
     after = torch.load(last, weights_only=True)["vaegan_curriculum"]
     assert {k: after[k] for k in counters} == before
+
+
+def test_a_checkpoint_with_former_flat_settings_resumes_and_tests(tmp_path: Path) -> None:
+    """A DCGAN run saved before the settings groups (its hparams flat: num_candidates,
+    search_lr ...) resumes under today's config and its search runs from it."""
+    from faceinpaint.lit.dcgan import FORMER_SEARCH_NAMES
+
+    last = tmp_path / "runs" / "dcgan-smoke" / "last.ckpt"
+    smoke_fit(tmp_path, "--trainer.max_steps", "4", config=DCGAN)
+    checkpoint = torch.load(last, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    search = hparams.pop("search")  # LightningCLI saved the config's mapping
+    names = {field: name for name, field in FORMER_SEARCH_NAMES.items()}
+    hparams |= {names[field]: value for field, value in search.items()}
+    torch.save(checkpoint, last)
+    smoke_fit(tmp_path, "--trainer.max_steps", "8", "--ckpt_path", str(last), config=DCGAN)
+    assert global_step(last) == 8
+    resumed = torch.load(last, weights_only=True)["hyper_parameters"]
+    assert resumed["search"] == search and "num_candidates" not in resumed
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        cli_main(["test", "--config", str(DCGAN), *QUIET, "--ckpt_path", str(last)])

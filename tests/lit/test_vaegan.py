@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from faceinpaint.batch import IMAGE, INDEX, MASK, composite, to_unit
 from faceinpaint.lit.vaegan import CHECKPOINT_KEY, VAEGANModule
+from faceinpaint.losses.vaegan import CriticSettings, LossWeights
 from faceinpaint.metrics import hole_psnr_per_sample
 from faceinpaint.models.vaegan import InpaintingVAE
 
@@ -100,7 +101,11 @@ class StepRecorder(pl.Callback):
     [
         ({}, "32-true"),
         (
-            dict(clip_value=None, gp_weight=10.0, critic_norm="instance", channels_last=True),
+            dict(
+                critic={"clip_value": None, "gp_weight": 10.0},
+                critic_norm="instance",
+                channels_last=True,
+            ),
             "bf16-mixed",
         ),
     ],
@@ -118,7 +123,7 @@ def test_update_pattern_stages_and_clipping(options, precision):
     largest = max(
         p.abs().max() for c in (model.global_critic, model.local_critic) for p in c.parameters()
     )
-    assert (largest <= 0.01) == (model.hparams.clip_value == 0.01)
+    assert (largest <= 0.01) == (model.critic.clip_value == 0.01)
 
 
 class CriticGradients(pl.Callback):
@@ -138,7 +143,7 @@ class CriticGradients(pl.Callback):
 @pytest.mark.parametrize("clip_mode", ["weights", "gradients"])
 def test_clip_mode_clips_weights_after_or_gradients_before_the_critic_step(clip_mode):
     torch.manual_seed(0)
-    model = tiny_model(clip_mode=clip_mode, stage_boundaries=(1, 3, 3))
+    model = tiny_model(critic={"clip_mode": clip_mode}, stage_boundaries=(1, 3, 3))
     seen = CriticGradients()
     trainer([seen]).fit(model, DataLoader(Faces(8), batch_size=2))
     assert len(seen.largest) == 10
@@ -154,7 +159,7 @@ def test_clip_mode_clips_weights_after_or_gradients_before_the_critic_step(clip_
 
 def test_clip_mode_must_be_known():
     with pytest.raises(ValueError, match="clip_mode must be one of .*got 'gradient'"):
-        tiny_model(clip_mode="gradient")
+        tiny_model(critic={"clip_mode": "gradient"})
 
 
 def test_the_vgg_variant_and_layers_reach_the_feature_loss():
@@ -174,7 +179,9 @@ def trained_state(**settings) -> dict[str, torch.Tensor]:
 
 
 # Each reading of the papers that is a setting, at its default.
-READING_DEFAULTS = dict(clip_mode="weights", vgg_variant="vgg19", residual_second_norm=True)
+READING_DEFAULTS = dict(
+    critic={"clip_mode": "weights"}, vgg_variant="vgg19", residual_second_norm=True
+)
 
 
 def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_path):
@@ -183,7 +190,11 @@ def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_p
 
     torch.manual_seed(0)
     model = tiny_model()
+    # flat, as checkpoints held their settings before the groups, and without the readings
     hparams = {k: v for k, v in model.hparams.items() if k not in READING_DEFAULTS}
+    hparams |= {f"{k}_weight": v for k, v in vars(model.weights).items()}
+    hparams |= {"n_critic": 5, "clip_value": 0.01, "critic_noise_std": 0.01, "label_scale": 1.0}
+    hparams.pop("weights")
     checkpoint = {
         "state_dict": model.state_dict(),
         "hyper_parameters": hparams,
@@ -193,7 +204,9 @@ def test_checkpoints_without_the_reading_settings_load_with_their_defaults(tmp_p
     path = tmp_path / "former.ckpt"
     torch.save(checkpoint, path)
     loaded = load_inpainter(path)
-    assert {k: loaded.hparams[k] for k in READING_DEFAULTS} == READING_DEFAULTS
+    assert loaded.critic == model.critic
+    assert loaded.weights == LossWeights(**(vars(model.weights) | {"feat": 0.0}))
+    assert (loaded.hparams.vgg_variant, loaded.hparams.residual_second_norm) == ("vgg19", True)
     state = loaded.generator.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in model.generator.state_dict().items())
 
@@ -271,7 +284,7 @@ def test_losses_stay_float32_under_bf16_autocast():
 
 def test_terms_follow_stage_and_zero_weights_are_never_computed(monkeypatch):
     torch.manual_seed(0)
-    model = tiny_model(global_adv_weight=0.0, kl_weight=0.0)
+    model = tiny_model(weights={"global_adv": 0.0, "kl": 0.0})
     monkeypatch.setattr(model.global_critic, "forward", lambda x: pytest.fail("global critic ran"))
     batch = next(iter(DataLoader(Faces(2), batch_size=2)))
     image = batch[IMAGE]
@@ -286,14 +299,14 @@ def test_terms_follow_stage_and_zero_weights_are_never_computed(monkeypatch):
 
 def test_stage_3_without_landmark_net_fails_at_init():
     with pytest.raises(ValueError, match="landmark_checkpoint"):
-        tiny_model(landmark_weight=0.1)
-    assert tiny_model(landmark_weight=0.1, stage_boundaries=(2, 4, 4)).landmark_loss is None
+        tiny_model(weights={"landmark": 0.1})
+    assert tiny_model(weights={"landmark": 0.1}, stage_boundaries=(2, 4, 4)).landmark_loss is None
 
 
 def test_stage_3_trains_with_a_landmark_net():
     torch.manual_seed(0)
     model = tiny_model(
-        landmark_weight=0.1, landmark_checkpoint="random", stage_boundaries=(0, 0, 1)
+        weights={"landmark": 0.1}, landmark_checkpoint="random", stage_boundaries=(0, 0, 1)
     )
     batch = next(iter(DataLoader(Faces(2), batch_size=2)))
     output, mu, logvar = model.generator(batch[IMAGE])
@@ -381,7 +394,7 @@ def test_tiny_overfit_raises_hole_psnr():
     steps = 60
     model = tiny_model(
         stage_boundaries=(steps, steps, steps),
-        l1_weight=1.0,
+        weights={"l1": 1.0},
         generator_lr=1e-3,
         base_channels=8,
         max_channels=32,
@@ -457,10 +470,10 @@ def test_curriculum_end_between_validations_writes_the_final_checkpoint(tmp_path
 def test_checkpoints_leave_the_frozen_networks_out_and_former_ones_still_load() -> None:
     """The landmark network and VGG-19 are not training state: a checkpoint without them fits
     a module with them (stage 3 appearing on resume), and a former checkpoint with them fits a
-    module without them (landmark_weight 0)."""
+    module without them (weights.landmark 0)."""
     from faceinpaint.lit.vaegan import FROZEN_PARTS
 
-    with_landmarks = tiny_vaegan(landmark_weight=0.1, landmark_checkpoint="random")
+    with_landmarks = tiny_vaegan(weights={"landmark": 0.1}, landmark_checkpoint="random")
     former = torch.nn.Module.state_dict(with_landmarks)  # what checkpoints held before
     assert {key.split(".")[0] for key in former} >= {"landmark_loss", "vgg"}
     assert not [key for key in with_landmarks.state_dict() if key.startswith(FROZEN_PARTS)]
@@ -474,3 +487,65 @@ def test_checkpoints_leave_the_frozen_networks_out_and_former_ones_still_load() 
     trained = {k: v for k, v in without.state_dict().items() if not k.startswith("generator.")}
     with pytest.raises(RuntimeError, match=r"missing keys \['generator\."):
         with_landmarks.load_state_dict(trained)
+
+
+# ----------------------------------------------------------------------------- settings groups
+FORMER_FLAT = dict(
+    kl_weight=1e-4,
+    feat_weight=0.5,
+    local_adv_weight=2e-2,
+    global_adv_weight=3e-2,
+    landmark_weight=0.0,
+    l1_weight=1.0,
+    n_critic=3,
+    clip_value=None,
+    clip_mode="gradients",
+    gp_weight=0.0,
+    critic_noise_std=0.02,
+    label_scale=10.0,
+)
+
+
+def test_former_flat_hparams_read_as_the_weights_and_critic_groups():
+    architecture = dict(tiny_model().hparams)
+    flat = {k: v for k, v in architecture.items() if k not in ("weights", "critic")} | FORMER_FLAT
+    current = VAEGANModule.current_hparams(flat)
+    assert not set(FORMER_FLAT) & set(current)
+    assert current["weights"] == LossWeights(
+        kl=1e-4, feat=0.5, local_adv=2e-2, global_adv=3e-2, landmark=0.0, l1=1.0
+    )
+    assert current["critic"] == CriticSettings(
+        n_critic=3, clip_value=None, clip_mode="gradients", noise_std=0.02, label_scale=10.0
+    )
+    # the same module: same settings, same output and losses on a seeded batch
+    torch.manual_seed(0)
+    former = VAEGANModule(**current)
+    torch.manual_seed(0)
+    grouped = tiny_model(weights=vars(current["weights"]), critic=vars(current["critic"]))
+    assert dict(former.hparams) == dict(grouped.hparams)
+    batch = next(iter(DataLoader(Faces(2), batch_size=2)))
+    for model in (former, grouped):
+        model.eval()
+    index = batch[INDEX]
+    assert torch.equal(
+        former.inpaint(batch[IMAGE], batch[MASK], index),
+        grouped.inpaint(batch[IMAGE], batch[MASK], index),
+    )
+
+
+def test_groups_read_from_mappings_and_dotted_names():
+    """JSON metadata holds a group as a mapping; one field can be given by its dotted name."""
+    current = VAEGANModule.current_hparams(
+        {"weights": {"kl": 0.5}, "critic": {"n_critic": 2}, "weights.l1": 1.0}
+    )
+    assert current == {
+        "weights": LossWeights(kl=0.5, l1=1.0),
+        "critic": CriticSettings(n_critic=2),
+    }
+    assert VAEGANModule.current_hparams({"image_size": 32}) == {"image_size": 32}
+
+
+def test_settings_groups_load_from_a_checkpoint_without_code(tmp_path):
+    torch.save({"weights": LossWeights(kl=0.5), "critic": CriticSettings()}, tmp_path / "g.ckpt")
+    loaded = torch.load(tmp_path / "g.ckpt", weights_only=True)
+    assert loaded == {"weights": LossWeights(kl=0.5), "critic": CriticSettings()}
