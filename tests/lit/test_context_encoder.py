@@ -111,11 +111,11 @@ def test_hole_loss_goes_down_on_a_tiny_overfit(tmp_path: Path) -> None:
     torch.manual_seed(0)
     losses = _Losses()
     model = tiny_ce(lr=2e-3)
-    cpu_trainer(tmp_path, max_epochs=60, callbacks=[losses], log_every_n_steps=1).fit(
+    cpu_trainer(tmp_path, max_epochs=30, callbacks=[losses], log_every_n_steps=1).fit(
         model, DataLoader(SmoothFaces(4), batch_size=4)
     )
     first, last = sum(losses.rec[:5]) / 5, sum(losses.rec[-5:]) / 5
-    assert last < 0.3 * first, f"hole L2 {first:.4f} -> {last:.4f}"
+    assert last < 0.5 * first, f"hole L2 {first:.4f} -> {last:.4f}"
 
 
 def _batch(n: int = 4) -> dict[str, torch.Tensor]:

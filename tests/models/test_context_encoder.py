@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -53,7 +55,10 @@ def test_a_three_channel_input_is_refused_by_name() -> None:
         generator(torch.zeros(1, 3, 16, 16))
 
 
-def test_paper_widths_at_128_px() -> None:
-    generator = ContextEncoderGenerator(128)  # 64 ... 512, 4000-d code
+def test_paper_defaults_and_depth_at_128_px() -> None:
+    defaults = inspect.signature(ContextEncoderGenerator).parameters
+    paper = {"image_size": 128, "base_channels": 64, "max_channels": 512, "bottleneck": 4000}
+    assert {name: defaults[name].default for name in paper} == paper
+    generator = ContextEncoderGenerator(128, base_channels=4, max_channels=32, bottleneck=10)
     convs = [m for m in generator.encoder if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [64, 128, 256, 512, 512, 4000]
+    assert [c.out_channels for c in convs] == [4, 8, 16, 32, 32, 10]  # 128 -> 4 in 5 halvings
