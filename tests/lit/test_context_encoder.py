@@ -188,3 +188,20 @@ def test_smoke_config_fits_through_the_cli(tmp_path: Path, monkeypatch: pytest.M
     assert checkpoint["hyper_parameters"]["_class_path"] == ContextEncoderModule.class_path()
     images = sorted(p.name for p in tmp_path.glob("runs/ce-smoke/version_0/images/*.png"))
     assert "val_images_000008.png" in images and "train_images_000002.png" in images
+
+
+def test_the_shipped_demo_weights_load_as_a_64_px_context_encoder() -> None:
+    from faceinpaint.lit.loading import load_weights, read_weights_checkpoint
+    from faceinpaint.paths import ASSETS
+
+    path = ASSETS / "ce-demo.safetensors"
+    model = load_weights(path)
+    assert isinstance(model, ContextEncoderModule) and not model.training
+    assert model.hparams.image_size == 64
+    data = read_weights_checkpoint(path)["datamodule_hyper_parameters"]
+    assert (data["root"], data["synthetic_size"], data["image_size"]) == (None, 20000, 64)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    result = model.inpaint(image, mask, torch.arange(2))
+    assert torch.equal(result * (1 - mask), image * (1 - mask))
