@@ -23,7 +23,7 @@ from faceinpaint.lit.images import figure_grid, log_image
 from faceinpaint.lit.method import InpaintingModule
 from faceinpaint.losses.context_encoder import ContextLossWeights, context_encoder_loss
 from faceinpaint.losses.dcgan import discriminator_loss
-from faceinpaint.metrics import InpaintingMetrics
+from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.context_encoder import ContextEncoderGenerator
 from faceinpaint.models.dcgan import Discriminator
 
@@ -80,8 +80,8 @@ class ContextEncoderModule(InpaintingModule):
             image_size, base_channels, max_channels, bottleneck
         )
         self.discriminator = Discriminator(discriminator_channels, image_size)
-        self.val_metrics = InpaintingMetrics()
-        self.test_metrics = InpaintingMetrics()
+        self.val_metrics = DefaultMetrics()
+        self.test_metrics = DefaultMetrics()
 
     # ----------------------------------------------------------------- the network
     def paint(self, damaged: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -165,7 +165,7 @@ class ContextEncoderModule(InpaintingModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "test")
 
-    def _log_metrics(self, metrics: InpaintingMetrics, prefix: str) -> None:
+    def _log_metrics(self, metrics: DefaultMetrics, prefix: str) -> None:
         self.log_dict({f"{prefix}/{name}": value for name, value in metrics.compute().items()})
         metrics.reset()
 
