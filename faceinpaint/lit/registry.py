@@ -5,6 +5,7 @@ is the whole registration; everything else reads :func:`methods` and :func:`decl
 
 from __future__ import annotations
 
+import faceinpaint.lit.context_encoder  # noqa: F401 (registers ContextEncoderModule)
 import faceinpaint.lit.dcgan  # noqa: F401 (registers DCGANModule)
 import faceinpaint.lit.encoder  # noqa: F401 (registers LatentEncoderModule)
 import faceinpaint.lit.landmarks  # noqa: F401 (registers LandmarkModule)

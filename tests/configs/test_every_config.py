@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 TRAINING = sorted(
     path
-    for kind in ("landmarks", "dcgan", "encoder", "vaegan")
+    for kind in ("landmarks", "dcgan", "encoder", "vaegan", "ce")
     for path in (CONFIGS / kind).glob("*.yaml")
 )
 FACES = 12  # per data root: 8 train, 4 val/test
@@ -58,6 +58,12 @@ TINY_MODEL = {
         "val_iterations": 2,
     },
     "LatentEncoderModule": {"base_channels": 4, "max_channels": 8},
+    "ContextEncoderModule": {
+        "base_channels": 4,
+        "max_channels": 8,
+        "bottleneck": 8,
+        "discriminator_channels": 4,
+    },
     "LandmarkModule": {},  # widths: as many as the config's, 4 channels each
 }
 TINY_TRAINER = [

@@ -176,7 +176,8 @@ def test_checkpoint_of_the_wrong_kind(tmp_path: Path) -> None:
     text.write_text("not a checkpoint")
     out = tmp_path / "out.png"
     with pytest.raises(
-        InpaintError, match="is a landmark network checkpoint, expected a DCGAN .* or VAE-GAN"
+        InpaintError,
+        match="is a landmark network checkpoint, expected a Context Encoder .* or DCGAN .* or VAE-GAN",
     ):
         inpaint(str(landmarks), str(photo), str(out), box="1,1,4,4", device="cpu")
     with pytest.raises(InpaintError, match="not a readable PyTorch checkpoint"):
