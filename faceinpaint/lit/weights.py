@@ -57,4 +57,6 @@ def export_weights(checkpoint_path: str | Path, path: str | Path) -> Path:
         )
     shipped_class, init_args, state = cls.exported(checkpoint)
     data = checkpoint.get("datamodule_hyper_parameters")
+    if data is not None:  # without LightningCLI's private entries (its _instantiator)
+        data = {key: value for key, value in data.items() if not str(key).startswith("_")}
     return save_weights(state, shipped_class, plain(init_args, strict=True), path, data)

@@ -130,12 +130,13 @@ def test_exported_weights_record_what_they_were_trained_on(tmp_path):
     trainer.save_checkpoint(tmp_path / "vaegan.ckpt")
     checkpoint = torch.load(tmp_path / "vaegan.ckpt", weights_only=False)
     data = FaceDataModule(image_size=32, synthetic_size=40, crop_size=0.7)
-    checkpoint["datamodule_hyper_parameters"] = dict(data.hparams)
+    checkpoint["datamodule_hyper_parameters"] = dict(data.hparams) | {"_instantiator": "cli"}
     checkpoint["hyper_parameters"]["_class_path"] = VAEGAN_CLASS  # LightningCLI records it
     torch.save(checkpoint, tmp_path / "vaegan.ckpt")
     weights = export_weights(tmp_path / "vaegan.ckpt", tmp_path / "vaegan.safetensors")
     recorded = read_checkpoint(weights)["datamodule_hyper_parameters"]
     assert (recorded["root"], recorded["synthetic_size"], recorded["crop_size"]) == (None, 40, 0.7)
+    assert not any(key.startswith("_") for key in recorded)
 
 
 @pytest.mark.parametrize("name", ["vaegan-demo", "dcgan-demo", "encoder-demo"])
