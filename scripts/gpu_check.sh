@@ -14,7 +14,7 @@
 #   dcgan     DCGAN training at paper width on celeba-half for a fixed time (trainer.max_time)
 #   search    faceinpaint eval, thesis masks (centre, left, right), 64 x 1000 search + classical fills
 #   encoder   OPTIONAL: the encoder-initialised search, run only when its code, a celeba-half
-#             encoder config (configs/encoder/celeba-half*.yaml) and `eval --dcgan_encoder` exist
+#             encoder config (configs/encoder/celeba-half*.yaml) and `eval --overrides` exist
 #   curves    issue 13 item 2, with the encoder part's E: hole PSNR / SSIM / total loss against
 #             candidates x iterations, random starts (up to the thesis's 64 x 1000) and E starts
 #             (up to a tenth of it), same faces and masks (scripts/search_curves.py), plot + table
@@ -99,7 +99,7 @@ if [[ $DRY_RUN == 1 ]]; then
     --trainer.max_steps 4 --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0
     --trainer.val_check_interval 2 --trainer.limit_val_batches 1 --model.init_args.val_candidates 2
     --model.init_args.val_iterations 2)
-  SEARCH=(--dcgan_candidates 2 --dcgan_iterations 2 --nn_bank_size 16)
+  SEARCH_SETTINGS='candidates: 2, iterations: 2' SEARCH=(--nn_bank_size 16)
   ENCODER_SIZE=(--model.init_args.base_channels 4 --model.init_args.max_channels 8
     --trainer.max_steps 4 --trainer.val_check_interval 2 --trainer.limit_val_batches 1
     --trainer.log_every_n_steps 1 --data.batch_size 8 --data.num_workers 0)
@@ -118,7 +118,7 @@ else
   DEVICE=cuda ACCEL=gpu
   BENCH=(--devices '[cuda]' --repeats 5 --warmup 1 --dlib false --num_workers 8)
   DCGAN_SIZE=(--data.num_workers 8 --data.cache_workers 8)
-  SEARCH=(--dcgan_candidates 64 --dcgan_iterations 1000)
+  SEARCH_SETTINGS='candidates: 64, iterations: 1000' SEARCH=()
   ENCODER_SIZE=(--data.num_workers 8)
   SEARCH_MASKS=(center left right)
   CURVES_RANDOM=(--candidates 64 --subsets 1 4 16 64 --snapshots 0 10 30 100 300 1000)
@@ -159,12 +159,12 @@ if [[ ! -d $DATA/images ]] && { wanted dcgan || wanted search || wanted vaegan |
   PARTS=${PARTS//vaegan/}
 fi
 DCGAN_CKPT="$WORK/runs/dcgan/last.ckpt"
-LANDMARK_ARGS=() EVAL_LANDMARK=()
+LANDMARK_ARGS=() EVAL_LANDMARK=() LANDMARK_SETTING=''
 DCGAN_CONFIG=configs/dcgan/celeba-half-no-landmark.yaml  # the thesis config needs a landmark net
 if [[ -f $LANDMARKS ]]; then
   DCGAN_CONFIG=configs/dcgan/celeba-half.yaml
   LANDMARK_ARGS=(--model.init_args.landmark_checkpoint "$LANDMARKS")
-  EVAL_LANDMARK=(--dcgan_landmark_weight 1.0 --landmark_checkpoint "$LANDMARKS")
+  EVAL_LANDMARK=(--landmark_checkpoint "$LANDMARKS") LANDMARK_SETTING=', landmark_weight: 1.0'
 fi
 if wanted dcgan; then
   seconds=$(budget dcgan 40)
@@ -186,7 +186,7 @@ if wanted search; then
       part "search-$mask" "$per_mask" "${FI[@]}" eval --config configs/eval/thesis.yaml \
         --data.root "$DATA" --protocol.masks "{$mask: ${MASK_SPECS[$mask]}}" \
         --dcgan "$DCGAN_CKPT" --limit "$limit" --batch_size "$batch" --device "$DEVICE" --out "$WORK/eval" \
-        "${EVAL_LANDMARK[@]}" "${SEARCH[@]}"
+        "${EVAL_LANDMARK[@]}" "${SEARCH[@]}" --overrides "{$SEARCH_SETTINGS$LANDMARK_SETTING}"
     done
   else
     skip search "no DCGAN checkpoint ($DCGAN_CKPT)"
@@ -197,7 +197,7 @@ encoder=${GPU_CHECK_ENCODER:-}
 if wanted encoder; then
   encoder_config=$(ls configs/encoder/celeba-half.yaml configs/encoder/celeba-half*.yaml 2>/dev/null | head -1)
   if [[ -f faceinpaint/lit/encoder.py && -n $encoder_config && -f $DCGAN_CKPT ]] &&
-    "${FI[@]}" eval --help 2>/dev/null | grep -q -- --dcgan_encoder; then
+    "${FI[@]}" eval --help 2>/dev/null | grep -q -- --overrides; then
     seconds=$(budget encoder 60)
     part encoder-fit $((seconds + 30)) "${FI[@]}" fit --config "$encoder_config" \
       --model.init_args.dcgan_checkpoint "$DCGAN_CKPT" --data.root "$DATA" \
@@ -212,11 +212,11 @@ if wanted encoder; then
         --bench "$WORK/bench/bench.jsonl" --seconds "$seconds" --most "$MAX_LIMIT")
       part encoder-search "$seconds" "${FI[@]}" eval --config configs/eval/thesis.yaml \
         --data.root "$DATA" --protocol.masks '{center: {kind: center, side: 0.5}}' \
-        --dcgan "$DCGAN_CKPT" --dcgan_encoder "$encoder" --limit "$limit" --batch_size "$batch" --device "$DEVICE" \
-        --out "$WORK/eval" "${SEARCH[@]}"
+        --dcgan "$DCGAN_CKPT" --limit "$limit" --batch_size "$batch" --device "$DEVICE" \
+        --out "$WORK/eval" "${SEARCH[@]}" --overrides "{$SEARCH_SETTINGS, encoder_checkpoint: $encoder}"
     fi
   else
-    skip encoder "no encoder code / configs/encoder/celeba-half*.yaml / eval --dcgan_encoder / DCGAN checkpoint"
+    skip encoder "no encoder code / configs/encoder/celeba-half*.yaml / eval --overrides / DCGAN checkpoint"
   fi
 fi
 if wanted vaegan; then
