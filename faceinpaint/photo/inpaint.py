@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,11 +51,9 @@ class FrameInpainter:
         self,
         checkpoint: str,
         device: str = "auto",
-        candidates: int | None = None,
-        iterations: int | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
-        overrides = {"candidates": candidates, "iterations": iterations}
-        overrides = {key: value for key, value in overrides.items() if value is not None}
+        overrides = dict(overrides or {})
         try:
             contents = read_checkpoint(checkpoint)
             self.model = load_inpainter(checkpoint, contents, **overrides)
@@ -238,8 +237,7 @@ def inpaint(
     feather: float | None = None,
     upsample: int = 1,
     device: str = "auto",
-    candidates: int | None = None,
-    iterations: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Inpaint the face in a photo (or every photo of a folder) and paste the fill back.
 
@@ -259,8 +257,9 @@ def inpaint(
             pixels.
         upsample: times the face detector doubles the (800 px) detection copy.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``...
-        candidates: replaces a DCGAN checkpoint's ``search.candidates``.
-        iterations: replaces a DCGAN checkpoint's ``search.iterations``.
+        overrides: inference settings replacing the checkpoint's, among those its method takes
+            (its class's ``inference_settings``), e.g. ``{candidates: 8, iterations: 200}`` for
+            a DCGAN search or ``{poisson_iterations: 300}`` for a VAE-GAN.
 
     Returns the files written. Folder mode writes every photo it can and then raises
     ``InpaintError`` listing the ones it could not.
@@ -289,7 +288,7 @@ def inpaint(
     for job in jobs:
         check_output(job[3], overwrite)
 
-    inpainter = FrameInpainter(checkpoint, device, candidates, iterations)
+    inpainter = FrameInpainter(checkpoint, device, overrides)
     aligner = FaceAligner(upsample=upsample)
     written: list[Path] = []
     failures: list[str] = []

@@ -215,7 +215,9 @@ def test_read_photo_drops_alpha_with_a_note_and_scales_16_bit(
     assert read_mask(tmp_path / "mask16.png", (6, 5), "grey16.png").sum() == 4
 
 
-@pytest.mark.parametrize("name", ["vaegan-demo.safetensors", "dcgan-demo.safetensors"])
+@pytest.mark.parametrize(
+    "name", ["vaegan-demo.safetensors", "dcgan-demo.safetensors", "ce-demo.safetensors"]
+)
 def test_weights_trained_on_procedural_faces_say_so_in_one_line(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -227,6 +229,20 @@ def test_weights_trained_on_procedural_faces_say_so_in_one_line(
     (warning,) = [record.getMessage() for record in caplog.records]
     assert "trained on the embedded procedural faces, not photos" in warning
     assert "\n" not in warning
+
+
+def test_overrides_reach_the_method_and_others_are_refused() -> None:
+    from faceinpaint.paths import ASSETS
+    from faceinpaint.photo.inpaint import FrameInpainter, InpaintError
+
+    dcgan = str(ASSETS / "dcgan-demo.safetensors")
+    inpainter = FrameInpainter(dcgan, "cpu", {"candidates": 2, "iterations": 3})
+    assert (
+        inpainter.model.search_settings.candidates,
+        inpainter.model.search_settings.iterations,
+    ) == (2, 3)
+    with pytest.raises(InpaintError, match="at inference"):
+        FrameInpainter(str(ASSETS / "vaegan-demo.safetensors"), "cpu", {"candidates": 2})
 
 
 # ----------------------------------------------------------------------------- speed
