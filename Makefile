@@ -43,7 +43,7 @@ demo: setup  ## the main job: the shipped VAE-GAN and encoder-started DCGAN sear
 	@echo "demo: loading torch and the shipped models (faceinpaint/assets/), then 64 faces x 3 masks; a few minutes on 2 CPU cores"
 	$(BIN)/faceinpaint demo --out $(OUT)/demo
 
-demo-train: setup  ## retrain the demo's three models from scratch (about 3 h on one CPU core) into faceinpaint/assets/, then run the demo: $(OUT)/demo-train/
+demo-train: setup  ## retrain the demo's models from scratch (about 4 h on one CPU core) into faceinpaint/assets/, then run the demo: $(OUT)/demo-train/
 	$(BIN)/faceinpaint demo --train true --out $(OUT)/demo-train
 
 eval: setup  ## benchmark tables in $(OUT)/eval/: VAEGAN=ckpt and/or DCGAN=ckpt run the protocols $(EVAL_PROTOCOLS) on celeba-half val; with neither, the demo (shipped models, embedded faces, thesis masks)
