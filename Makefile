@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create $(VENV) (or reuse VENV=...) and install the package with dev tools
 
-demo: setup  ## the main job: the shipped VAE-GAN and encoder-started DCGAN search against the classical fills on the embedded faces (thesis masks), a few minutes on 2 cores: $(OUT)/demo/
+demo: setup  ## the main job: the shipped VAE-GAN, encoder-started DCGAN search and Context Encoder against the classical fills on the embedded faces (thesis masks), a few minutes on 2 cores: $(OUT)/demo/
 	@echo "demo: loading torch and the shipped models (faceinpaint/assets/), then 64 faces x 3 masks; a few minutes on 2 CPU cores"
 	$(BIN)/faceinpaint demo --out $(OUT)/demo
 
