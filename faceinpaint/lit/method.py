@@ -169,14 +169,15 @@ class InpaintingModule(DeclaredModule):
 
 def registered_methods() -> dict[str, type[InpaintingModule]]:
     """``kind -> class`` of every inpainting method whose module has been imported
-    (:func:`faceinpaint.lit.registry.methods` imports them all)."""
-    return dict(_METHODS)
+    (:func:`faceinpaint.lit.registry.methods` imports them all), by kind: the same order
+    whichever module was imported first."""
+    return dict(sorted(_METHODS.items()))
 
 
 def declared_modules() -> dict[str, type[DeclaredModule]]:
     """``kind -> class`` of every declared module (methods, landmark network, latent encoder)
-    whose module has been imported."""
-    return dict(_DECLARED)
+    whose module has been imported, by kind."""
+    return dict(sorted(_DECLARED.items()))
 
 
 def import_class(class_path: str) -> type:

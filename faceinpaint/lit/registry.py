@@ -19,7 +19,7 @@ from faceinpaint.lit.method import (
 
 
 def methods() -> dict[str, type[InpaintingModule]]:
-    """``kind -> class`` of every registered inpainting method, in registration order."""
+    """``kind -> class`` of every registered inpainting method, by kind."""
     return registered_methods()
 
 
