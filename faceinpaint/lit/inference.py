@@ -54,9 +54,8 @@ def expect_kind(
     (``expected`` kinds; None: any registered inpainting method)."""
     expected = list(methods()) if expected is None else list(expected)
     cls = checkpoint_class(checkpoint)
-    kind = checkpoint_kind(checkpoint)
-    if cls is None or kind not in expected:
-        held = cls.display_name if cls is not None else kind
+    if cls is None or cls.kind not in expected:
+        held = cls.display_name if cls is not None else checkpoint_kind(checkpoint)
         raise ValueError(
             f"checkpoint {str(path)!r} is a {held} checkpoint, expected a "
             f"{describe_kinds(expected)}"

@@ -22,23 +22,12 @@ serves holes of any shape and place; the paper's judges the painted centre alone
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor, nn
 
 from faceinpaint.models.blocks import channel_widths
-from faceinpaint.models.dcgan import init_dcgan_weights
+from faceinpaint.models.dcgan import LEAKY_SLOPE, init_dcgan_weights, num_resamplings
 
-LEAKY_SLOPE = 0.2  # the encoder's LeakyReLU slope (the paper's, DCGAN's)
 INPUT_CHANNELS = 4  # RGB with the hole zeroed, and the mask (1 = hole)
-
-
-def _halvings(image_size: int) -> int:
-    """Stride-2 layers between ``image_size`` and the 4 x 4 map; ``image_size`` a power of two >= 8."""
-    steps = round(math.log2(image_size)) - 2 if image_size > 0 else -1
-    if steps < 1 or 4 * 2**steps != image_size:
-        raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
-    return steps
 
 
 class ContextEncoderGenerator(nn.Module):
@@ -59,7 +48,7 @@ class ContextEncoderGenerator(nn.Module):
             bottleneck: size of the code between encoder and decoder (4000 in the paper).
         """
         super().__init__()
-        steps = _halvings(image_size)
+        steps = num_resamplings(image_size)  # stride-2 layers between S and 4 x 4
         if bottleneck < 1:
             raise ValueError(f"bottleneck must be >= 1, got {bottleneck}")
         self.image_size = image_size

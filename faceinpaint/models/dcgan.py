@@ -32,7 +32,7 @@ def hidden_activation(kind: Activation) -> nn.Module:
     raise ValueError(f"generator activation must be 'relu' or 'leaky_relu', got {kind!r}")
 
 
-def _num_resamplings(image_size: int) -> int:
+def num_resamplings(image_size: int) -> int:
     """Layers that double (or halve) the side between 4 x 4 and ``image_size``."""
     steps = int(math.log2(image_size)) - 2 if image_size > 0 else -1
     if steps < 1 or 4 * 2**steps != image_size:
@@ -73,7 +73,7 @@ class Generator(nn.Module):
                 (slope 0.2, the thesis); it has no weights, so either loads the other's state.
         """
         super().__init__()
-        steps = _num_resamplings(image_size)
+        steps = num_resamplings(image_size)
         self.latent_dim = latent_dim
         self.image_size = image_size
         width = ngf * 2 ** (steps - 1)
@@ -110,7 +110,7 @@ class Discriminator(nn.Module):
             channels: input channels.
         """
         super().__init__()
-        steps = _num_resamplings(image_size)
+        steps = num_resamplings(image_size)
         layers: list[nn.Module] = [
             nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(LEAKY_SLOPE, inplace=True),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.models.dcgan import _num_resamplings, init_dcgan_weights
+from faceinpaint.models.dcgan import init_dcgan_weights, num_resamplings
 
 
 class LatentEncoder(nn.Module):
@@ -37,7 +37,7 @@ class LatentEncoder(nn.Module):
             channels: image channels (the mask adds one).
         """
         super().__init__()
-        steps = _num_resamplings(image_size)
+        steps = num_resamplings(image_size)
         self.latent_dim = latent_dim
         layers: list[nn.Module] = [
             nn.Conv2d(channels + 1, base_channels, 4, 2, 1),
