@@ -123,6 +123,15 @@ class ModelCheckpoint(LightningModelCheckpoint):
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     @override
+    def _should_save_on_train_epoch_end(self, trainer: pl.Trainer) -> bool:
+        # Lightning answers False whenever validation is scheduled in batches
+        # (check_val_every_n_epoch None) and then saves on a validation end, which never comes
+        # when validation is off: last.ckpt would wait for the end of training or a signal.
+        if self._save_on_train_epoch_end is None and trainer.limit_val_batches == 0:
+            return True
+        return super()._should_save_on_train_epoch_end(trainer)
+
+    @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):

@@ -56,6 +56,32 @@ def test_last_is_written_when_training_stops_between_validations(tmp_path):
     assert global_step(callback.best_model_path) == 4
 
 
+def test_last_is_written_each_epoch_when_validation_is_off(tmp_path):
+    """Validation scheduled in batches but turned off (limit_val_batches 0): last.ckpt still
+    follows training at every epoch end, not only at its end."""
+    saved_steps = []
+
+    class Watcher(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch > 0:
+                saved_steps.append(global_step(tmp_path / "last.ckpt"))
+
+    callback = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    options = dict(limit_val_batches=0, val_check_interval=2, check_val_every_n_epoch=None)
+    pl.Trainer(
+        callbacks=[callback, Watcher()],
+        accelerator="cpu",
+        max_epochs=3,
+        limit_train_batches=4,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    ).fit(BoringModel())
+    assert saved_steps == [4, 8]
+    assert global_step(tmp_path / "last.ckpt") == 12
+
+
 def test_an_improving_run_keeps_lightnings_files(tmp_path):
     class Improving(BoringModel):
         def on_validation_epoch_end(self) -> None:
