@@ -20,7 +20,7 @@ GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 CELEBA_HALF ?= ../shared/data/celeba-half
 # What the GPU machine lacks (its image has torch, lightning, torchmetrics, opencv, scikit-image):
 GPU_WHEELS ?= kornia==0.9.0 kornia_rs==0.2.0 jsonargparse==4.53.0 docstring_parser==0.18.0 \
-  typeshed_client==2.15.0 dlib-bin==20.0.1.post1
+  typeshed_client==2.15.0 dlib-bin==20.0.1.post1 PyPatchMatch==2.2.0
 
 # The variables a `## ` comment may name, shown with their values.
 HELP_VARIABLES := VENV OUT PYTHON EVAL_PROTOCOLS CELEBA_HALF

@@ -54,7 +54,7 @@ from faceinpaint.latent_search import (
 )
 from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import load_latent_encoder
-from faceinpaint.losses.latent_search import context_weights, holdout_split
+from faceinpaint.losses.latent_search import context_weights, holdout_band, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES
 from faceinpaint.ops.poisson import poisson_blend
@@ -77,6 +77,7 @@ def search_snapshots(
     poisson_iterations: int,
     index: Tensor,
     holdout: float = 0.0,
+    band: int = 0,
 ) -> dict[str, dict[str, Tensor]]:
     """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
     at each snapshot iteration, for each subset size k, the best of the first k candidates:
@@ -89,6 +90,8 @@ def search_snapshots(
     held_out = None
     if holdout > 0:
         weights, held_out = holdout_split(weights, holdout, index, search.settings.seed)
+    if band > 0:
+        weights, held_out = holdout_band(hole, band, search.settings.context_window)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
     rows = torch.arange(b, device=image.device)
@@ -134,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dcgan", required=True)
     parser.add_argument("--config", default="configs/eval/thesis.yaml")
-    parser.add_argument("--data_root", default="../shared/data/celeba-half")
+    parser.add_argument("--data_root", default=None, help="default: the config's data root")
     parser.add_argument("--masks", nargs="+", default=["center", "left", "right"])
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--first", type=int, default=0, help="first face (faces first..limit-1)")
@@ -153,6 +156,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="faces searched together")
     parser.add_argument(
         "--holdout", type=float, default=0.0, help="the held-out rule's share (0: the paper's)"
+    )
+    parser.add_argument(
+        "--holdout_band", type=int, default=0, help="width of the held-out band (0: none)"
     )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -175,7 +181,9 @@ def main() -> None:
         encoder = load_latent_encoder(args.encoder).to(device, torch.float32)
 
     sections = yaml.safe_load(Path(args.config).read_text())
-    data = dict(sections["data"], root=args.data_root)
+    data = dict(sections["data"])
+    if args.data_root is not None:
+        data["root"] = args.data_root
     base = FaceDataModule(**data)
     protocol = load_protocol(args.config)
     tasks = {task.mask: task for task in protocol.tasks()}
@@ -236,6 +244,7 @@ def main() -> None:
                 args.poisson_iterations,
                 index,
                 args.holdout,
+                args.holdout_band,
             )
             synchronize(device)
             seconds = (time.perf_counter() - started) / len(faces)

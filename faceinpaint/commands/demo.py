@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import yaml
 
+from faceinpaint.ops.fills import FILLS_WITHOUT_BANK
 from faceinpaint.paths import ASSETS, resolve_config
 
 
@@ -101,7 +102,7 @@ def demo(
     train: bool = False,
     assets: str | None = None,
     protocol_config: str = "configs/eval/demo.yaml",
-    baselines: tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
+    baselines: tuple[str, ...] = FILLS_WITHOUT_BANK,
     limit: int | None = 64,
     threads: int | None = 2,
     device: str = "cpu",

@@ -23,10 +23,16 @@ from faceinpaint.data.provenance import FaceFrame, ImageSet
 from faceinpaint.lit.inference import expect_kind
 from faceinpaint.lit.loading import public_hparams, read_checkpoint
 from faceinpaint.lit.wandb_run import CHECKPOINT_KEY
-from faceinpaint.ops.fills import BASELINES, check_fill_names, nearest_neighbour_fill
+from faceinpaint.ops.fills import (
+    BASELINES,
+    FILLS_WITHOUT_BANK,
+    check_fill_names,
+    nearest_neighbour_fill,
+)
 
 BASELINE_NAMES = (*BASELINES, "nn")
-DEFAULT_BASELINES = ("mean", "harmonic", "telea", "ns", "nn")
+# every table's classical rows: the fills of FILLS_WITHOUT_BANK and nearest neighbour
+DEFAULT_BASELINES = (*FILLS_WITHOUT_BANK[:4], "nn", *FILLS_WITHOUT_BANK[4:])
 
 
 @dataclass

@@ -6,8 +6,8 @@ by the shared DataModule (at the task's size and crop, masks from the protocol's
 method fills the **damaged** faces (hole pixels zeroed: no method can read the hole), and
 :class:`~faceinpaint.metrics.DefaultMetrics` scores the composited results on the
 batch's device. Methods: the checkpoints of any registered method (``--checkpoints``), and the classical fills
-(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split; PatchMatch and
-biharmonic when asked for, with ``faceinpaint[fills]`` installed).
+(mean, harmonic, Telea, Navier-Stokes, nearest neighbour from the train split, PatchMatch and
+biharmonic).
 
 Two checks come first, from what each checkpoint recorded of its data
 (``faceinpaint.data.provenance``): the task's frame (crop and size) must be the one the
@@ -68,7 +68,7 @@ from faceinpaint.io import plain, read_jsonl, save_image, write_jsonl, write_tex
 from faceinpaint.landmarks.network import LandmarkNet
 from faceinpaint.lit.landmarks import check_landmark_frame
 from faceinpaint.metrics import PerceptualNetworks
-from faceinpaint.ops.fills import check_fill_names
+from faceinpaint.ops.fills import FILLS_WITHOUT_BANK, check_fill_names
 from faceinpaint.provenance import command_line, git_revision, hardware
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ def evaluate(
             that no checkpoint takes is an error.
         baselines: classical fills, a name or a list: mean, harmonic, telea, ns, nn (nearest
             training face), patchmatch (Barnes et al. 2009, PyPatchMatch), biharmonic
-            (scikit-image); ``[]`` for none. The last two need ``faceinpaint[fills]``: where
-            its package is missing, naming one is an error before any work.
+            (scikit-image); ``[]`` for none. All of them by default; where the package of a
+            named fill is missing or broken, that is an error before any work.
         nn_bank_size: train faces (the first ones) the nearest-neighbour fill searches.
         landmark_checkpoint: a landmark network checkpoint: adds the landmark NME of the result
             against the original.
@@ -473,7 +473,7 @@ def score(
     data: FaceDataModule,
     protocol: Protocol,
     predictions: str,
-    baselines: str | tuple[str, ...] = ("mean", "harmonic", "telea", "ns"),
+    baselines: str | tuple[str, ...] = FILLS_WITHOUT_BANK,
     limit: int | None = None,
     batch_size: int = 64,
     grid_samples: int = 8,

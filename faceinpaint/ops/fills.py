@@ -209,6 +209,11 @@ BASELINES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "biharmonic": biharmonic_fill,
 }
 
+# The classical rows of every table where no train split is searched (the demo, `score`; eval
+# adds nearest neighbour): the thesis's peer PatchMatch and scikit-image's biharmonic fill
+# included, both dependencies of faceinpaint.
+FILLS_WITHOUT_BANK = ("mean", "harmonic", "telea", "ns", "patchmatch", "biharmonic")
+
 # fill -> (module it imports, the PyPI package that provides it)
 FILL_PACKAGES: dict[str, tuple[str, str]] = {
     "patchmatch": ("patchmatch", "PyPatchMatch"),
@@ -227,7 +232,7 @@ def _fill_module(name: str):
     if module is None or not getattr(module, "patchmatch_available", True):
         raise ValueError(
             f"the {name!r} fill needs the package {package}, which is not installed here: "
-            f"pip install {package} (or faceinpaint[fills]), or leave {name!r} out"
+            f"pip install {package} (a dependency of faceinpaint), or leave {name!r} out"
         )
     return module
 
