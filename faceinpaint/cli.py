@@ -25,6 +25,7 @@ from faceinpaint.commands.train import (
     run_trainer_command,
 )
 from faceinpaint.data.datamodule import FaceDataModule
+from faceinpaint.device import configure_malloc
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -194,6 +195,11 @@ def main() -> None:
     one-line message and exit status 2; other errors once a training command's loop has
     started keep Lightning's full tracebacks.
     """
+    try:
+        configure_malloc()  # freed CPU memory kept for reuse (faceinpaint.device)
+    except ValueError as problem:
+        print(f"faceinpaint: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     words = _extra_command(sys.argv[1:])
     if words is None:
         cli_main()

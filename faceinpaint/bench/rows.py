@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from faceinpaint.bench.timing import Spread, load_average
+from faceinpaint.device import malloc_setting
 from faceinpaint.provenance import cpu_name
 
 # Dense peak FLOP/s by GPU name fragment (vendor datasheets, SXM parts); None where not listed.
@@ -74,6 +75,7 @@ def environment(device: torch.device, command: str) -> dict[str, Any]:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": command,
         "cores": os.cpu_count(),
+        "malloc": malloc_setting(),
     }
 
 
@@ -106,7 +108,8 @@ def environment_lines(env: dict[str, Any]) -> str:
     """The lines above a device's table: hardware, torch, date, command."""
     return (
         f"Hardware: {env['hardware']}, {env['cores']} cores; torch {env['torch']}; "
-        f"{env['date']}; command: `{env['command']}`\n\n"
+        f"CPU malloc: {env.get('malloc', 'not recorded')}; {env['date']}; "
+        f"command: `{env['command']}`\n\n"
     )
 
 

@@ -103,4 +103,3 @@ def holdout_band(hole: Tensor, width: int, window: int = 7) -> tuple[Tensor, Ten
     grown = F.max_pool2d(hole, 2 * width + 1, stride=1, padding=width)
     band = grown - hole
     return context_weights(grown, window), band / band.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
-

@@ -11,9 +11,9 @@ import yaml
 from PIL import Image
 
 from faceinpaint.commands.demo import ASSETS, demo_models, resolve_config, verdicts
-from faceinpaint.ops.fills import FILLS_WITHOUT_BANK
 from faceinpaint.eval.protocols import load_protocol, task_mask_hash
 from faceinpaint.lit.loading import read_weights
+from faceinpaint.ops.fills import FILLS_WITHOUT_BANK
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "configs/eval/demo.yaml").read_text())
