@@ -54,7 +54,7 @@ from faceinpaint.latent_search import (
 )
 from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import load_latent_encoder
-from faceinpaint.losses.latent_search import context_weights, holdout_band, holdout_split
+from faceinpaint.losses.latent_search import context_weights, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES
 from faceinpaint.ops.poisson import poisson_blend
@@ -77,7 +77,6 @@ def search_snapshots(
     poisson_iterations: int,
     index: Tensor,
     holdout: float = 0.0,
-    band: int = 0,
 ) -> dict[str, dict[str, Tensor]]:
     """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
     at each snapshot iteration, for each subset size k, the best of the first k candidates:
@@ -90,8 +89,6 @@ def search_snapshots(
     held_out = None
     if holdout > 0:
         weights, held_out = holdout_split(weights, holdout, index, search.settings.seed)
-    if band > 0:
-        weights, held_out = holdout_band(hole, band, search.settings.context_window)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
     rows = torch.arange(b, device=image.device)
@@ -156,9 +153,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="faces searched together")
     parser.add_argument(
         "--holdout", type=float, default=0.0, help="the held-out rule's share (0: the paper's)"
-    )
-    parser.add_argument(
-        "--holdout_band", type=int, default=0, help="width of the held-out band (0: none)"
     )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -244,7 +238,6 @@ def main() -> None:
                 args.poisson_iterations,
                 index,
                 args.holdout,
-                args.holdout_band,
             )
             synchronize(device)
             seconds = (time.perf_counter() - started) / len(faces)

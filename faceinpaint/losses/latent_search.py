@@ -85,21 +85,3 @@ def holdout_split(
     held = (draws < share).to(weights.dtype)
     return weights * (1.0 - held), weights * held
 
-
-def holdout_band(hole: Tensor, width: int, window: int = 7) -> tuple[Tensor, Tensor]:
-    """``(fit, held_out)`` context weights, each (B,1,H,W): the known pixels within ``width``
-    pixels of the hole (a contiguous band around it, Chebyshev distance) are held out, and the
-    fit sees the hole grown by that band.
-
-    The fit's weights are :func:`context_weights` of the grown hole, so the search fits the known
-    pixels just outside the band and never reads the band; the band's pixels keep their weight in
-    the context loss of the true hole, so its held-out error (:func:`weighted_context_loss` with
-    ``held_out``) scores how G(z) continues the known face into unseen pixels next to the hole,
-    as the hole itself is. ``hole`` (B,1,H,W), 1 = hole.
-    """
-    if width < 1:
-        raise ValueError(f"holdout band width must be >= 1 pixel, got {width}")
-    hole = hole.to(torch.promote_types(hole.dtype, torch.float32))
-    grown = F.max_pool2d(hole, 2 * width + 1, stride=1, padding=width)
-    band = grown - hole
-    return context_weights(grown, window), band / band.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
