@@ -84,4 +84,3 @@ def holdout_split(
     ).to(weights.device)  # (B, 1, H, W) uniform in [0, 1)
     held = (draws < share).to(weights.dtype)
     return weights * (1.0 - held), weights * held
-
