@@ -152,6 +152,9 @@ def select_best(candidate_loss: Tensor) -> Tensor:
     return candidate_loss.argmin(dim=1)
 
 
+SEARCH_PRECISIONS = ("fp32", "bf16")
+
+
 @checkpoint_safe
 @dataclass(frozen=True)
 class SearchSettings:
@@ -172,6 +175,9 @@ class SearchSettings:
     seed: int = 0  # base seed of the starting points (with each image's index) and the held-out
     # std of the N(0, 1) noise added to an encoder's latent for candidates after the first
     encoder_perturbation: float = 0.1
+    # "bf16": G and D run under bf16 autocast (z, Adam's state and the losses stay fp32; the
+    # landmark term runs in fp32); "fp32": the paper's arithmetic
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))  # a YAML / JSON list
@@ -186,6 +192,10 @@ class SearchSettings:
             raise ValueError(f"poisson_iterations must be >= 0, got {self.poisson_iterations}")
         if self.landmark_weight < 0:
             raise ValueError(f"landmark_weight must be >= 0, got {self.landmark_weight}")
+        if self.precision not in SEARCH_PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(SEARCH_PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 class LatentSearch:
@@ -249,6 +259,12 @@ class LatentSearch:
             latent.clamp_(-1.0, 1.0)
         return total.detach()
 
+    def _networks_precision(self, like: Tensor) -> torch.autocast:
+        """bf16 autocast on ``like``'s device for G and D when ``settings.precision`` is bf16."""
+        return torch.autocast(
+            like.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"
+        )
+
     def objective(
         self,
         latent: Tensor,
@@ -270,14 +286,17 @@ class LatentSearch:
         """
         b = damaged.shape[0]
         n = latent.shape[0] // b  # N candidates per image, as ``latent`` holds them
-        generated = self.generator(latent)  # (B*N, 3, H, W)
+        with self._networks_precision(latent):
+            generated = self.generator(latent).to(latent.dtype)  # (B*N, 3, H, W)
         per_image = generated.view(b, n, *generated.shape[1:])  # (B, N, 3, H, W)
         context = weighted_context_loss(per_image, damaged[:, None], weights[:, None])  # (B, N)
         parts = {"context": context}
         total = context
         prior_weight = self.settings.prior_weight
         if prior_weight > 0:
-            parts["prior"] = prior_loss(self.discriminator(generated), prior_weight).view(b, n)
+            with self._networks_precision(latent):
+                logits = self.discriminator(generated).to(latent.dtype)
+            parts["prior"] = prior_loss(logits, prior_weight).view(b, n)
             total = total + parts["prior"]
         term = landmark_term
         if term is not None and (term.differentiable or final):

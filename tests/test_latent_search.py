@@ -348,3 +348,30 @@ def test_search_settings_load_from_a_checkpoint_without_code(tmp_path):
 def test_a_landmark_weight_needs_a_landmark_term(nets):
     with pytest.raises(ValueError, match="landmark_weight is 1.0 but no landmark_term was given"):
         _search(nets, landmark_weight=1.0)
+
+
+def test_bf16_runs_the_networks_in_bf16_and_keeps_z_adam_and_losses_in_fp32(nets):
+    image, mask, index = _batch(nets[0])
+    seen = []
+    hook = nets[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    try:
+        bf16 = _search(nets, iterations=30, precision="bf16", record_history=True)(
+            image, mask, index
+        )
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    fp32 = _search(nets, iterations=30, record_history=True)(image, mask, index)
+    for result in (bf16, fp32):
+        assert result.latent.dtype == result.candidate_loss.dtype == torch.float32
+        assert result.inpainted.dtype == result.generated.dtype == torch.float32
+    # the same search in other arithmetic: the loss falls as much, and the results are close
+    assert bf16.candidate_loss.mean() < 0.6 * bf16.history[0].mean()
+    assert torch.allclose(bf16.candidate_loss.mean(), fp32.candidate_loss.mean(), rtol=0.1)
+    assert (bf16.inpainted - fp32.inpainted).abs().mean() < 0.05
+
+
+def test_fp32_is_the_default_and_an_unknown_precision_is_refused(nets):
+    assert SearchSettings().precision == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        SearchSettings(precision="fp16")

@@ -383,7 +383,8 @@ class DCGANModule(InpaintingModule):
 
     def method_name(self) -> str:
         """``dcgan``, with ``+encoder`` (starts from a latent encoder), ``+landmark`` (the
-        landmark term on), ``+holdout`` (held-out stopping) and ``+poisson`` (blended)."""
+        landmark term on), ``+holdout`` (held-out stopping), ``+poisson`` (blended) and ``+bf16``
+        (G and D under bf16 autocast)."""
         hp = self.hparams
         name = "dcgan"
         search = self.search_settings
@@ -391,6 +392,7 @@ class DCGANModule(InpaintingModule):
         name += "+landmark" if search.landmark_weight > 0 else ""
         name += "+holdout" if search.holdout > 0 else ""
         name += "+poisson" if search.poisson_iterations > 0 else ""
+        name += "+bf16" if search.precision == "bf16" else ""
         return name
 
     def check_ready(self) -> None:
