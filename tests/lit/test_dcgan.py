@@ -186,10 +186,11 @@ GROUPED_SEARCH = SearchSettings(
 
 
 def _flat(hparams: dict) -> dict:
-    """``hparams`` as checkpoints held them before ``search``: its fields as flat arguments."""
+    """``hparams`` as checkpoints held them before ``search``: its fields as flat arguments (the
+    fields added since, such as ``precision``, had no flat name and are left out)."""
     flat = {k: v for k, v in hparams.items() if k != "search"}
     names = {field: name for name, field in FORMER_SEARCH_NAMES.items()}
-    return flat | {names[k]: v for k, v in vars(hparams["search"]).items()}
+    return flat | {names[k]: v for k, v in vars(hparams["search"]).items() if k in names}
 
 
 def _search_batch() -> dict[str, torch.Tensor]:
