@@ -116,4 +116,5 @@ def test_the_search_group_parses_from_the_config_and_the_command_line(capsys):
         "holdout": 0.0,
         "seed": 0,
         "encoder_perturbation": 0.1,
+        "precision": "fp32",
     }
