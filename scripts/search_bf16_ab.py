@@ -1,5 +1,5 @@
 """fp32 against bf16 autocast (``SearchSettings(precision=...)``) for the paper-width latent search,
-one face x 64 candidates, one thread, timed interleaved: ms per iteration from a 3-iteration
+one face x 64 candidates, one thread, timed interleaved (``faceinpaint.bench.timing.interleave``): ms per iteration from a 3-iteration
 search minus the fastest 0-iteration one of the same precision, 3 rounds after one untimed.
 Random weights (speed does not depend on them). docs/RESULTS.md, "bf16 in the latent search".
 
@@ -8,17 +8,19 @@ Random weights (speed does not depend on them). docs/RESULTS.md, "bf16 in the la
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import torch
 
 from faceinpaint.bench.sizes import synthetic_batch
+from faceinpaint.bench.timing import interleave, paired_ratios
 from faceinpaint.device import keep_freed_memory
 from faceinpaint.latent_search import LatentSearch, SearchSettings
 from faceinpaint.models.dcgan import Discriminator, Generator
 
 ITERATIONS = 3
 ROUNDS = 3
+PRECISIONS = ("fp32", "bf16")
 
 
 def main() -> None:
@@ -27,32 +29,22 @@ def main() -> None:
     torch.manual_seed(0)
     generator, discriminator = Generator(100, 64, 64), Discriminator(64, 64)
     batch = synthetic_batch(1, 64, torch.device("cpu"))
-    runs = [(k, precision) for precision in ("fp32", "bf16") for k in (0, ITERATIONS)]
 
-    def run(iterations: int, precision: str) -> None:
+    def search(iterations: int, precision: str) -> Callable[[], object]:
         settings = SearchSettings(candidates=64, iterations=iterations, precision=precision)
-        LatentSearch(generator, discriminator, settings=settings)(
-            batch["image"], batch["mask"], batch["index"]
-        )
+        run = LatentSearch(generator, discriminator, settings=settings)
+        return lambda: run(batch["image"], batch["mask"], batch["index"])
 
-    for key in runs:
-        run(*key)
-    times: dict[tuple[int, str], list[float]] = {key: [] for key in runs}
-    for _ in range(ROUNDS):
-        for key in runs:
-            start = time.perf_counter()
-            run(*key)
-            times[key].append(time.perf_counter() - start)
+    fns = {f"{p}, K={k}": search(k, p) for p in PRECISIONS for k in (0, ITERATIONS)}
+    times = interleave(fns, torch.device("cpu"), warmup=1, repeats=ROUNDS)
     per_iteration = {
-        precision: [
-            (t - min(times[(0, precision)])) / ITERATIONS for t in times[(ITERATIONS, precision)]
-        ]
-        for precision in ("fp32", "bf16")
+        p: [(t - min(times[f"{p}, K=0"])) / ITERATIONS for t in times[f"{p}, K={ITERATIONS}"]]
+        for p in PRECISIONS
     }
-    ratios = [a / b for a, b in zip(per_iteration["fp32"], per_iteration["bf16"], strict=True)]
     for precision, values in per_iteration.items():
         print(f"{precision} ms/iteration: {[round(v * 1e3) for v in values]}")
-    print(f"bf16 speed-up by round: {[round(r, 2) for r in ratios]}")
+    ratio = paired_ratios(per_iteration["fp32"], per_iteration["bf16"])
+    print(f"bf16 speed-up: {ratio.median:.2f} [{ratio.low:.2f}-{ratio.high:.2f}] by round")
 
 
 if __name__ == "__main__":

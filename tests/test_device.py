@@ -1,5 +1,6 @@
 """How the CPU allocator keeps memory (faceinpaint.device.keep_freed_memory)."""
 
+import os
 import resource
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def test_the_command_keeps_memory_unless_told_otherwise(monkeypatch):
 def test_a_bad_malloc_choice_is_one_line_before_any_work():
     done = subprocess.run(
         [sys.executable, "-m", "faceinpaint", "--help"],
-        env={**__import__("os").environ, MALLOC_ENV: "banana"},
+        env={**os.environ, MALLOC_ENV: "banana"},
         capture_output=True,
         text=True,
     )
