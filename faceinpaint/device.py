@@ -23,6 +23,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls and convolutions natively (oneDNN sees AVX512-BF16 or
+    AMX); without it bf16 is emulated and slower than fp32."""
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 natively: a CUDA GPU that supports it, a CPU with
+    :func:`cpu_has_bf16`."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_bf16()
+
+
 # glibc's mallopt parameters (malloc.h) and their defaults
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from faceinpaint.batch import composite, sample_generator
+from faceinpaint.device import native_bf16
 from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
     context_weights,
@@ -152,7 +153,7 @@ def select_best(candidate_loss: Tensor) -> Tensor:
     return candidate_loss.argmin(dim=1)
 
 
-SEARCH_PRECISIONS = ("fp32", "bf16")
+SEARCH_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @checkpoint_safe
@@ -175,9 +176,14 @@ class SearchSettings:
     seed: int = 0  # base seed of the starting points (with each image's index) and the held-out
     # std of the N(0, 1) noise added to an encoder's latent for candidates after the first
     encoder_perturbation: float = 0.1
-    # "bf16": G and D run under bf16 autocast (z, Adam's state and the losses stay fp32; the
-    # landmark term runs in fp32); "fp32": the paper's arithmetic
+    # "bf16": G, D and the landmark network run under bf16 autocast (z, Adam's state, the
+    # landmark points and the losses stay fp32); "fp32": the paper's arithmetic; "auto": bf16
+    # where the device runs it natively (faceinpaint.device.native_bf16), else fp32
     precision: str = "fp32"
+
+    def runs_bf16(self, device: torch.device) -> bool:
+        """Whether a search on ``device`` runs its networks in bf16."""
+        return self.precision == "bf16" or (self.precision == "auto" and native_bf16(device))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))  # a YAML / JSON list
@@ -260,9 +266,10 @@ class LatentSearch:
         return total.detach()
 
     def _networks_precision(self, like: Tensor) -> torch.autocast:
-        """bf16 autocast on ``like``'s device for G and D when ``settings.precision`` is bf16."""
+        """bf16 autocast on ``like``'s device for G, D and the landmark network when the
+        settings run bf16 there."""
         return torch.autocast(
-            like.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"
+            like.device.type, dtype=torch.bfloat16, enabled=self.settings.runs_bf16(like.device)
         )
 
     def objective(
@@ -300,7 +307,9 @@ class LatentSearch:
             total = total + parts["prior"]
         term = landmark_term
         if term is not None and (term.differentiable or final):
-            parts["landmark"] = self.settings.landmark_weight * term(per_image, landmark_targets)
+            with self._networks_precision(latent):  # the landmark network's; its points are fp32
+                landmark = term(per_image, landmark_targets)
+            parts["landmark"] = self.settings.landmark_weight * landmark
             total = total + parts["landmark"]
         return total, parts, per_image
 

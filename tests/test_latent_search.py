@@ -371,7 +371,40 @@ def test_bf16_runs_the_networks_in_bf16_and_keeps_z_adam_and_losses_in_fp32(nets
     assert (bf16.inpainted - fp32.inpainted).abs().mean() < 0.05
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_runs_bf16_where_the_device_has_it(monkeypatch, native):
+    monkeypatch.setattr("faceinpaint.latent_search.native_bf16", lambda device: native)
+    cpu = torch.device("cpu")
+    assert SearchSettings(precision="auto").runs_bf16(cpu) is native
+    assert SearchSettings(precision="bf16").runs_bf16(cpu)
+    assert not SearchSettings().runs_bf16(cpu)
+
+
 def test_fp32_is_the_default_and_an_unknown_precision_is_refused(nets):
     assert SearchSettings().precision == "fp32"
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto, got 'fp16'"):
         SearchSettings(precision="fp16")
+
+
+def test_bf16_runs_the_landmark_network_in_bf16_and_keeps_its_points_fp32():
+    from faceinpaint.landmarks.network import LandmarkNet
+    from faceinpaint.losses.landmark import NetworkLandmarkTerm
+
+    torch.manual_seed(0)
+    size = 32  # the landmark network halves the input five times
+    nets = Generator(LATENT, ngf=4, image_size=size), Discriminator(4, size)
+    net = LandmarkNet(widths=(4, 4, 4, 4, 4), heatmap_stride=4)
+    seen = []
+    net.head.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    term = NetworkLandmarkTerm(net)
+    image, mask, index = _batch(nets[0], n=2)
+    image = torch.nn.functional.interpolate(image, size=size)
+    mask = torch.zeros(2, 1, size, size)
+    mask[..., 8:24, 8:24] = 1
+    search = _search(nets, landmark_term=term, landmark_weight=1.0, precision="bf16")
+    result = search(image, mask, index)
+    assert torch.bfloat16 in seen  # the candidates' landmarks, under the search's autocast
+    assert result.candidate_loss.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, points = net(image)
+    assert logits.dtype == points.dtype == torch.float32

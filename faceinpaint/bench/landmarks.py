@@ -10,8 +10,14 @@ from torch import Tensor
 from faceinpaint.bench.rows import Row
 from faceinpaint.bench.sizes import Sizes
 from faceinpaint.bench.timing import Spread, interleave, paired_ratios
+from faceinpaint.device import native_bf16
 
 DLIB = "dlib (HOG detect + predictor)"
+BF16 = ", bf16"  # the label suffix of a bf16-autocast variant
+
+
+def _autocast(x: Tensor, bf16: bool) -> torch.autocast:
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def faces(count: int, image_size: int, data_root: str | None) -> tuple[Tensor, str]:
@@ -44,28 +50,34 @@ def bench_landmarks(
     data_root: str | None,
     with_dlib: bool,
 ) -> Iterator[Row]:
-    """ms/face of each way at 64 and 128 px, interleaved; the network's speed-up over dlib."""
+    """ms/face of each way at 64 and 128 px, interleaved (the network also under bf16 autocast
+    where the device runs bf16 natively); bf16's speed-up over fp32 and the network's over dlib."""
     from faceinpaint.landmarks.network import LandmarkNet
 
+    bf16 = native_bf16(device)
     for image_size in (64, 128):
         images, source = faces(sizes.landmark_faces, image_size, data_root)
         n = images.shape[0]
         net = LandmarkNet().eval().to(device)
         x = images.to(device)
 
-        def forward(net=net, x=x) -> None:
-            with torch.no_grad():
+        def forward(net=net, x=x, bf16=False) -> None:
+            with torch.no_grad(), _autocast(x, bf16):
                 net(x)
 
-        def forward_backward(net=net, x=x) -> None:
+        def forward_backward(net=net, x=x, bf16=False) -> None:
             y = x.clone().requires_grad_(True)
-            _, points = net(y)
+            with _autocast(x, bf16):
+                _, points = net(y)
             points.sum().backward()
 
         fns: dict[str, Callable[[], object]] = {
             "network forward": forward,
             "network forward+backward": forward_backward,
         }
+        if bf16:
+            fns[f"network forward{BF16}"] = lambda f=forward: f(bf16=True)
+            fns[f"network forward+backward{BF16}"] = lambda f=forward_backward: f(bf16=True)
         found = None
         if with_dlib:
             from faceinpaint.landmarks.teacher import DlibTeacher
@@ -85,6 +97,16 @@ def bench_landmarks(
                 Spread.of(times[label]).map(lambda s, n=n: s / n * 1e3),
                 "ms/face",
                 note=note,
+            )
+        for label in ("network forward", "network forward+backward") if bf16 else ():
+            yield Row.measured(
+                "landmarks speed-up",
+                device.type,
+                f"{label}{BF16} vs fp32",
+                paired_ratios(times[label], times[label + BF16]),
+                "x",
+                note=f"{image_size} px, batch {n}; bf16 autocast (points in fp32, as the "
+                "search's bf16 runs it); >1 = bf16 is faster; paired by round",
             )
         if with_dlib:
             for label in ("network forward", "network forward+backward"):

@@ -13,10 +13,12 @@ from torch import Tensor, nn
 from faceinpaint.bench.rows import Row
 from faceinpaint.bench.sizes import THESIS_LANDMARK_NET, Sizes, synthetic_batch
 from faceinpaint.bench.timing import Spread, interleave, paired_ratios
+from faceinpaint.device import native_bf16
 
 NO_LANDMARK = "no landmark"
 NETWORK = "landmark network"
 DLIB = "dlib every iteration"
+BF16 = "bf16 search, "  # prefix of the label of the first network's setting under bf16 autocast
 
 
 class _EveryIteration(nn.Module):
@@ -113,7 +115,9 @@ def bench_search(
     fns = {}
     terms = landmark_terms(with_dlib, landmark_nets)
     networks = [label for label in terms if label.startswith(NETWORK)]
-    for label, term in terms.items():
+    # the first network's search again under bf16 autocast, where the device runs bf16 natively
+    bf16 = {BF16 + networks[0]: terms[networks[0]]} if native_bf16(device) and networks else {}
+    for label, term in (terms | bf16).items():
         term = term.to(device) if term is not None else None
         for images in sizes.dlib_search_images if label == DLIB else sizes.search_images:
             keys.append((label, images))
@@ -126,6 +130,7 @@ def bench_search(
                         candidates=sizes.candidates,
                         iterations=iterations,
                         landmark_weight=1.0 if term is not None else 0.0,
+                        precision="bf16" if label in bf16 else "fp32",
                     ),
                     landmark_term=term,
                 )
@@ -155,7 +160,7 @@ def bench_search(
             f"({ms.low:.3g}-{ms.high:.3g}) timed over {k} iterations, extrapolated to 1000",
             extra={
                 "images": images,
-                "landmark": label,
+                "landmark": networks[0] if label in bf16 else label,  # its FLOPs' key
                 "ms_per_iteration": ms.median,
                 "iterations_timed": k,
             },
@@ -178,6 +183,16 @@ def bench_search(
                 paired_ratios(per_image[(label, 1)], per_image[(label, images)]),
                 "x images/s",
                 note=">1 = batching pays; paired by round",
+            )
+        if label in bf16:
+            yield Row.measured(
+                "latent search ratio",
+                device.type,
+                f"bf16 / fp32, {networks[0]}, B={images}",
+                paired_ratios(per_iteration[(networks[0], images)], per_iteration[(label, images)]),
+                "x speed",
+                note="bf16 autocast on G, D and the landmark network (z, Adam, points and losses "
+                "fp32); >1 = bf16 is faster; paired by round",
             )
         if label == DLIB and (networks[0], images) in per_iteration:
             yield Row.measured(

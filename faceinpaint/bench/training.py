@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from faceinpaint.bench.timing import SelfTimed, interleave
-from faceinpaint.device import synchronize
+from faceinpaint.device import cpu_has_bf16, synchronize
 
 
 @contextmanager
@@ -44,14 +44,18 @@ class Variant:
 
 
 def training_variants(device: torch.device, compile_cpu: bool) -> list[Variant]:
-    """fp32 eager everywhere; bf16 eager and bf16 compiled on a GPU; fp32 compiled on CPU if asked."""
+    """fp32 eager everywhere; bf16 eager and bf16 compiled on a GPU; bf16 eager on a CPU with
+    native bf16 (oneDNN: AVX512-BF16 or AMX), and fp32 compiled on CPU if asked."""
     variants = [Variant("fp32 eager", "32-true", False)]
     if device.type == "cuda":
         variants += [
             Variant("bf16 eager", "bf16-mixed", False),
             Variant("bf16 compile", "bf16-mixed", True),
         ]
-    elif compile_cpu:
+        return variants
+    if cpu_has_bf16():
+        variants.append(Variant("bf16 eager", "bf16-mixed", False))
+    if compile_cpu:
         variants.append(Variant("fp32 compile", "32-true", True))
     return variants
 

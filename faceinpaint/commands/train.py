@@ -18,12 +18,14 @@ from typing import Any, NoReturn
 import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.data.sources import CELEBA_BOXES, CELEBA_IMAGES, CELEBA_WILD_IMAGES
+from faceinpaint.device import cpu_has_bf16
 from faceinpaint.io import disk_full, write_text
 from faceinpaint.lit.checkpoint import check_resume
 from faceinpaint.lit.distributed import without_slurm_requeue
@@ -190,6 +192,7 @@ class FaceInpaintCLI(LightningCLI):
         kwargs.setdefault("plugins", without_slurm_requeue(trainer_config.get("plugins")))
         trainer = super().instantiate_trainer(**kwargs)
         trainer.callbacks.append(self.loop_started)
+        warn_emulated_bf16(trainer)
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -215,6 +218,23 @@ class FaceInpaintCLI(LightningCLI):
         require_celeba_root(config.get("data"))
         if self.subcommand:
             link_wandb_loggers(config.get("trainer"), self.subcommand, config.get("ckpt_path"))
+
+
+def warn_emulated_bf16(trainer: Trainer) -> None:
+    """One line on stderr when a bf16 precision meets a CPU without native bf16: the configs that
+    train on CPUs ask for ``bf16-mixed`` (1.6-1.8x on this project's CPU, docs/RESULTS.md), which
+    a CPU without AVX512-BF16 or AMX emulates, slower than fp32."""
+    if (
+        isinstance(trainer.accelerator, CPUAccelerator)
+        and str(trainer.precision).startswith("bf16")
+        and not cpu_has_bf16()
+    ):
+        print(
+            f"faceinpaint: warning: trainer.precision {trainer.precision} on a CPU without "
+            "native bf16 (AVX512-BF16 or AMX) is emulated and slower than fp32; "
+            "pass --trainer.precision 32-true",
+            file=sys.stderr,
+        )
 
 
 class RunConfigCallback(SaveConfigCallback):

@@ -95,7 +95,7 @@ class LandmarkNet(nn.Module):
                 self.lateral[j](x), scale_factor=2.0, mode="bilinear", align_corners=False
             )
             x = self.up[j](x + skips[i])
-        logits = self.head(x)  # (B, K, H/s, W/s)
+        logits = self.head(x).float()  # (B, K, H/s, W/s); fp32 also under bf16 autocast
         return logits, soft_argmax(logits, (height, width))
 
     def checkpoint_entry(self) -> dict:

@@ -16,9 +16,9 @@ batch later). Configs therefore leave ``max_steps`` at -1 (training stops once
 ``generator_updates`` reaches the last stage boundary) and choose ``val_check_interval`` in
 batches; both counters are logged (``train/generator_updates``, ``train/critic_updates``).
 
-Precision: under ``precision: bf16-mixed`` the networks run in bf16; the latent mean and
-log-variance and the sampling of z, the VGG feature extractor and every loss stay in float32
-(critic scores are upcast before their losses).
+Precision: under ``precision: bf16-mixed`` the networks run in bf16, the VGG feature extractor
+included; the latent mean and log-variance and the sampling of z and every loss stay in float32
+(features and critic scores are upcast before their losses).
 """
 
 from __future__ import annotations

@@ -206,9 +206,10 @@ class VAEGANObjective:
         return x + std * torch.randn_like(x) if std > 0 else x
 
     def vgg_features(self, x: Tensor) -> list[Tensor]:
-        """VGG features of ``x`` in float32, outside any autocast."""
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.vgg(x.float())
+        """VGG features of ``x`` in the caller's precision (bf16 under bf16 autocast, like the
+        other networks: in fp32 it held the CPU's bf16 training to 1.1x); the feature loss
+        upcasts them."""
+        return self.vgg(x)
 
     def generator(
         self,

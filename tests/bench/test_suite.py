@@ -84,7 +84,7 @@ def test_curriculum_minutes_extrapolate_the_stage_rows(monkeypatch):
     curriculum = next(r for r in rows if r.benchmark == "vaegan curriculum (extrapolated)")
     # (15000 x 1 + 10000 x 4 + 15000 x 5) s at batch 2, x 8 for batch 16, in minutes
     assert curriculum.value == pytest.approx((15000 + 40000 + 75000) * 8 / 60)
-    images = [r.value for r in rows if r.benchmark == "vaegan train" and r.value]
+    images = [r.value for r in rows if r.benchmark == "vaegan train" and r.variant == "fp32 eager"]
     assert images == [2.0, 2.5, 2.0]  # training images per second: 2, 10/4, 10/5
 
 
@@ -107,6 +107,7 @@ def test_search_rows_take_iterations_from_the_difference_and_pair_ratios(monkeyp
         return out
 
     monkeypatch.setattr(search_lib, "interleave", fake_interleave)
+    monkeypatch.setattr(search_lib, "native_bf16", lambda device: False)
     sizes = replace(quick_sizes(), search_images=(1,))
     rows = list(search_lib.bench_search(torch.device("cpu"), sizes, 0, 2, with_dlib=False))
     plain = next(r for r in rows if r.variant == "no landmark, B=1")
@@ -134,7 +135,9 @@ def test_unknown_benchmark_is_named(tmp_path):
         suite.bench(out=str(tmp_path), only=["speed"])
 
 
-def test_quick_search_rows_and_files(tmp_path, capsys):
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_quick_search_rows_and_files(tmp_path, capsys, monkeypatch, native_bf16):
+    monkeypatch.setattr(search_lib, "native_bf16", lambda device: native_bf16)
     torch.manual_seed(0)
     rows = suite.bench(
         out=str(tmp_path),
@@ -146,15 +149,25 @@ def test_quick_search_rows_and_files(tmp_path, capsys):
         dlib=False,
     )
     variants = [r["variant"] for r in rows if r["benchmark"].startswith("latent search")]
+    bf16 = native_bf16  # the first network's search again under bf16 autocast
     assert variants == [
         "no landmark, B=1",
         "no landmark, B=2",
         "landmark network, B=1",
         "landmark network, B=2",
+        *(["bf16 search, landmark network, B=1", "bf16 search, landmark network, B=2"] * bf16),
         "B=2 / B=1 per-image rate, no landmark",
         "landmark network / no landmark, B=1",
         "landmark network / no landmark, B=2",
         "B=2 / B=1 per-image rate, landmark network",
+        *(
+            [
+                "bf16 / fp32, landmark network, B=1",
+                "B=2 / B=1 per-image rate, bf16 search, landmark network",
+                "bf16 / fp32, landmark network, B=2",
+            ]
+            * bf16
+        ),
     ]
     assert all(r["n"] == 1 and r["low"] <= r["value"] <= r["high"] for r in rows)
     lines = (tmp_path / "bench.jsonl").read_text().splitlines()
@@ -290,3 +303,24 @@ def test_a_photo_is_inpainted_per_round_after_start_up(tmp_path):
     assert (row["benchmark"], row["unit"], row["n"]) == ("inpaint per photo", "s/photo", 2)
     assert 0 < row["low"] <= row["value"] <= row["high"]
     assert row["note"].startswith("800x600 photo, 64 px frame")
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_cpu_bf16_variants_follow_the_cpu(monkeypatch, native_bf16):
+    from faceinpaint.bench import landmarks as landmarks_lib
+    from faceinpaint.bench import training as training_lib
+
+    monkeypatch.setattr(training_lib, "cpu_has_bf16", lambda: native_bf16)
+    monkeypatch.setattr(landmarks_lib, "native_bf16", lambda device: native_bf16)
+    cpu = torch.device("cpu")
+    names = [v.name for v in training_lib.training_variants(cpu, compile_cpu=False)]
+    assert names == (["fp32 eager", "bf16 eager"] if native_bf16 else ["fp32 eager"])
+    rows = list(landmarks_lib.bench_landmarks(cpu, quick_sizes(), 0, 1, None, with_dlib=False))
+    speed_ups = [r.variant for r in rows if r.benchmark == "landmarks speed-up"]
+    per_face = [r.variant for r in rows if r.benchmark == "landmarks per face"]
+    if native_bf16:
+        pair = ["network forward, bf16 vs fp32", "network forward+backward, bf16 vs fp32"]
+        assert speed_ups == pair * 2  # 64 and 128 px
+        assert "network forward+backward, bf16" in per_face
+    else:
+        assert speed_ups == [] and not any("bf16" in v for v in per_face)

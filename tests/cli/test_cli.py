@@ -378,3 +378,16 @@ def test_a_group_of_commands_lists_its_subcommands(capsys: pytest.CaptureFixture
     assert "  landmarks annotate  " in out
     with pytest.raises(SystemExit, match="unknown command 'landmarks train'.*landmarks annotate"):
         cli_main(["landmarks", "train"])
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_bf16_on_a_cpu_without_native_bf16_is_one_warning_line(
+    native_bf16: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr("faceinpaint.commands.train.cpu_has_bf16", lambda: native_bf16)
+    smoke = str(REPO / "configs/dcgan/smoke.yaml")
+    for precision in ("bf16-mixed", "32-true"):
+        _parsed("--config", smoke, "--trainer.precision", precision, "--trainer.logger", "false")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "bf16" in line]
+    expected = "faceinpaint: warning: trainer.precision bf16-mixed on a CPU without native bf16"
+    assert [line.startswith(expected) for line in warnings] == ([] if native_bf16 else [True])

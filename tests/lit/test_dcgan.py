@@ -63,6 +63,38 @@ def test_d_step_changes_only_d_and_g_step_changes_only_g(tmp_path):
         assert torch.equal(at_d, at_g), "G's backward must not touch D's gradients (toggle)"
 
 
+class _Formats(pl.Callback):
+    """The memory format of D's input and of G's and D's first convolution weights."""
+
+    def __init__(self) -> None:
+        self.inputs: list[bool] = []
+
+    def on_train_start(self, trainer, module) -> None:
+        self.weights = [
+            next(net.parameters()).is_contiguous(memory_format=torch.channels_last)
+            for net in (module.generator, module.discriminator)
+        ]
+        module.discriminator.register_forward_pre_hook(
+            lambda m, args: self.inputs.append(
+                args[0].is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_channels_last_trains_in_that_format_under_bf16(tmp_path, channels_last):
+    formats = _Formats()
+    model = tiny_dcgan(channels_last=channels_last)
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = cpu_trainer(tmp_path, max_steps=2, callbacks=[formats], precision="bf16-mixed")
+    trainer.fit(model, DataLoader(SmoothFaces(8), batch_size=4))
+    assert formats.weights == [channels_last] * 2
+    assert formats.inputs and set(formats.inputs) == {channels_last}
+    after = list(model.parameters())
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+
+
 def test_search_under_inference_mode_is_a_clear_error(tmp_path):
     trainer = cpu_trainer(tmp_path, inference_mode=True)
     with pytest.raises(RuntimeError, match="trainer.inference_mode: false"):

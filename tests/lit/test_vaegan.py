@@ -275,7 +275,9 @@ def test_losses_stay_float32_under_bf16_autocast():
         output, mu, logvar = model.generator(image)
         total, parts = model.generator_loss(2, image, output, output, mu, logvar, windows)
         critic_total, critic_parts = model.critic_losses(image, output.detach(), windows)
+        features = model.objective.vgg_features(image)
     assert output.dtype == torch.bfloat16 and mu.dtype == torch.float32
+    assert all(f.dtype == torch.bfloat16 for f in features)  # VGG runs in bf16 like the rest
     assert all(
         v.dtype == torch.float32
         for v in [total, critic_total, *parts.values(), *critic_parts.values()]
