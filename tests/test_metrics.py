@@ -297,3 +297,19 @@ def test_raw_output_metrics_score_the_output_before_compositing():
         assert torch.equal(fill.per_sample()[f"{name}_raw"], fill.per_sample()[name])
     with pytest.raises(ValueError, match=r"raw must be \(B,3,H,W\)"):
         metric.update(result, image, mask, raw=output[:1])
+
+
+def test_metrics_under_bf16_autocast_are_the_fp32_ones():
+    # a bf16-mixed training validates under autocast: SSIM's window variances must not run in
+    # bf16 (on smooth faces they cancel, and SSIM read 0.06 for 0.70)
+    image, _ = _random_pair(batch=4, size=64)
+    image = 0.9 + 0.1 * image  # bright and smooth, like skin: E[x^2] - E[x]^2 cancels in bf16
+    mask = _box_mask(4, 64, 16, 48, 16, 48)
+    result = torch.where(mask.bool(), image.mean((2, 3), keepdim=True), image)
+    summaries = []
+    for bf16 in (False, True):
+        metrics = InpaintingMetrics()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            metrics.update(result, image, mask)
+        summaries.append({name: value["mean"] for name, value in metrics.summary().items()})
+    assert summaries[1] == pytest.approx(summaries[0], rel=1e-6)
