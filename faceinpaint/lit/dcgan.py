@@ -183,7 +183,7 @@ class DCGANModule(InpaintingModule):
                 share (the rest of ``search`` as configured), so values of one run at different
                 steps compare (a learning curve).
             channels_last: train G and D in channels_last memory format (and the real batch):
-                on a CPU 1.08x in fp32, and with bf16 1.84x against 1.71x for bf16 alone
+                on a CPU 1.09x in fp32, and with bf16 1.84x against 1.72x for bf16 alone
                 (scripts/train_bf16_ab.py).
         """
         super().__init__()
