@@ -233,15 +233,18 @@ def images_to_uint8(images: Tensor) -> np.ndarray:
 
 
 def grid_image(
-    rows: Sequence[tuple[str, Tensor]], padding: int = 2, label_width: int = 96
+    rows: Sequence[tuple[str, Tensor]], padding: int = 2, label_width: int | None = None
 ) -> np.ndarray:
     """A labelled grid: one row per ``(label, (N,3,H,W) images in [0, 1])``, one column per image.
 
     Returns (rows*(H+p)+p, label_width + N*(W+p)+p, 3) uint8 on a white background; each label is
-    written at the left of its row.
+    written at the left of its row. ``label_width`` (pixels) defaults to what the longest label
+    needs in the default font (6 px a character), at least 96.
     """
     if not rows:
         raise ValueError("grid_image needs at least one row")
+    if label_width is None:
+        label_width = max(96, 6 * max(len(label) for label, _ in rows) + 8)
     count, _, height, width = rows[0][1].shape
     for label, images in rows:
         if images.shape[0] != count or tuple(images.shape[-2:]) != (height, width):

@@ -1,10 +1,11 @@
-"""The eval table's method column names the checkpoint without looking like another path."""
+"""The eval table's method column names the checkpoint without looking like another path; grid labels."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from faceinpaint.eval.report import method_label
+from faceinpaint.eval.report import grid_image, method_label
 
 
 @pytest.mark.parametrize(
@@ -62,3 +63,16 @@ def test_comparison_table_quotes_the_papers_above_the_measured_rows() -> None:
     no_quotes = _measured("center", "vaegan", 25.0)
     no_quotes["config"]["protocol"] = {}
     assert comparison_table([no_quotes]) == ""
+
+
+def test_grid_labels_are_never_cut():
+    images = torch.full((2, 3, 32, 32), 0.5)
+    tiles = 2 * (32 + 2) + 2
+    short = grid_image([("mean", images)])
+    long_label = "dcgan+encoder+bf16+poisson"  # 26 characters: cut at 16 by a 96 px margin
+    long = grid_image([("mean", images), (long_label, images)])
+    assert short.shape[1] == 96 + tiles
+    assert long.shape[1] == 6 * len(long_label) + 8 + tiles
+    # the whole label is drawn: its text runs past where 16 characters (a 96 px margin) ended
+    text = (long[34:, : long.shape[1] - tiles] < 128).any(axis=(0, 2))
+    assert text.nonzero()[0].max() > 120
