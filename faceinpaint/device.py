@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -23,9 +24,11 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bf16 matmuls and convolutions natively (oneDNN sees AVX512-BF16 or
-    AMX); without it bf16 is emulated and slower than fp32."""
+    AMX); without it bf16 is emulated and slower than fp32. Asked once per process: the search
+    consults it at every iteration."""
     return bool(
         torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
@@ -37,6 +40,11 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type == "cpu" and cpu_has_bf16()
+
+
+def bf16_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
+    """bf16 autocast on ``device``'s type, or a no-op context when not ``enabled``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 # glibc's mallopt parameters (malloc.h) and their defaults

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from faceinpaint.batch import composite, sample_generator
-from faceinpaint.device import native_bf16
+from faceinpaint.device import bf16_autocast, native_bf16
 from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
     context_weights,
@@ -268,9 +268,7 @@ class LatentSearch:
     def _networks_precision(self, like: Tensor) -> torch.autocast:
         """bf16 autocast on ``like``'s device for G, D and the landmark network when the
         settings run bf16 there."""
-        return torch.autocast(
-            like.device.type, dtype=torch.bfloat16, enabled=self.settings.runs_bf16(like.device)
-        )
+        return bf16_autocast(like.device, self.settings.runs_bf16(like.device))
 
     def objective(
         self,

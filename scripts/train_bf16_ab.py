@@ -31,7 +31,7 @@ from faceinpaint.bench.sizes import (
 from faceinpaint.bench.timing import interleave, paired_ratios
 from faceinpaint.bench.training import interleaved_fits
 from faceinpaint.bench.vaegan import build_vaegan
-from faceinpaint.device import keep_freed_memory
+from faceinpaint.device import bf16_autocast, keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed"}
@@ -96,7 +96,7 @@ def landmark_times(model: dict, batch_size: int, rounds: int) -> dict[str, list[
     def step(precision: str) -> Callable[[], None]:
         def run() -> None:
             y = x.clone().requires_grad_(True)
-            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+            with bf16_autocast(x.device, precision == "bf16"):
                 _, points = net(y)
             points.float().sum().backward()
 

@@ -10,14 +10,10 @@ from torch import Tensor
 from faceinpaint.bench.rows import Row
 from faceinpaint.bench.sizes import Sizes
 from faceinpaint.bench.timing import Spread, interleave, paired_ratios
-from faceinpaint.device import native_bf16
+from faceinpaint.device import bf16_autocast, native_bf16
 
 DLIB = "dlib (HOG detect + predictor)"
 BF16 = ", bf16"  # the label suffix of a bf16-autocast variant
-
-
-def _autocast(x: Tensor, bf16: bool) -> torch.autocast:
-    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def faces(count: int, image_size: int, data_root: str | None) -> tuple[Tensor, str]:
@@ -62,12 +58,12 @@ def bench_landmarks(
         x = images.to(device)
 
         def forward(net=net, x=x, bf16=False) -> None:
-            with torch.no_grad(), _autocast(x, bf16):
+            with torch.no_grad(), bf16_autocast(x.device, bf16):
                 net(x)
 
         def forward_backward(net=net, x=x, bf16=False) -> None:
             y = x.clone().requires_grad_(True)
-            with _autocast(x, bf16):
+            with bf16_autocast(x.device, bf16):
                 _, points = net(y)
             points.sum().backward()
 

@@ -222,7 +222,7 @@ class FaceInpaintCLI(LightningCLI):
 
 def warn_emulated_bf16(trainer: Trainer) -> None:
     """One line on stderr when a bf16 precision meets a CPU without native bf16: the configs that
-    train on CPUs ask for ``bf16-mixed`` (1.6-1.8x on this project's CPU, docs/RESULTS.md), which
+    train on CPUs ask for ``bf16-mixed`` (1.7-2.0x on this project's CPU, docs/RESULTS.md), which
     a CPU without AVX512-BF16 or AMX emulates, slower than fp32."""
     if (
         isinstance(trainer.accelerator, CPUAccelerator)
