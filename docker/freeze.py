@@ -1,5 +1,5 @@
-"""Write the versions installed here of faceinpaint's dependencies (all extras, recursively)
-as a pip constraints file: ``python docker/freeze.py > docker/constraints.txt``.
+"""Write the versions installed here of faceinpaint's dependencies (every extra but ``dev``,
+recursively) as a pip constraints file: ``python docker/freeze.py > docker/constraints.txt``.
 
 Run it in the environment the tests passed in; the Docker image installs with these pins.
 """
@@ -8,20 +8,28 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
+def project() -> dict:
+    return tomllib.loads(PYPROJECT.read_text())["project"]
+
+
 def project_requirements(extras: set[str]) -> list[str]:
     """The requirement lines of pyproject.toml: dependencies plus those of ``extras``."""
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    optional = project.get("optional-dependencies", {})
-    return project["dependencies"] + [line for extra in extras for line in optional[extra]]
+    optional = project().get("optional-dependencies", {})
+    unknown = sorted(extras - set(optional))
+    if unknown:
+        raise SystemExit(
+            f"freeze: pyproject.toml has no extras {unknown}; it has {sorted(optional)}"
+        )
+    return project()["dependencies"] + [line for extra in extras for line in optional[extra]]
 
 
 def closure(extras: set[str]) -> dict[str, str]:
@@ -52,7 +60,7 @@ def closure(extras: set[str]) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    pins = closure({"metrics", "fills"})
+    pins = closure(set(project().get("optional-dependencies", {})) - {"dev"})
     print(f"# pip constraints: what the tests ran with (python {sys.version.split()[0]}).")
     print("# Regenerate: python docker/freeze.py > docker/constraints.txt")
     for name in sorted(pins):

@@ -62,7 +62,7 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     record: dict[str, Any] = {
         "record": "env",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "revision": revision(),
         "python": platform.python_version(),
         "packages": versions,

@@ -371,7 +371,7 @@ def score_tasks(
     ``loop.out`` (``name -> path``)."""
     rows: list[dict[str, Any]] = []
     images: dict[str, Path] = {}
-    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     made = {"git_revision": git_revision(), "date": date, "device": hardware(loop.device)}
     landmark_net = None
     if loop.landmark_checkpoint is not None:
@@ -455,7 +455,7 @@ def write_results(
         "command": command_line(),
         "data": data_description(rows, protocol),
         "hardware": hardware(loop.device),
-        "date": rows[0]["date"] if rows else dt.datetime.now(dt.timezone.utc).isoformat(),
+        "date": rows[0]["date"] if rows else dt.datetime.now(dt.UTC).isoformat(),
         "git_revision": rows[0]["git_revision"] if rows else git_revision(),
         "seconds": round(time.perf_counter() - started, 1),
     }
