@@ -23,6 +23,18 @@ held-out pixels, and the candidate with the smallest such error is chosen. This 
 stopping on a validation set, the held-out ring standing in for the hole it borders: minimising
 the thesis objective further fits the known pixels at the hole's expense (docs/RESULTS.md).
 
+With ``discrepancy`` = rho in (0, 1] (off in the paper-faithful configs), the search keeps each
+candidate's iterate by Morozov's discrepancy principle (Morozov 1966; the early-stopping rule of
+regularised inverse problems, there with a known noise level): do not fit the data more closely
+than the model can fit the truth. The search runs its K iterations as before, recording every
+candidate's weighted context error r_t (t = 0 is the start); the level the generator could reach
+on the whole face is estimated from the final fit as r_K / rho, and each candidate keeps its
+first iterate with r_t <= r_K / rho; the candidate with the smallest total loss at its kept
+iterate is chosen. rho is the median ratio r_K / delta on *training* faces, where delta is the
+context error of the same search with the hole revealed (:meth:`LatentSearch.project`):
+``scripts/calibrate_discrepancy.py``. The hole is never read. Memory: the K + 1 iterates of
+every candidate, (K + 1) x B x N x latent_dim values.
+
 With a ``normal`` training prior, the clip to [-1, 1] restricts the search to the central cube of
 the prior (about 68 % of its mass per coordinate); the starting points are normal draws clipped
 the same way.
@@ -147,6 +159,70 @@ class HeldOutSelection:
         rows = better.flatten()
         self.latent[rows] = latent.detach()[rows]
 
+    def choose(self, total: Tensor) -> Tensor:
+        """(B,) the candidate with the smallest held-out error (``total`` is not read)."""
+        return select_best(self.error)
+
+
+class DiscrepancyStop:
+    """Each candidate's first iterate whose context error is within ``r_K / ratio`` (module
+    docstring, the discrepancy principle), from the iterates recorded as the search runs.
+
+    Args:
+        damaged: (B,3,H,W) the damaged input.
+        weights: (B,1,H,W) the context weights of the objective.
+        latent: (B*N, latent_dim) the starts.
+        ratio: rho in (0, 1], the calibrated ratio of the final context error to the level a
+            fit of the whole face reaches.
+    """
+
+    def __init__(self, damaged: Tensor, weights: Tensor, latent: Tensor, ratio: float) -> None:
+        if not 0.0 < ratio <= 1.0:
+            raise ValueError(f"the discrepancy ratio must be in (0, 1], got {ratio}")
+        self.damaged = damaged[:, None]  # (B, 1, 3, H, W)
+        self.weights = weights[:, None]  # (B, 1, 1, H, W)
+        self.ratio = ratio
+        self.residuals: list[Tensor] = []  # each (B, N)
+        self.latents: list[Tensor] = []  # each (B*N, latent_dim)
+        b = damaged.shape[0]
+        self.iteration = torch.zeros(
+            b, latent.shape[0] // b, dtype=torch.int64, device=latent.device
+        )
+
+    @torch.no_grad()
+    def update(self, latent: Tensor, generated: Tensor, iteration: int) -> None:
+        """Record iterate ``iteration`` (B*N, latent_dim) and the context error of its G(z)
+        ``generated`` (B,N,3,H,W); iterations arrive in order from 0."""
+        if iteration != len(self.latents):
+            raise ValueError(f"iterate {iteration} recorded after {len(self.latents)} iterates")
+        self.residuals.append(weighted_context_loss(generated, self.damaged, self.weights))
+        self.latents.append(latent.detach().clone())
+
+    @property
+    def latent(self) -> Tensor:
+        """(B*N, latent_dim) each candidate's kept iterate, the last one recorded playing r_K;
+        sets ``iteration`` (B, N)."""
+        return self._keep(self.residuals, self.latents)
+
+    @torch.no_grad()
+    def kept(self, latent: Tensor, generated: Tensor) -> Tensor:
+        """What :attr:`latent` would be with ``latent`` (its G(z) ``generated``) recorded as
+        the last iterate, without recording it: the rule's choice at a budget the search runs
+        past (``scripts/search_curves.py``)."""
+        residual = weighted_context_loss(generated, self.damaged, self.weights)
+        return self._keep([*self.residuals, residual], [*self.latents, latent.detach()])
+
+    def _keep(self, residuals: list[Tensor], latents: list[Tensor]) -> Tensor:
+        stacked = torch.stack(residuals)  # (T+1, B, N)
+        reached = stacked <= stacked[-1] / self.ratio  # the last iterate always reaches
+        self.iteration = reached.to(torch.uint8).argmax(dim=0)  # the first that does, (B, N)
+        rows = torch.arange(latents[0].shape[0], device=latents[0].device)
+        return torch.stack(latents)[self.iteration.flatten(), rows]
+
+    def choose(self, total: Tensor) -> Tensor:
+        """(B,) the candidate with the smallest total loss ``total`` (B, N) at its kept iterate."""
+        return select_best(total)
+
 
 def select_best(candidate_loss: Tensor) -> Tensor:
     """(B,) int64 index of the smallest loss of each row of (B, N); the first one on ties."""
@@ -173,6 +249,9 @@ class SearchSettings:
     # share of the context pixels held out to choose each candidate's iterate and the candidate
     # (module docstring); 0 = the paper's rule: the last iterate, the smallest total loss
     holdout: float = 0.0
+    # rho of the discrepancy stop (module docstring; scripts/calibrate_discrepancy.py): each
+    # candidate keeps its first iterate whose context error is within r_K / rho; 0 = off
+    discrepancy: float = 0.0
     seed: int = 0  # base seed of the starting points (with each image's index) and the held-out
     # std of the N(0, 1) noise added to an encoder's latent for candidates after the first
     encoder_perturbation: float = 0.1
@@ -194,6 +273,10 @@ class SearchSettings:
             )
         if not 0.0 <= self.holdout < 1.0:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
+        if not (self.discrepancy == 0.0 or 0.0 < self.discrepancy <= 1.0):
+            raise ValueError(f"discrepancy must be 0 (off) or in (0, 1], got {self.discrepancy}")
+        if self.holdout > 0 and self.discrepancy > 0:
+            raise ValueError("holdout and discrepancy are two stopping rules: set one of them")
         if self.poisson_iterations < 0:
             raise ValueError(f"poisson_iterations must be >= 0, got {self.poisson_iterations}")
         if self.landmark_weight < 0:
@@ -247,7 +330,7 @@ class LatentSearch:
         weights: Tensor,
         landmark_targets: object,
         landmark_term: LandmarkTerm | None,
-        selection: HeldOutSelection | None = None,
+        selection: HeldOutSelection | DiscrepancyStop | None = None,
         iteration: int = 0,
     ) -> Tensor:
         """One Adam step of the search on ``latent`` (B*N, latent_dim), then the clip to [-1, 1];
@@ -332,16 +415,18 @@ class LatentSearch:
             weights, held_out = holdout_split(weights, settings.holdout, index, settings.seed)
         return self._search(damaged, hole, weights, index, self.landmark_term, start, held_out)
 
-    def project(self, image: Tensor, index: Tensor) -> SearchResult:
+    def project(self, image: Tensor, index: Tensor, start: Tensor | None = None) -> SearchResult:
         """The generator's closest image to ``image`` when every pixel is known: the same search
-        with weight 1 on every pixel, the prior term, and no landmark term.
+        (from ``start`` as in :meth:`__call__`) with weight 1 on every pixel, the prior term, no
+        landmark term, and the last iterate kept (no stopping rule).
 
         A diagnostic, not inpainting: it reads the whole image, hole included. Its error in a
         hole bounds from above how well any latent search through this generator can fill it
         (up to the search budget).
         """
         weights = torch.ones_like(image[:, :1])
-        return self._search(image, torch.zeros_like(weights), weights, index, None)
+        zeros = torch.zeros_like(weights)
+        return self._search(image, zeros, weights, index, None, start, stop_rule=False)
 
     def _search(
         self,
@@ -352,10 +437,12 @@ class LatentSearch:
         landmark_term: LandmarkTerm | None,
         start: Tensor | None = None,
         held_out: Tensor | None = None,
+        stop_rule: bool = True,
     ) -> SearchResult:
         """The search itself: ``damaged`` (B,3,H,W) with the hole zeroed, ``hole`` (B,1,H,W)
         1 = hole, ``weights`` (B,1,H,W) context weights, ``start`` (B,N,latent_dim) or None,
-        ``held_out`` (B,1,H,W) weights of the held-out pixels or None (the paper's rule)."""
+        ``held_out`` (B,1,H,W) weights of the held-out pixels or None (the paper's rule);
+        ``stop_rule`` False ignores the settings' discrepancy stop."""
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
                 "the latent search needs autograd but runs under torch.inference_mode(): "
@@ -383,7 +470,11 @@ class LatentSearch:
                 targets = landmark_term.targets(damaged, hole)
             latent = start.to(damaged.dtype).flatten(0, 1).requires_grad_(True)  # (B*N, latent_dim)
             optimizer = torch.optim.Adam([latent], lr=settings.lr, betas=settings.betas)
-            selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
+            selection: HeldOutSelection | DiscrepancyStop | None = None
+            if held_out is not None:
+                selection = HeldOutSelection(damaged, held_out, latent)
+            elif settings.discrepancy > 0 and stop_rule:
+                selection = DiscrepancyStop(damaged, weights, latent, settings.discrepancy)
             for step in range(settings.iterations):
                 total = self.step(
                     latent, optimizer, damaged, weights, targets, landmark_term, selection, step
@@ -401,7 +492,7 @@ class LatentSearch:
                         latent, damaged, weights, targets, final=True, landmark_term=landmark_term
                     )
         latent = latent.detach().view(b, n, latent_dim)
-        best = select_best(total if selection is None else selection.error)
+        best = select_best(total) if selection is None else selection.choose(total)
         rows = torch.arange(b, device=damaged.device)
         best_generated = generated[rows, best]  # (B, 3, H, W)
         if settings.poisson_iterations > 0:
@@ -419,6 +510,6 @@ class LatentSearch:
             all_generated=generated if self.return_all else None,
             all_latent=latent if self.return_all else None,
             history=history,
-            holdout_error=None if selection is None else selection.error,
+            holdout_error=selection.error if isinstance(selection, HeldOutSelection) else None,
             kept_iteration=None if selection is None else selection.iteration,
         )

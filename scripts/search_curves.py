@@ -19,6 +19,13 @@ keeps its iterate with the smallest held-out error, and the best candidate is th
 smallest): the cell ``k{k}_t{t}`` is then what the rule keeps after ``t`` iterations. The rule
 never reads the hole.
 
+With ``--discrepancy RHO`` the same run also scores the discrepancy stop (``LatentSearch``'s
+``discrepancy``, calibrated by ``scripts/calibrate_discrepancy.py``): it changes no step of the
+search, only which iterate each candidate keeps, so the cell ``discrepancy_k{k}_t{t}`` is what the
+rule keeps from the first ``t`` iterations (``t`` playing K; rho is calibrated for one K, so
+only that budget's cell is the rule as calibrated), beside the paper's ``k{k}_t{t}``
+on the same trajectory, with ``kept`` the chosen candidate's kept iteration.
+
 Results go to a JSON file, rewritten atomically after every face; a run started again with the
 same ``--out`` continues after the faces already there. This is a measurement script, not
 library code (docs/RESULTS.md, "Real faces", gives the commands).
@@ -46,6 +53,7 @@ from faceinpaint.eval.protocols import load_protocol
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import write_text
 from faceinpaint.latent_search import (
+    DiscrepancyStop,
     HeldOutSelection,
     LatentSearch,
     encoder_starts,
@@ -77,11 +85,13 @@ def search_snapshots(
     poisson_iterations: int,
     index: Tensor,
     holdout: float = 0.0,
+    discrepancy: float = 0.0,
 ) -> dict[str, dict[str, Tensor]]:
     """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
     at each snapshot iteration, for each subset size k, the best of the first k candidates:
     ``{"k{k}_t{t}": {"psnr_hole", "ssim_hole", "loss"}}``, each (B,). With ``holdout`` > 0, the
-    held-out rule's choice instead (``loss``: its held-out error)."""
+    held-out rule's choice instead (``loss``: its held-out error). With ``discrepancy`` > 0, also
+    ``{"discrepancy_k{k}_t{t}": {..., "kept"}}``: the discrepancy stop's choice at budget t."""
     b, n, latent_dim = start.shape
     hole = mask.to(image.dtype)
     damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
@@ -97,7 +107,33 @@ def search_snapshots(
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr=search.settings.lr, betas=search.settings.betas)
         selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
+        stop = None
+        if discrepancy > 0:
+            if selection is not None:
+                raise ValueError("holdout and discrepancy are two rules: score one per run")
+            stop = DiscrepancyStop(damaged, weights, latent, discrepancy)
         for step in range(max(snapshots) + 1):
+            if step in snapshots and stop is not None:
+                with torch.no_grad():
+                    _, _, now = search.objective(
+                        latent, damaged, weights, targets, final=True, landmark_term=term
+                    )
+                    kept = stop.kept(latent, now)
+                    total, _, generated = search.objective(
+                        kept, damaged, weights, targets, final=True, landmark_term=term
+                    )
+                for k in subsets:
+                    best = total[:, :k].argmin(dim=1)  # (B,)
+                    chosen = generated[rows, best]
+                    if poisson_iterations > 0:
+                        chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
+                    psnr, ssim = scores(chosen, image, mask)
+                    out[f"discrepancy_k{k}_t{step}"] = {
+                        "psnr_hole": psnr,
+                        "ssim_hole": ssim,
+                        "loss": total[rows, best],
+                        "kept": stop.iteration[rows, best].to(psnr.dtype),
+                    }
             if step in snapshots:
                 with torch.no_grad():
                     if selection is not None:  # what the rule keeps, iterates up to this one
@@ -126,8 +162,19 @@ def search_snapshots(
                     }
             if step == max(snapshots):
                 break
-            search.step(latent, optimizer, damaged, weights, targets, term, selection, step)
+            search.step(latent, optimizer, damaged, weights, targets, term, selection or stop, step)
     return out
+
+
+def discrepancy_ratio(value: str, mask_name: str) -> float:
+    """rho for ``mask_name``: ``value`` itself, or its calibration file's median for the mask."""
+    path = Path(value)
+    if not path.suffix == ".json":
+        return float(value)
+    masks = json.loads(path.read_text())["masks"]
+    if mask_name not in masks:
+        raise ValueError(f"{path} calibrates no rho for the mask {mask_name!r}: {sorted(masks)}")
+    return min(1.0, masks[mask_name]["quartiles"][1])
 
 
 def main() -> None:
@@ -153,6 +200,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="faces searched together")
     parser.add_argument(
         "--holdout", type=float, default=0.0, help="the held-out rule's share (0: the paper's)"
+    )
+    parser.add_argument(
+        "--discrepancy",
+        default="0",
+        help="also score the discrepancy stop: one rho, or the JSON that "
+        "scripts/calibrate_discrepancy.py wrote (each mask's median ratio, at most 1)",
     )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -238,13 +291,12 @@ def main() -> None:
                 args.poisson_iterations,
                 index,
                 args.holdout,
+                discrepancy_ratio(args.discrepancy, mask_name),
             )
             synchronize(device)
             seconds = (time.perf_counter() - started) / len(faces)
             for key, values in curves.items():
-                cell = entry["search"].setdefault(
-                    key, {"psnr_hole": [], "ssim_hole": [], "loss": []}
-                )
+                cell = entry["search"].setdefault(key, {name: [] for name in values})
                 for name, value in values.items():
                     cell[name] += value.tolist()
             for name in args.baselines:

@@ -274,6 +274,65 @@ def test_holdout_off_is_the_papers_rule(nets):
         _search(nets, holdout=-0.1)
 
 
+def test_discrepancy_stop_keeps_each_candidates_first_iterate_within_r_k_over_rho():
+    from faceinpaint.latent_search import DiscrepancyStop
+
+    damaged, weights = torch.zeros(1, 3, 2, 2), torch.ones(1, 1, 2, 2)
+    # per-pixel error of candidate 0: 10, 6, 4, 3 (r_K / 0.5 = 6: iterate 1); candidate 1: flat
+    errors = [(10.0, 5.0), (6.0, 5.0), (4.0, 5.0), (3.0, 5.0)]
+    stop = DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=0.5)
+    for t, (first, second) in enumerate(errors):
+        generated = torch.tensor([first, second]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
+        stop.update(torch.tensor([[10.0 + t], [20.0 + t]]), generated, t)
+    assert stop.latent.flatten().tolist() == [11.0, 20.0]
+    assert stop.iteration.tolist() == [[1, 0]]
+    # the rule at a shorter budget: iterates 0-1 recorded, iterate 2 (error 4) as the last
+    short = DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=0.5)
+    for t, (first, second) in enumerate(errors[:2]):
+        generated = torch.tensor([first, second]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
+        short.update(torch.tensor([[10.0 + t], [20.0 + t]]), generated, t)
+    last = torch.tensor([4.0, 5.0]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
+    assert short.kept(torch.tensor([[12.0], [22.0]]), last).flatten().tolist() == [11.0, 20.0]
+    with pytest.raises(ValueError, match="recorded after 2 iterates"):
+        short.update(torch.zeros(2, 1), last, 5)
+    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got 1.5"):
+        DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=1.5)
+
+
+def test_discrepancy_stop_keeps_the_iterate_a_shorter_plain_search_ends_at(nets):
+    image, mask, index = _batch(nets[0], n=2)
+    result = _search(nets, discrepancy=0.6, iterations=30, candidates=1)(image, mask, index)
+    kept = result.kept_iteration[:, 0]
+    assert ((kept >= 0) & (kept <= 30)).all()
+    assert (kept < 30).any(), f"rho 0.6 should stop some search early, kept {kept.tolist()}"
+    for face, iterations in enumerate(kept.tolist()):  # candidates and faces are independent
+        plain = _search(nets, iterations=iterations, candidates=1)(image, mask, index)
+        torch.testing.assert_close(result.latent[face], plain.latent[face])
+
+
+def test_discrepancy_stop_never_reads_the_hole_and_is_refused_beside_holdout(nets):
+    image, mask, index = _batch(nets[0])
+    other = torch.where(mask.bool(), torch.rand_like(image), image)
+    search = _search(nets, discrepancy=0.7, iterations=8)
+    torch.testing.assert_close(
+        search(image, mask, index).generated, search(other, mask, index).generated
+    )
+    with pytest.raises(ValueError, match=r"discrepancy must be 0 \(off\) or in \(0, 1\]"):
+        _search(nets, discrepancy=1.2)
+    with pytest.raises(ValueError, match="two stopping rules"):
+        _search(nets, discrepancy=0.5, holdout=0.25)
+
+
+def test_projection_starts_where_told_and_keeps_its_last_iterate(nets):
+    image, _, index = _batch(nets[0], n=2)
+    start = torch.zeros(2, 4, LATENT)
+    at_start = _search(nets, iterations=0, discrepancy=0.5).project(image, index, start)
+    assert torch.equal(at_start.latent, torch.zeros(2, LATENT))
+    ruled = _search(nets, iterations=10, discrepancy=0.5).project(image, index, start)
+    plain = _search(nets, iterations=10).project(image, index, start)
+    torch.testing.assert_close(ruled.latent, plain.latent)
+
+
 # ----------------------------------------------------------------------------- the objective, as specified
 def _context_weights_by_hand(mask: Tensor, window: int) -> Tensor:
     """Yeh et al.'s W, pixel by pixel: a known pixel weighs the share of hole pixels among the

@@ -159,7 +159,8 @@ class DCGANModule(InpaintingModule):
             sample_seed: seed of the grid's fixed latents.
             search: the latent search's settings (``faceinpaint.latent_search.SearchSettings``:
                 candidates, iterations, lr, betas, prior_weight, context_window,
-                landmark_weight, poisson_iterations, holdout, seed, encoder_perturbation).
+                landmark_weight, poisson_iterations, holdout, discrepancy, seed,
+                encoder_perturbation, precision).
             landmark_loss: ``network`` (differentiable, through the landmark network of
                 ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
                 gradient, so it only takes part in choosing the final candidate).
@@ -316,7 +317,7 @@ class DCGANModule(InpaintingModule):
     def latent_search(self, validation: bool = False, record_history: bool = False) -> LatentSearch:
         """The configured search; ``validation``: the short one of ``validation_step``
         (``val_candidates`` x ``val_iterations``, no landmark term, plain composite, no held-out
-        share)."""
+        share, no discrepancy stop)."""
         settings = self.search_settings
         if validation:
             settings = replace(
@@ -326,6 +327,7 @@ class DCGANModule(InpaintingModule):
                 landmark_weight=0.0,
                 poisson_iterations=0,
                 holdout=0.0,
+                discrepancy=0.0,
             )
         return LatentSearch(
             self.generator,
@@ -392,7 +394,8 @@ class DCGANModule(InpaintingModule):
 
     def method_name(self) -> str:
         """``dcgan``, with ``+encoder`` (starts from a latent encoder), ``+landmark`` (the
-        landmark term on), ``+holdout`` (held-out stopping), ``+poisson`` (blended) and ``+bf16``
+        landmark term on), ``+holdout`` (held-out stopping), ``+discrepancy`` (the discrepancy
+        stop), ``+poisson`` (blended) and ``+bf16``
         (the networks under bf16 autocast: ``bf16``, or ``auto`` on a device with native bf16)."""
         hp = self.hparams
         name = "dcgan"
@@ -400,6 +403,7 @@ class DCGANModule(InpaintingModule):
         name += "+encoder" if hp.encoder_checkpoint is not None else ""
         name += "+landmark" if search.landmark_weight > 0 else ""
         name += "+holdout" if search.holdout > 0 else ""
+        name += "+discrepancy" if search.discrepancy > 0 else ""
         name += "+poisson" if search.poisson_iterations > 0 else ""
         name += "+bf16" if search.runs_bf16(self.device) else ""
         return name

@@ -114,6 +114,7 @@ def test_the_search_group_parses_from_the_config_and_the_command_line(capsys):
         "landmark_weight": 0.0,
         "poisson_iterations": 0,
         "holdout": 0.0,
+        "discrepancy": 0.0,
         "seed": 0,
         "encoder_perturbation": 0.1,
         "precision": "fp32",

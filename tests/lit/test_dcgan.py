@@ -293,3 +293,12 @@ def test_a_checkpoint_with_former_flat_hparams_loads_and_resumes(tmp_path):
         ckpt_path=path,
     )
     assert resumed.global_step == 4
+
+
+def test_a_stopping_rule_is_named_in_the_method_and_left_out_of_validation():
+    model = tiny_dcgan(search=vars(GROUPED_SEARCH))
+    for field, suffix in (("holdout", "+holdout"), ("discrepancy", "+discrepancy")):
+        loaded = DCGANModule.for_inference(dict(model.hparams), model.state_dict(), **{field: 0.5})
+        assert suffix in loaded.method_name()
+        assert getattr(loaded.latent_search(validation=True).settings, field) == 0.0
+    assert "+discrepancy" not in model.method_name() and "+holdout" not in model.method_name()
