@@ -23,16 +23,19 @@ held-out pixels, and the candidate with the smallest such error is chosen. This 
 stopping on a validation set, the held-out ring standing in for the hole it borders: minimising
 the thesis objective further fits the known pixels at the hole's expense (docs/RESULTS.md).
 
-With ``discrepancy`` = rho in (0, 1] (off in the paper-faithful configs), the search keeps each
-candidate's iterate by Morozov's discrepancy principle (Morozov 1966; the early-stopping rule of
-regularised inverse problems, there with a known noise level): do not fit the data more closely
-than the model can fit the truth. The search runs its K iterations as before, recording every
-candidate's weighted context error r_t (t = 0 is the start); the level the generator could reach
-on the whole face is estimated from the final fit as r_K / rho, and each candidate keeps its
-first iterate with r_t <= r_K / rho; the candidate with the smallest total loss at its kept
-iterate is chosen. rho is the median ratio r_K / delta on *training* faces, where delta is the
-context error of the same search with the hole revealed (:meth:`LatentSearch.project`):
-``scripts/calibrate_discrepancy.py``. The hole is never read. Memory: the K + 1 iterates of
+With ``discrepancy`` = rho in (0, 1] (off by default and in the paper-faithful configs), the
+search keeps each candidate's iterate by Morozov's discrepancy principle (Morozov 1966; the
+early-stopping rule of regularised inverse problems, there with a known noise level): do not fit
+the data more closely than the model can fit the truth. The search runs its K iterations as
+before, recording every candidate's weighted context error r_t (t = 0 is the start); the level
+the generator could reach on the whole face is estimated from the final fit as r_K / rho, and
+each candidate keeps its first iterate with r_t <= r_K / rho; the candidate with the smallest
+total loss at its kept iterate is chosen. rho is the median ratio r_K / delta on *training*
+faces, where delta is the context error of the same search with the hole revealed
+(:meth:`LatentSearch.project`): ``scripts/calibrate_discrepancy.py``. rho follows the mask
+(0.57-0.70 for the thesis's squares and halves, 0.98 for random pixels), so
+``discrepancy_curve`` gives it as (coverage, rho) points instead, each face's rho interpolated
+at its mask's :func:`context_coverage`. The hole is never read. Memory: the K + 1 iterates of
 every candidate, (K + 1) x B x N x latent_dim values.
 
 With a ``normal`` training prior, the clip to [-1, 1] restricts the search to the central cube of
@@ -53,6 +56,7 @@ from faceinpaint.batch import composite, sample_generator
 from faceinpaint.device import bf16_autocast, native_bf16
 from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
+    context_coverage,
     context_weights,
     holdout_split,
     prior_loss,
@@ -173,15 +177,18 @@ class DiscrepancyStop:
         weights: (B,1,H,W) the context weights of the objective.
         latent: (B*N, latent_dim) the starts.
         ratio: rho in (0, 1], the calibrated ratio of the final context error to the level a
-            fit of the whole face reaches.
+            fit of the whole face reaches: one for every face, or (B,) one per face.
     """
 
-    def __init__(self, damaged: Tensor, weights: Tensor, latent: Tensor, ratio: float) -> None:
-        if not 0.0 < ratio <= 1.0:
-            raise ValueError(f"the discrepancy ratio must be in (0, 1], got {ratio}")
+    def __init__(
+        self, damaged: Tensor, weights: Tensor, latent: Tensor, ratio: float | Tensor
+    ) -> None:
+        ratio = torch.as_tensor(ratio, dtype=torch.float32, device=damaged.device)
+        if not ((ratio > 0) & (ratio <= 1)).all():
+            raise ValueError(f"the discrepancy ratio must be in (0, 1], got {ratio.tolist()}")
         self.damaged = damaged[:, None]  # (B, 1, 3, H, W)
         self.weights = weights[:, None]  # (B, 1, 1, H, W)
-        self.ratio = ratio
+        self.ratio = ratio.expand(damaged.shape[0])[:, None]  # (B, 1)
         self.residuals: list[Tensor] = []  # each (B, N)
         self.latents: list[Tensor] = []  # each (B*N, latent_dim)
         b = damaged.shape[0]
@@ -214,7 +221,7 @@ class DiscrepancyStop:
 
     def _keep(self, residuals: list[Tensor], latents: list[Tensor]) -> Tensor:
         stacked = torch.stack(residuals)  # (T+1, B, N)
-        reached = stacked <= stacked[-1] / self.ratio  # the last iterate always reaches
+        reached = stacked <= stacked[-1] / self.ratio.to(stacked.dtype)  # the last always does
         self.iteration = reached.to(torch.uint8).argmax(dim=0)  # the first that does, (B, N)
         rows = torch.arange(latents[0].shape[0], device=latents[0].device)
         return torch.stack(latents)[self.iteration.flatten(), rows]
@@ -222,6 +229,19 @@ class DiscrepancyStop:
     def choose(self, total: Tensor) -> Tensor:
         """(B,) the candidate with the smallest total loss ``total`` (B, N) at its kept iterate."""
         return select_best(total)
+
+
+def rho_at(curve: tuple[tuple[float, float], ...], coverage: Tensor) -> Tensor:
+    """(B,) rho of a (coverage, rho) ``curve`` (coverages increasing) at each ``coverage`` (B,):
+    piecewise linear between its points, constant beyond its ends."""
+    xs, ys = (torch.tensor(column, dtype=torch.float64) for column in zip(*curve, strict=True))
+    if len(xs) == 1:
+        return torch.full(coverage.shape, ys[0].item(), device=coverage.device)
+    at = coverage.detach().double().cpu().clamp(xs[0].item(), xs[-1].item())
+    right = torch.searchsorted(xs, at).clamp(1, len(xs) - 1)  # the segment [right - 1, right]
+    left = right - 1
+    rho = ys[left] + (at - xs[left]) / (xs[right] - xs[left]) * (ys[right] - ys[left])
+    return rho.float().to(coverage.device)
 
 
 def select_best(candidate_loss: Tensor) -> Tensor:
@@ -252,6 +272,9 @@ class SearchSettings:
     # rho of the discrepancy stop (module docstring; scripts/calibrate_discrepancy.py): each
     # candidate keeps its first iterate whose context error is within r_K / rho; 0 = off
     discrepancy: float = 0.0
+    # the same stop with rho following the mask: (context coverage, rho) points, each face's rho
+    # interpolated at its mask's coverage (clamped at the ends); () = off
+    discrepancy_curve: tuple[tuple[float, float], ...] = ()
     seed: int = 0  # base seed of the starting points (with each image's index) and the held-out
     # std of the N(0, 1) noise added to an encoder's latent for candidates after the first
     encoder_perturbation: float = 0.1
@@ -260,12 +283,26 @@ class SearchSettings:
     # where the device runs it natively (faceinpaint.device.native_bf16), else fp32
     precision: str = "fp32"
 
+    @property
+    def stops_by_discrepancy(self) -> bool:
+        """Whether the discrepancy stop is on (``discrepancy`` or ``discrepancy_curve``)."""
+        return self.discrepancy > 0 or bool(self.discrepancy_curve)
+
+    def discrepancy_ratio(self, weights: Tensor, mask: Tensor) -> Tensor:
+        """(B,) each face's rho: ``discrepancy``, or ``discrepancy_curve`` interpolated at the
+        :func:`context_coverage` of its mask (``weights``, ``mask`` (B,1,H,W))."""
+        if not self.discrepancy_curve:
+            return torch.full((mask.shape[0],), self.discrepancy, device=mask.device)
+        return rho_at(self.discrepancy_curve, context_coverage(weights, mask))
+
     def runs_bf16(self, device: torch.device) -> bool:
         """Whether a search on ``device`` runs its networks in bf16."""
         return self.precision == "bf16" or (self.precision == "auto" and native_bf16(device))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))  # a YAML / JSON list
+        curve = tuple(tuple(float(v) for v in point) for point in self.discrepancy_curve)
+        object.__setattr__(self, "discrepancy_curve", curve)
         if self.candidates < 1 or self.iterations < 0:
             raise ValueError(
                 f"need candidates >= 1 and iterations >= 0, got {self.candidates} and "
@@ -275,7 +312,19 @@ class SearchSettings:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
         if not (self.discrepancy == 0.0 or 0.0 < self.discrepancy <= 1.0):
             raise ValueError(f"discrepancy must be 0 (off) or in (0, 1], got {self.discrepancy}")
-        if self.holdout > 0 and self.discrepancy > 0:
+        coverages = [point[0] for point in curve]
+        if any(
+            len(point) != 2 or not 0 <= point[0] <= 1 or not 0 < point[1] <= 1 for point in curve
+        ) or coverages != sorted(set(coverages)):
+            raise ValueError(
+                "discrepancy_curve must be (coverage, rho) points with coverage in [0, 1], "
+                f"increasing, and rho in (0, 1], got {list(curve)}"
+            )
+        if self.discrepancy > 0 and curve:
+            raise ValueError(
+                "set discrepancy (one rho) or discrepancy_curve (rho by mask), not both"
+            )
+        if self.holdout > 0 and self.stops_by_discrepancy:
             raise ValueError("holdout and discrepancy are two stopping rules: set one of them")
         if self.poisson_iterations < 0:
             raise ValueError(f"poisson_iterations must be >= 0, got {self.poisson_iterations}")
@@ -473,8 +522,9 @@ class LatentSearch:
             selection: HeldOutSelection | DiscrepancyStop | None = None
             if held_out is not None:
                 selection = HeldOutSelection(damaged, held_out, latent)
-            elif settings.discrepancy > 0 and stop_rule:
-                selection = DiscrepancyStop(damaged, weights, latent, settings.discrepancy)
+            elif settings.stops_by_discrepancy and stop_rule:
+                ratio = settings.discrepancy_ratio(weights, hole)
+                selection = DiscrepancyStop(damaged, weights, latent, ratio)
             for step in range(settings.iterations):
                 total = self.step(
                     latent, optimizer, damaged, weights, targets, landmark_term, selection, step

@@ -8,7 +8,8 @@ discrepancy stop then keeps each candidate's first iterate with r_t <= r_K / rho
 the mask (0.57-0.70 on the centre and halves, 0.98 on random pixels, where the known pixels pin
 G(z) almost as tightly as the whole face): each mask's quartiles are written (its median is the
 rho ``scripts/search_curves.py`` reads per mask), and the median over every face and mask
-(``rho``); training
+(``rho``), and ``curve``: (coverage, rho) points for ``SearchSettings.discrepancy_curve``, each
+mask's median at its :func:`context_coverage` (masks of one coverage pooled); training
 faces only, so val stays untouched for ``scripts/search_curves.py --discrepancy``. This is a
 measurement script, not library code (docs/RESULTS.md gives the commands).
 
@@ -34,7 +35,11 @@ from faceinpaint.io import write_text
 from faceinpaint.latent_search import encoder_starts, initial_latents
 from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import load_latent_encoder
-from faceinpaint.losses.latent_search import context_weights, weighted_context_loss
+from faceinpaint.losses.latent_search import (
+    context_coverage,
+    context_weights,
+    weighted_context_loss,
+)
 from faceinpaint.provenance import git_revision
 
 
@@ -76,6 +81,7 @@ def main() -> None:
     base = FaceDataModule(**yaml.safe_load(Path(args.config).read_text())["data"])
     tasks = {task.mask: task for task in load_protocol(args.config).tasks()}
     ratios: dict[str, list[float]] = {}
+    coverages: dict[str, list[float]] = {}
     for mask_name in args.masks:
         datamodule = task_datamodule(base, tasks[mask_name])
         dataset = datamodule.dataset("train")
@@ -100,19 +106,34 @@ def main() -> None:
             residual = weighted_context_loss(fitted, damaged, weights)
             level = weighted_context_loss(revealed, damaged, weights)
             ratios.setdefault(mask_name, []).extend((residual / level).tolist())
+            coverages.setdefault(mask_name, []).extend(context_coverage(weights, mask).tolist())
             print(
                 f"{mask_name} faces {index.tolist()}: r_K / delta {ratios[mask_name][-len(index) :]}"
             )
     every = [ratio for values in ratios.values() for ratio in values]
     rho = min(1.0, statistics.median(every))
+    # the curve: masks of one coverage (the two halves) pool their faces
+    pooled: dict[float, list[float]] = {}
+    for name, values in ratios.items():
+        pooled.setdefault(round(statistics.mean(coverages[name]), 3), []).extend(values)
+    curve = [[c, round(min(1.0, statistics.median(v)), 4)] for c, v in sorted(pooled.items())]
     result = {
         "args": vars(args),
         "revision": git_revision(),
         "rho": round(rho, 4),
-        "masks": {name: {"n": len(v), "quartiles": quartiles(v)} for name, v in ratios.items()},
+        "masks": {
+            name: {
+                "n": len(v),
+                "quartiles": quartiles(v),
+                "coverage": round(statistics.mean(coverages[name]), 4),
+            }
+            for name, v in ratios.items()
+        },
+        "curve": curve,  # SearchSettings.discrepancy_curve
         "ratios": ratios,
     }
     write_text(json.dumps(result, indent=1), Path(args.out))
+    print(f"discrepancy_curve (coverage, rho): {curve}")
     print(f"rho {rho:.4f} (median of {len(every)} faces x masks); per mask quartiles:")
     for name, entry in result["masks"].items():
         print(f"  {name}: {entry['quartiles']} (n {entry['n']})")

@@ -56,6 +56,7 @@ from faceinpaint.latent_search import (
     DiscrepancyStop,
     HeldOutSelection,
     LatentSearch,
+    SearchSettings,
     encoder_starts,
     frozen_eval,
     initial_latents,
@@ -75,6 +76,35 @@ def scores(filled: Tensor, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]
     return hole_psnr_per_sample(result, target, mask), hole_ssim_per_sample(result, target, mask)
 
 
+def best_of_subsets(
+    total: Tensor,
+    generated: Tensor,
+    image: Tensor,
+    mask: Tensor,
+    subsets: list[int],
+    poisson_iterations: int,
+    kept: Tensor | None = None,
+) -> dict[str, dict[str, Tensor]]:
+    """For each subset size k, the candidate of the first k with the smallest ``total`` (B, N),
+    its G(z) from ``generated`` (B,N,3,H,W) composited (blended if asked) and scored:
+    ``{"k{k}": {"psnr_hole", "ssim_hole", "loss"[, "kept"]}}``, each (B,); ``kept`` (B, N):
+    each candidate's kept iteration."""
+    rows = torch.arange(total.shape[0], device=total.device)
+    hole = mask.to(image.dtype)
+    damaged = torch.where(hole.bool(), torch.zeros_like(image), image)
+    cells = {}
+    for k in subsets:
+        best = total[:, :k].argmin(dim=1)  # (B,)
+        chosen = generated[rows, best]  # (B, 3, H, W)
+        if poisson_iterations > 0:
+            chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
+        psnr, ssim = scores(chosen, image, mask)
+        cells[f"k{k}"] = {"psnr_hole": psnr, "ssim_hole": ssim, "loss": total[rows, best]}
+        if kept is not None:
+            cells[f"k{k}"]["kept"] = kept[rows, best].to(psnr.dtype)
+    return cells
+
+
 def search_snapshots(
     search: LatentSearch,
     start: Tensor,
@@ -85,12 +115,12 @@ def search_snapshots(
     poisson_iterations: int,
     index: Tensor,
     holdout: float = 0.0,
-    discrepancy: float = 0.0,
+    discrepancy_curve: tuple[tuple[float, float], ...] = (),
 ) -> dict[str, dict[str, Tensor]]:
     """Run ``search`` from ``start`` (B,N,latent_dim) on (B,3,H,W) faces and (B,1,H,W) masks;
     at each snapshot iteration, for each subset size k, the best of the first k candidates:
     ``{"k{k}_t{t}": {"psnr_hole", "ssim_hole", "loss"}}``, each (B,). With ``holdout`` > 0, the
-    held-out rule's choice instead (``loss``: its held-out error). With ``discrepancy`` > 0, also
+    held-out rule's choice instead (``loss``: its held-out error). With a ``discrepancy_curve``, also
     ``{"discrepancy_k{k}_t{t}": {..., "kept"}}``: the discrepancy stop's choice at budget t."""
     b, n, latent_dim = start.shape
     hole = mask.to(image.dtype)
@@ -101,17 +131,19 @@ def search_snapshots(
         weights, held_out = holdout_split(weights, holdout, index, search.settings.seed)
     term = search.landmark_term
     out: dict[str, dict[str, Tensor]] = {}
-    rows = torch.arange(b, device=image.device)
     with frozen_eval(search.generator, search.discriminator), torch.enable_grad():
         targets = term.targets(damaged, hole) if term is not None else None
         latent = start.to(image.dtype).flatten(0, 1).clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr=search.settings.lr, betas=search.settings.betas)
         selection = None if held_out is None else HeldOutSelection(damaged, held_out, latent)
         stop = None
-        if discrepancy > 0:
+        if discrepancy_curve:
             if selection is not None:
                 raise ValueError("holdout and discrepancy are two rules: score one per run")
-            stop = DiscrepancyStop(damaged, weights, latent, discrepancy)
+            ratio = SearchSettings(discrepancy_curve=discrepancy_curve).discrepancy_ratio(
+                weights, hole
+            )
+            stop = DiscrepancyStop(damaged, weights, latent, ratio)
         for step in range(max(snapshots) + 1):
             if step in snapshots and stop is not None:
                 with torch.no_grad():
@@ -122,18 +154,10 @@ def search_snapshots(
                     total, _, generated = search.objective(
                         kept, damaged, weights, targets, final=True, landmark_term=term
                     )
-                for k in subsets:
-                    best = total[:, :k].argmin(dim=1)  # (B,)
-                    chosen = generated[rows, best]
-                    if poisson_iterations > 0:
-                        chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
-                    psnr, ssim = scores(chosen, image, mask)
-                    out[f"discrepancy_k{k}_t{step}"] = {
-                        "psnr_hole": psnr,
-                        "ssim_hole": ssim,
-                        "loss": total[rows, best],
-                        "kept": stop.iteration[rows, best].to(psnr.dtype),
-                    }
+                cells = best_of_subsets(
+                    total, generated, image, mask, subsets, poisson_iterations, stop.iteration
+                )
+                out |= {f"discrepancy_{key}_t{step}": cell for key, cell in cells.items()}
             if step in snapshots:
                 with torch.no_grad():
                     if selection is not None:  # what the rule keeps, iterates up to this one
@@ -149,32 +173,19 @@ def search_snapshots(
                     )  # (B, N), _, (B, N, 3, H, W)
                     if selection is not None:
                         total = selection.error
-                for k in subsets:
-                    best = total[:, :k].argmin(dim=1)  # (B,)
-                    chosen = generated[rows, best]  # (B, 3, H, W)
-                    if poisson_iterations > 0:
-                        chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
-                    psnr, ssim = scores(chosen, image, mask)
-                    out[f"k{k}_t{step}"] = {
-                        "psnr_hole": psnr,
-                        "ssim_hole": ssim,
-                        "loss": total[rows, best],
-                    }
+                cells = best_of_subsets(total, generated, image, mask, subsets, poisson_iterations)
+                out |= {f"{key}_t{step}": cell for key, cell in cells.items()}
             if step == max(snapshots):
                 break
             search.step(latent, optimizer, damaged, weights, targets, term, selection or stop, step)
     return out
 
 
-def discrepancy_ratio(value: str, mask_name: str) -> float:
-    """rho for ``mask_name``: ``value`` itself, or its calibration file's median for the mask."""
-    path = Path(value)
-    if not path.suffix == ".json":
-        return float(value)
-    masks = json.loads(path.read_text())["masks"]
-    if mask_name not in masks:
-        raise ValueError(f"{path} calibrates no rho for the mask {mask_name!r}: {sorted(masks)}")
-    return min(1.0, masks[mask_name]["quartiles"][1])
+def discrepancy_curve(value: str) -> tuple[tuple[float, float], ...]:
+    """(coverage, rho) points: one rho for every mask, or a calibration file's ``curve``."""
+    if Path(value).suffix != ".json":
+        return ((0.0, float(value)),) if float(value) > 0 else ()
+    return tuple(tuple(point) for point in json.loads(Path(value).read_text())["curve"])
 
 
 def main() -> None:
@@ -205,7 +216,7 @@ def main() -> None:
         "--discrepancy",
         default="0",
         help="also score the discrepancy stop: one rho, or the JSON that "
-        "scripts/calibrate_discrepancy.py wrote (each mask's median ratio, at most 1)",
+        "scripts/calibrate_discrepancy.py wrote (its curve: rho by the mask's coverage)",
     )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -291,7 +302,7 @@ def main() -> None:
                 args.poisson_iterations,
                 index,
                 args.holdout,
-                discrepancy_ratio(args.discrepancy, mask_name),
+                discrepancy_curve(args.discrepancy),
             )
             synchronize(device)
             seconds = (time.perf_counter() - started) / len(faces)

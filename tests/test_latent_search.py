@@ -256,10 +256,13 @@ def test_holdout_keeps_the_iterate_with_the_smallest_held_out_error(nets):
     assert (kept[-1] < kept[0]).any(), "30 iterations should beat the start somewhere"
 
 
-def test_holdout_never_reads_the_hole(nets):
+@pytest.mark.parametrize(
+    "rule", [{"holdout": 0.25}, {"discrepancy": 0.7}, {"discrepancy_curve": ((0.1, 0.6), (1, 1))}]
+)
+def test_a_stopping_rule_never_reads_the_hole(nets, rule):
     image, mask, index = _batch(nets[0])
     other = torch.where(mask.bool(), torch.rand_like(image), image)
-    search = _search(nets, holdout=0.25, iterations=8)
+    search = _search(nets, iterations=8, **rule)
     torch.testing.assert_close(
         search(image, mask, index).generated, search(other, mask, index).generated
     )
@@ -310,17 +313,65 @@ def test_discrepancy_stop_keeps_the_iterate_a_shorter_plain_search_ends_at(nets)
         torch.testing.assert_close(result.latent[face], plain.latent[face])
 
 
-def test_discrepancy_stop_never_reads_the_hole_and_is_refused_beside_holdout(nets):
-    image, mask, index = _batch(nets[0])
-    other = torch.where(mask.bool(), torch.rand_like(image), image)
-    search = _search(nets, discrepancy=0.7, iterations=8)
-    torch.testing.assert_close(
-        search(image, mask, index).generated, search(other, mask, index).generated
-    )
+def test_a_discrepancy_out_of_range_or_beside_holdout_is_refused(nets):
     with pytest.raises(ValueError, match=r"discrepancy must be 0 \(off\) or in \(0, 1\]"):
         _search(nets, discrepancy=1.2)
     with pytest.raises(ValueError, match="two stopping rules"):
         _search(nets, discrepancy=0.5, holdout=0.25)
+
+
+def test_context_coverage_counts_the_known_pixels_that_weigh_in_the_context_loss():
+    from faceinpaint.losses.latent_search import context_coverage, context_weights
+
+    mask = torch.zeros(3, 1, 64, 64)
+    mask[0, :, 16:48, 16:48] = 1.0  # the thesis's centre: a 3-pixel ring of a 7 x 7 window
+    mask[1, :, :, :32] = 1.0  # left half: 3 columns of the 32 known
+    mask[2, :, ::2, :] = 1.0  # every other row: every known pixel borders the hole
+    coverage = context_coverage(context_weights(mask, 7), mask)
+    expected = [(38 * 38 - 32 * 32) / (64 * 64 - 32 * 32), 3 / 32, 1.0]
+    torch.testing.assert_close(coverage, torch.tensor(expected))
+
+
+def test_discrepancy_curve_interpolates_rho_at_each_faces_coverage():
+    curve = ((0.1, 0.6), (0.2, 0.7), (1.0, 0.98))
+    settings = SearchSettings(discrepancy_curve=[list(p) for p in curve])  # lists, as from YAML
+    assert settings.discrepancy_curve == curve and settings.stops_by_discrepancy
+
+    from faceinpaint.latent_search import rho_at
+
+    coverage = torch.tensor([0.05, 0.1, 0.15, 0.6, 1.0])
+    torch.testing.assert_close(rho_at(curve, coverage), torch.tensor([0.6, 0.6, 0.65, 0.84, 0.98]))
+    torch.testing.assert_close(rho_at(((0.3, 0.8),), coverage), torch.full((5,), 0.8))
+    constant = SearchSettings(discrepancy=0.7).discrepancy_ratio(
+        torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)
+    )
+    torch.testing.assert_close(constant, torch.tensor([0.7, 0.7]))
+    with pytest.raises(ValueError, match="not both"):
+        SearchSettings(discrepancy=0.7, discrepancy_curve=curve)
+    with pytest.raises(ValueError, match="increasing"):
+        SearchSettings(discrepancy_curve=((0.2, 0.7), (0.1, 0.6)))
+    with pytest.raises(ValueError, match=r"rho in \(0, 1\]"):
+        SearchSettings(discrepancy_curve=((0.1, 1.3),))
+
+
+def test_a_discrepancy_curve_gives_each_face_its_own_rho(nets):
+    """Two faces, one mask each: the curve's search keeps, per face, what a constant-rho search
+    at that face's rho keeps."""
+    from faceinpaint.losses.latent_search import context_coverage, context_weights
+
+    image, _, index = _batch(nets[0], n=2)
+    mask = torch.zeros(2, 1, SIZE, SIZE)
+    mask[0, :, 2:6, 2:6] = 1.0
+    mask[1, :, :, :4] = 1.0
+    coverage = context_coverage(context_weights(mask, 7), mask).tolist()
+    assert coverage[0] != coverage[1]
+    low, high = sorted(coverage)
+    curve = ((low, 0.5), (high, 0.9))
+    by_curve = _search(nets, discrepancy_curve=curve, iterations=30)(image, mask, index)
+    for face, rho in enumerate(0.5 if c == low else 0.9 for c in coverage):
+        alone = _search(nets, discrepancy=rho, iterations=30)(image, mask, index)
+        torch.testing.assert_close(by_curve.latent[face], alone.latent[face])
+        assert torch.equal(by_curve.kept_iteration[face], alone.kept_iteration[face])
 
 
 def test_projection_starts_where_told_and_keeps_its_last_iterate(nets):
@@ -398,7 +449,9 @@ def test_search_settings_are_frozen_and_read_lists_as_tuples():
 
 
 def test_search_settings_load_from_a_checkpoint_without_code(tmp_path):
-    settings = SearchSettings(candidates=3, betas=(0.5, 0.9))
+    settings = SearchSettings(
+        candidates=3, betas=(0.5, 0.9), discrepancy_curve=((0.1, 0.6), (1, 1))
+    )
     torch.save({"hyper_parameters": {"search": settings}}, tmp_path / "x.ckpt")
     loaded = torch.load(tmp_path / "x.ckpt", weights_only=True)
     assert loaded["hyper_parameters"]["search"] == settings

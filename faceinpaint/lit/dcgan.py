@@ -159,7 +159,7 @@ class DCGANModule(InpaintingModule):
             sample_seed: seed of the grid's fixed latents.
             search: the latent search's settings (``faceinpaint.latent_search.SearchSettings``:
                 candidates, iterations, lr, betas, prior_weight, context_window,
-                landmark_weight, poisson_iterations, holdout, discrepancy, seed,
+                landmark_weight, poisson_iterations, holdout, discrepancy, discrepancy_curve, seed,
                 encoder_perturbation, precision).
             landmark_loss: ``network`` (differentiable, through the landmark network of
                 ``landmark_checkpoint``) or ``dlib`` (the thesis's thresholded loss: zero
@@ -328,6 +328,7 @@ class DCGANModule(InpaintingModule):
                 poisson_iterations=0,
                 holdout=0.0,
                 discrepancy=0.0,
+                discrepancy_curve=(),
             )
         return LatentSearch(
             self.generator,
@@ -403,7 +404,7 @@ class DCGANModule(InpaintingModule):
         name += "+encoder" if hp.encoder_checkpoint is not None else ""
         name += "+landmark" if search.landmark_weight > 0 else ""
         name += "+holdout" if search.holdout > 0 else ""
-        name += "+discrepancy" if search.discrepancy > 0 else ""
+        name += "+discrepancy" if search.stops_by_discrepancy else ""
         name += "+poisson" if search.poisson_iterations > 0 else ""
         name += "+bf16" if search.runs_bf16(self.device) else ""
         return name

@@ -115,7 +115,17 @@ def test_the_search_group_parses_from_the_config_and_the_command_line(capsys):
         "poisson_iterations": 0,
         "holdout": 0.0,
         "discrepancy": 0.0,
+        "discrepancy_curve": [],
         "seed": 0,
         "encoder_perturbation": 0.1,
         "precision": "fp32",
     }
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "dcgan").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_discrepancy_stop_is_on_in_the_fast_config_only(path):
+    from faceinpaint.latent_search import SearchSettings
+
+    search = SearchSettings(**_load(f"dcgan/{path.name}")["model"]["init_args"].get("search", {}))
+    assert search.stops_by_discrepancy == (path.stem == "celeba-half-cpu-fast")
+    assert search.holdout == 0.0
