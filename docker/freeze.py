@@ -23,13 +23,14 @@ def project() -> dict:
 
 def project_requirements(extras: set[str]) -> list[str]:
     """The requirement lines of pyproject.toml: dependencies plus those of ``extras``."""
-    optional = project().get("optional-dependencies", {})
+    spec = project()
+    optional = spec.get("optional-dependencies", {})
     unknown = sorted(extras - set(optional))
     if unknown:
         raise SystemExit(
             f"freeze: pyproject.toml has no extras {unknown}; it has {sorted(optional)}"
         )
-    return project()["dependencies"] + [line for extra in extras for line in optional[extra]]
+    return spec["dependencies"] + [line for extra in extras for line in optional[extra]]
 
 
 def closure(extras: set[str]) -> dict[str, str]:

@@ -145,34 +145,38 @@ def search_snapshots(
             )
             stop = DiscrepancyStop(damaged, weights, latent, ratio)
         for step in range(max(snapshots) + 1):
-            if step in snapshots and stop is not None:
-                with torch.no_grad():
-                    _, _, now = search.objective(
-                        latent, damaged, weights, targets, final=True, landmark_term=term
-                    )
-                    kept = stop.kept(latent, now)
-                    total, _, generated = search.objective(
-                        kept, damaged, weights, targets, final=True, landmark_term=term
-                    )
-                cells = best_of_subsets(
-                    total, generated, image, mask, subsets, poisson_iterations, stop.iteration
-                )
-                out |= {f"discrepancy_{key}_t{step}": cell for key, cell in cells.items()}
             if step in snapshots:
-                with torch.no_grad():
-                    if selection is not None:  # what the rule keeps, iterates up to this one
-                        _, _, now = search.objective(
-                            latent, damaged, weights, targets, final=True, landmark_term=term
-                        )
-                        selection.update(latent, now, step)
-                        kept = selection.latent
-                    else:
-                        kept = latent
+                with torch.no_grad():  # the iterate itself: the paper's rule's choice
                     total, _, generated = search.objective(
-                        kept, damaged, weights, targets, final=True, landmark_term=term
+                        latent, damaged, weights, targets, final=True, landmark_term=term
                     )  # (B, N), _, (B, N, 3, H, W)
-                    if selection is not None:
+                    if stop is not None:  # what the discrepancy stop keeps, t playing K
+                        kept = stop.kept(latent, generated)
+                        kept_total, _, kept_generated = search.objective(
+                            kept, damaged, weights, targets, final=True, landmark_term=term
+                        )
+                    if selection is not None:  # what the held-out rule keeps, instead
+                        selection.update(latent, generated, step)
+                        _, _, generated = search.objective(
+                            selection.latent,
+                            damaged,
+                            weights,
+                            targets,
+                            final=True,
+                            landmark_term=term,
+                        )
                         total = selection.error
+                if stop is not None:
+                    cells = best_of_subsets(
+                        kept_total,
+                        kept_generated,
+                        image,
+                        mask,
+                        subsets,
+                        poisson_iterations,
+                        stop.iteration,
+                    )
+                    out |= {f"discrepancy_{key}_t{step}": cell for key, cell in cells.items()}
                 cells = best_of_subsets(total, generated, image, mask, subsets, poisson_iterations)
                 out |= {f"{key}_t{step}": cell for key, cell in cells.items()}
             if step == max(snapshots):
