@@ -86,9 +86,17 @@ def test_logged_images_are_visible(
 
 
 def offline_run_ids(tmp_path: Path) -> list[str]:
-    """The run id of each offline run folder (``offline-run-<date>_<time>-<id>``), oldest first."""
-    folders = sorted((tmp_path / "runs").glob("wandb/offline-run-*"))
-    return [folder.name.rsplit("-", 1)[1] for folder in folders]
+    """The run id that each offline run folder's run record holds. Not parsed from the folder's
+    name: a resume that starts within the same second as its run gets
+    ``offline-run-<date>_<time>-<id>-1``."""
+    return [
+        next(
+            record.run.run_id
+            for record in read_records(path)
+            if record.WhichOneof("record_type") == "run"
+        )
+        for path in run_files(tmp_path / "runs")
+    ]
 
 
 def test_a_resumed_fit_continues_its_wandb_run(offline_wandb: Path, one_cpu_thread: None) -> None:
