@@ -153,9 +153,12 @@ class HeldOutSelection:
         self.iteration = torch.zeros(b, n, dtype=torch.int64, device=damaged.device)
 
     @torch.no_grad()
-    def update(self, latent: Tensor, generated: Tensor, iteration: int) -> None:
+    def update(
+        self, latent: Tensor, generated: Tensor, parts: dict[str, Tensor], iteration: int
+    ) -> None:
         """Keep ``latent`` (B*N, latent_dim) where its G(z) ``generated`` (B,N,3,H,W) beats the
-        kept iterate on the held-out pixels (strictly: on ties the earlier iterate stays)."""
+        kept iterate on the held-out pixels (strictly: on ties the earlier iterate stays);
+        ``parts``, the objective's, are not read."""
         error = weighted_context_loss(generated, self.damaged, self.held_out)  # (B, N)
         better = error < self.error
         self.error = torch.where(better, error, self.error)
@@ -173,36 +176,37 @@ class DiscrepancyStop:
     docstring, the discrepancy principle), from the iterates recorded as the search runs.
 
     Args:
-        damaged: (B,3,H,W) the damaged input.
-        weights: (B,1,H,W) the context weights of the objective.
         latent: (B*N, latent_dim) the starts.
-        ratio: rho in (0, 1], the calibrated ratio of the final context error to the level a
-            fit of the whole face reaches: one for every face, or (B,) one per face.
+        ratio: (B,) each face's rho in (0, 1], the calibrated ratio of the final context error
+            to the level a fit of the whole face reaches.
     """
 
-    def __init__(
-        self, damaged: Tensor, weights: Tensor, latent: Tensor, ratio: float | Tensor
-    ) -> None:
-        ratio = torch.as_tensor(ratio, dtype=torch.float32, device=damaged.device)
+    def __init__(self, latent: Tensor, ratio: Tensor) -> None:
+        if ratio.dim() != 1 or latent.shape[0] % max(len(ratio), 1):
+            raise ValueError(
+                f"the discrepancy ratio must be (B,) for {latent.shape[0]} latent rows, "
+                f"got {tuple(ratio.shape)}"
+            )
         if not ((ratio > 0) & (ratio <= 1)).all():
             raise ValueError(f"the discrepancy ratio must be in (0, 1], got {ratio.tolist()}")
-        self.damaged = damaged[:, None]  # (B, 1, 3, H, W)
-        self.weights = weights[:, None]  # (B, 1, 1, H, W)
-        self.ratio = ratio.expand(damaged.shape[0])[:, None]  # (B, 1)
+        self.ratio = ratio.float()[:, None]  # (B, 1)
         self.residuals: list[Tensor] = []  # each (B, N)
         self.latents: list[Tensor] = []  # each (B*N, latent_dim)
-        b = damaged.shape[0]
+        b = len(ratio)
         self.iteration = torch.zeros(
             b, latent.shape[0] // b, dtype=torch.int64, device=latent.device
         )
 
     @torch.no_grad()
-    def update(self, latent: Tensor, generated: Tensor, iteration: int) -> None:
-        """Record iterate ``iteration`` (B*N, latent_dim) and the context error of its G(z)
-        ``generated`` (B,N,3,H,W); iterations arrive in order from 0."""
+    def update(
+        self, latent: Tensor, generated: Tensor, parts: dict[str, Tensor], iteration: int
+    ) -> None:
+        """Record iterate ``iteration`` (B*N, latent_dim) and its context error, the objective's
+        ``parts["context"]`` (B, N); iterations arrive in order from 0. ``generated`` is not
+        read."""
         if iteration != len(self.latents):
             raise ValueError(f"iterate {iteration} recorded after {len(self.latents)} iterates")
-        self.residuals.append(weighted_context_loss(generated, self.damaged, self.weights))
+        self.residuals.append(parts["context"].detach().float())
         self.latents.append(latent.detach().clone())
 
     @property
@@ -212,11 +216,11 @@ class DiscrepancyStop:
         return self._keep(self.residuals, self.latents)
 
     @torch.no_grad()
-    def kept(self, latent: Tensor, generated: Tensor) -> Tensor:
-        """What :attr:`latent` would be with ``latent`` (its G(z) ``generated``) recorded as
+    def kept(self, latent: Tensor, parts: dict[str, Tensor]) -> Tensor:
+        """What :attr:`latent` would be with ``latent`` (its objective's ``parts``) recorded as
         the last iterate, without recording it: the rule's choice at a budget the search runs
         past (``scripts/search_curves.py``)."""
-        residual = weighted_context_loss(generated, self.damaged, self.weights)
+        residual = parts["context"].detach().float()
         return self._keep([*self.residuals, residual], [*self.latents, latent.detach()])
 
     def _keep(self, residuals: list[Tensor], latents: list[Tensor]) -> Tensor:
@@ -385,11 +389,11 @@ class LatentSearch:
         """One Adam step of the search on ``latent`` (B*N, latent_dim), then the clip to [-1, 1];
         returns the (B, N) total loss before the step, detached. Arguments as :meth:`objective`;
         ``selection`` sees the iterate before the step, as iteration ``iteration``."""
-        total, _, generated = self.objective(
+        total, parts, generated = self.objective(
             latent, damaged, weights, landmark_targets, final=False, landmark_term=landmark_term
         )
         if selection is not None:
-            selection.update(latent, generated, iteration)
+            selection.update(latent, generated, parts, iteration)
         optimizer.zero_grad(set_to_none=True)
         total.sum().backward()
         optimizer.step()
@@ -524,7 +528,7 @@ class LatentSearch:
                 selection = HeldOutSelection(damaged, held_out, latent)
             elif settings.stops_by_discrepancy and stop_rule:
                 ratio = settings.discrepancy_ratio(weights, hole)
-                selection = DiscrepancyStop(damaged, weights, latent, ratio)
+                selection = DiscrepancyStop(latent, ratio)
             for step in range(settings.iterations):
                 total = self.step(
                     latent, optimizer, damaged, weights, targets, landmark_term, selection, step
@@ -536,7 +540,7 @@ class LatentSearch:
                     latent, damaged, weights, targets, final=True, landmark_term=landmark_term
                 )
                 if selection is not None:
-                    selection.update(latent, generated, settings.iterations)
+                    selection.update(latent, generated, parts, settings.iterations)
                     latent = selection.latent
                     total, parts, generated = self.objective(
                         latent, damaged, weights, targets, final=True, landmark_term=landmark_term

@@ -143,20 +143,20 @@ def search_snapshots(
             ratio = SearchSettings(discrepancy_curve=discrepancy_curve).discrepancy_ratio(
                 weights, hole
             )
-            stop = DiscrepancyStop(damaged, weights, latent, ratio)
+            stop = DiscrepancyStop(latent, ratio)
         for step in range(max(snapshots) + 1):
             if step in snapshots:
                 with torch.no_grad():  # the iterate itself: the paper's rule's choice
-                    total, _, generated = search.objective(
+                    total, parts, generated = search.objective(
                         latent, damaged, weights, targets, final=True, landmark_term=term
-                    )  # (B, N), _, (B, N, 3, H, W)
+                    )  # (B, N), (B, N) each, (B, N, 3, H, W)
                     if stop is not None:  # what the discrepancy stop keeps, t playing K
-                        kept = stop.kept(latent, generated)
+                        kept = stop.kept(latent, parts)
                         kept_total, _, kept_generated = search.objective(
                             kept, damaged, weights, targets, final=True, landmark_term=term
                         )
                     if selection is not None:  # what the held-out rule keeps, instead
-                        selection.update(latent, generated, step)
+                        selection.update(latent, generated, parts, step)
                         _, _, generated = search.objective(
                             selection.latent,
                             damaged,

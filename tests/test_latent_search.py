@@ -280,26 +280,30 @@ def test_holdout_off_is_the_papers_rule(nets):
 def test_discrepancy_stop_keeps_each_candidates_first_iterate_within_r_k_over_rho():
     from faceinpaint.latent_search import DiscrepancyStop
 
-    damaged, weights = torch.zeros(1, 3, 2, 2), torch.ones(1, 1, 2, 2)
-    # per-pixel error of candidate 0: 10, 6, 4, 3 (r_K / 0.5 = 6: iterate 1); candidate 1: flat
+    def context(first: float, second: float) -> dict[str, torch.Tensor]:
+        """The objective's parts for one face's two candidates (only the context is read)."""
+        return {"context": torch.tensor([[first, second]]), "prior": torch.full((1, 2), 1e9)}
+
+    unread = torch.full((1, 2, 3, 2, 2), float("nan"))  # G(z): the stop reads the parts
+    # context error of candidate 0: 10, 6, 4, 3 (r_K / 0.5 = 6: iterate 1); candidate 1: flat
     errors = [(10.0, 5.0), (6.0, 5.0), (4.0, 5.0), (3.0, 5.0)]
-    stop = DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=0.5)
+    stop = DiscrepancyStop(torch.zeros(2, 1), ratio=torch.tensor([0.5]))
     for t, (first, second) in enumerate(errors):
-        generated = torch.tensor([first, second]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
-        stop.update(torch.tensor([[10.0 + t], [20.0 + t]]), generated, t)
+        stop.update(torch.tensor([[10.0 + t], [20.0 + t]]), unread, context(first, second), t)
     assert stop.latent.flatten().tolist() == [11.0, 20.0]
     assert stop.iteration.tolist() == [[1, 0]]
     # the rule at a shorter budget: iterates 0-1 recorded, iterate 2 (error 4) as the last
-    short = DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=0.5)
+    short = DiscrepancyStop(torch.zeros(2, 1), ratio=torch.tensor([0.5]))
     for t, (first, second) in enumerate(errors[:2]):
-        generated = torch.tensor([first, second]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
-        short.update(torch.tensor([[10.0 + t], [20.0 + t]]), generated, t)
-    last = torch.tensor([4.0, 5.0]).view(1, 2, 1, 1, 1).expand(1, 2, 3, 2, 2)
-    assert short.kept(torch.tensor([[12.0], [22.0]]), last).flatten().tolist() == [11.0, 20.0]
+        short.update(torch.tensor([[10.0 + t], [20.0 + t]]), unread, context(first, second), t)
+    kept = short.kept(torch.tensor([[12.0], [22.0]]), context(4.0, 5.0))
+    assert kept.flatten().tolist() == [11.0, 20.0]
     with pytest.raises(ValueError, match="recorded after 2 iterates"):
-        short.update(torch.zeros(2, 1), last, 5)
-    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got 1.5"):
-        DiscrepancyStop(damaged, weights, torch.zeros(2, 1), ratio=1.5)
+        short.update(torch.zeros(2, 1), unread, context(4.0, 5.0), 5)
+    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got \[1.5\]"):
+        DiscrepancyStop(torch.zeros(2, 1), ratio=torch.tensor([1.5]))
+    with pytest.raises(ValueError, match=r"must be \(B,\) for 3 latent rows, got \(2,\)"):
+        DiscrepancyStop(torch.zeros(3, 1), ratio=torch.tensor([0.5, 0.5]))
 
 
 def test_discrepancy_stop_keeps_the_iterate_a_shorter_plain_search_ends_at(nets):
