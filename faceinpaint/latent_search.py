@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from faceinpaint.batch import composite, sample_generator
+from faceinpaint.batch import sample_generator
 from faceinpaint.device import bf16_autocast, native_bf16
 from faceinpaint.losses.landmark import LandmarkTerm
 from faceinpaint.losses.latent_search import (
@@ -63,7 +63,7 @@ from faceinpaint.losses.latent_search import (
     weighted_context_loss,
 )
 from faceinpaint.models.dcgan import LatentPrior, sample_latent
-from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.ops.poisson import paste_or_blend
 from faceinpaint.settings import checkpoint_safe
 
 
@@ -549,10 +549,7 @@ class LatentSearch:
         best = select_best(total) if selection is None else selection.choose(total)
         rows = torch.arange(b, device=damaged.device)
         best_generated = generated[rows, best]  # (B, 3, H, W)
-        if settings.poisson_iterations > 0:
-            inpainted = poisson_blend(best_generated, damaged, hole, settings.poisson_iterations)
-        else:
-            inpainted = composite(best_generated, damaged, hole)
+        inpainted = paste_or_blend(best_generated, damaged, hole, settings.poisson_iterations)
         return SearchResult(
             inpainted=inpainted,
             generated=best_generated,

@@ -138,9 +138,9 @@ def evaluate(
             or ``{path: ..., overrides: {...}}``; ``overrides`` replace the inference settings
             its class names (``inference_settings``: a DCGAN's search settings by their
             ``SearchSettings`` names, ``candidates``, ``iterations``, ``landmark_weight``,
-            ``poisson_iterations``, ``holdout`` ..., and ``encoder_checkpoint``; a VAE-GAN's
-            ``poisson_iterations``). Rows are named by what the
-            settings switch on (``dcgan+encoder+poisson``, ``vaegan+poisson``).
+            ``poisson_iterations``, ``holdout`` ..., and ``encoder_checkpoint``; a VAE-GAN's or a
+            Context Encoder's ``poisson_iterations``). Rows are named by what the settings
+            switch on (``dcgan+encoder+poisson``, ``vaegan+poisson``, ``ce+poisson``).
         vaegan: shortcut for VAE-GAN checkpoints (a path or a list): they must hold one.
         dcgan: shortcut for DCGAN latent-search checkpoints: they must hold one.
         overrides: inference settings for every checkpoint whose class takes them, e.g.

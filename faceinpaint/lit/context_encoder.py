@@ -9,11 +9,14 @@ counts optimizer steps: 2 per batch (1 with ``adv_weight`` 0), so ``max_steps`` 
 ``every_n_train_steps`` of the configs are twice their batches.
 
 Inference is deterministic: the hole is zeroed (no noise) and the network runs in eval mode.
+The output is pasted into the hole, as the paper does, or Poisson-blended
+(``poisson_iterations``, an inference setting that training never sees).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -26,6 +29,7 @@ from faceinpaint.losses.dcgan import discriminator_loss
 from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.context_encoder import ContextEncoderGenerator
 from faceinpaint.models.dcgan import Discriminator
+from faceinpaint.ops.poisson import paste_or_blend
 
 
 class ContextEncoderModule(InpaintingModule):
@@ -42,7 +46,13 @@ class ContextEncoderModule(InpaintingModule):
     )
     optimizer_settings: ClassVar[tuple[str, ...]] = ("lr", "betas")
     export_prefixes: ClassVar[tuple[str, ...]] = ("generator.",)  # D judges training only
-    inference_settings: ClassVar[tuple[str, ...]] = ()
+    inference_settings: ClassVar[tuple[str, ...]] = ("poisson_iterations",)
+
+    @classmethod
+    def recognizes(cls, checkpoint: Mapping[str, Any]) -> bool:
+        prefixes = {key.split(".", 1)[0] for key in checkpoint.get("state_dict") or {}}
+        hparams = checkpoint.get("hyper_parameters") or {}
+        return {"generator", "discriminator"} <= prefixes and "bottleneck" in hparams
 
     def __init__(
         self,
@@ -57,6 +67,7 @@ class ContextEncoderModule(InpaintingModule):
         betas: tuple[float, float] = (0.5, 0.999),
         image_log_every_n_steps: int = 500,
         grid_samples: int = 8,
+        poisson_iterations: int = 0,
     ) -> None:
         """
         Args:
@@ -71,10 +82,15 @@ class ContextEncoderModule(InpaintingModule):
             betas: Adam's moment decays of both networks ((0.5, 0.999)).
             image_log_every_n_steps: training batches between image grids (0 = never).
             grid_samples: faces per image grid.
+            poisson_iterations: outside training, Poisson-blend the output into the known
+                pixels with this many conjugate-gradient iterations instead of pasting it
+                (0, the paper: pasted).
         """
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        if poisson_iterations < 0:
+            raise ValueError(f"poisson_iterations must be >= 0, got {poisson_iterations}")
         self.weights = ContextLossWeights(rec=rec_weight, adv=adv_weight)
         self.generator = ContextEncoderGenerator(
             image_size, base_channels, max_channels, bottleneck
@@ -93,10 +109,14 @@ class ContextEncoderModule(InpaintingModule):
 
     @torch.no_grad()
     def inpaint_parts(self, damaged: Tensor, mask: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-        """``(raw output, composited result)``, each (B,3,S,S) in [-1, 1]; ``index`` is unused
-        (nothing is random)."""
+        """``(raw output, result)``, each (B,3,S,S) in [-1, 1]: the output pasted into the hole,
+        or Poisson-blended with ``poisson_iterations`` > 0; ``index`` is unused (nothing is
+        random)."""
         output = self.paint(damaged, mask)[1]
-        return output, composite(output, damaged, mask)
+        return output, paste_or_blend(output, damaged, mask, self.hparams.poisson_iterations)
+
+    def method_name(self) -> str:
+        return "ce+poisson" if self.hparams.poisson_iterations > 0 else "ce"
 
     @torch.no_grad()
     def reconstruct(self, image: Tensor, index: Tensor) -> Tensor:
@@ -153,7 +173,7 @@ class ContextEncoderModule(InpaintingModule):
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         image, mask = batch[IMAGE], batch[MASK]
         network_input, output = self.paint(image, mask)
-        result = composite(output, image, mask)
+        result = paste_or_blend(output, image, mask, self.hparams.poisson_iterations)
         metrics = self.val_metrics if prefix == "val" else self.test_metrics
         metrics.update(result, image, mask, raw=output)
         if batch_idx == 0:

@@ -47,7 +47,7 @@ from faceinpaint.losses.vgg import DFC_VAE_LAYERS, VGGFeatures, VGGVariant
 from faceinpaint.metrics import DefaultMetrics
 from faceinpaint.models.blocks import Norm
 from faceinpaint.models.vaegan import Critic, InpaintingVAE, hole_windows
-from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.ops.poisson import paste_or_blend
 from faceinpaint.settings import as_group, fold_group
 
 CHECKPOINT_KEY = "vaegan_curriculum"
@@ -497,10 +497,8 @@ class VAEGANModule(InpaintingModule):
             image, mask, self.hparams.hole_fill, generator, index, self.hparams.eval_seed
         )
         output, _, _ = self.generator(network_input)
-        iterations = self.hparams.poisson_iterations
-        if iterations > 0:
-            return network_input, output, poisson_blend(output, image, mask, iterations)
-        return network_input, output, composite(output, image, mask)
+        result = paste_or_blend(output, image, mask, self.hparams.poisson_iterations)
+        return network_input, output, result
 
     @torch.no_grad()
     def inpaint(self, damaged: Tensor, mask: Tensor, index: Tensor) -> Tensor:

@@ -60,3 +60,14 @@ def poisson_blend(
     if clamp:
         filled = filled.clamp(-1.0, 1.0)
     return composite(filled, known_target, mask.to(source.dtype))
+
+
+def paste_or_blend(output: Tensor, damaged: Tensor, mask: Tensor, iterations: int) -> Tensor:
+    """(B,C,H,W) a method's raw ``output`` put into ``damaged``'s hole (``mask`` (B,1,H,W),
+    1 = hole): pasted (:func:`~faceinpaint.batch.composite`) with ``iterations`` 0, else
+    Poisson-blended with that many conjugate-gradient iterations."""
+    if iterations < 0:
+        raise ValueError(f"poisson_iterations must be >= 0, got {iterations}")
+    if iterations == 0:
+        return composite(output, damaged, mask)
+    return poisson_blend(output, damaged, mask, iterations)

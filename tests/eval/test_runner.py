@@ -40,7 +40,9 @@ def save_checkpoint(module: pl.LightningModule, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Untrained 32 px VAE-GAN and DCGAN with tiny widths (weights are seeded, not trained)."""
+    """Untrained 32 px VAE-GAN, DCGAN and Context Encoder with tiny widths (weights are seeded,
+    not trained)."""
+    from faceinpaint.lit.context_encoder import ContextEncoderModule
     from faceinpaint.lit.dcgan import DCGANModule
     from faceinpaint.lit.vaegan import VAEGANModule
 
@@ -59,9 +61,13 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         num_samples=4,
         search=SearchSettings(candidates=2, iterations=2),
     )
+    ce = ContextEncoderModule(
+        image_size=SIZE, base_channels=4, max_channels=8, bottleneck=8, discriminator_channels=4
+    )
     return {
         "vaegan": save_checkpoint(vaegan, folder / "vaegan.ckpt"),
         "dcgan": save_checkpoint(dcgan, folder / "dcgan.ckpt"),
+        "ce": save_checkpoint(ce, folder / "ce.ckpt"),
     }
 
 
@@ -339,8 +345,9 @@ def test_oracle_rows_see_the_original_and_bound_the_methods(
     assert rows[1]["metrics"]["psnr_hole"]["mean"] == pytest.approx(float(psnr.mean()), rel=1e-4)
 
 
-def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
-    tmp_path: Path, checkpoints: dict[str, Path]
+@pytest.mark.parametrize("kind", ["vaegan", "ce"])
+def test_feed_forward_poisson_blending_keeps_known_pixels_and_names_the_row(
+    tmp_path: Path, checkpoints: dict[str, Path], kind: str
 ) -> None:
     from faceinpaint.eval.methods import CheckpointSpec, checkpoint_method
     from faceinpaint.eval.tasks import task_datamodule
@@ -349,12 +356,12 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
 
     protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
     data = embedded(tmp_path)
-    kwargs = dict(vaegan=str(checkpoints["vaegan"]), baselines=[], device="cpu", grid_samples=2)
+    kwargs = dict(checkpoints=[str(checkpoints[kind])], baselines=[], device="cpu", grid_samples=2)
     (pasted,) = evaluate(data, protocol, out=str(tmp_path / "a"), **kwargs)
     (blended,) = evaluate(
         data, protocol, overrides={"poisson_iterations": 50}, out=str(tmp_path / "b"), **kwargs
     )
-    assert (pasted["method"], blended["method"]) == ("vaegan", "vaegan+poisson")
+    assert (pasted["method"], blended["method"]) == (kind, f"{kind}+poisson")
     assert blended["config"]["method"]["poisson_iterations"] == 50
     assert blended["mask_hash"] == pasted["mask_hash"]
     assert blended["metrics"]["psnr_hole"]["mean"] != pasted["metrics"]["psnr_hole"]["mean"]
@@ -364,9 +371,9 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
     batch = datamodule.prepare_batch(datamodule.dataset("val").__getitems__([0, 1, 2]), "test")
     image, mask, index = batch["image"], batch["mask"], batch["index"]
     damaged = image.masked_fill(mask.bool(), 0.0)
-    blend = CheckpointSpec(str(checkpoints["vaegan"]), {"poisson_iterations": 50})
+    blend = CheckpointSpec(str(checkpoints[kind]), {"poisson_iterations": 50})
     method = checkpoint_method(blend, torch.device("cpu"))
-    model = load_inpainter(str(checkpoints["vaegan"]))  # the checkpoint's own setting: pasted
+    model = load_inpainter(str(checkpoints[kind]))  # the checkpoint's own setting: pasted
     assert model.hparams.poisson_iterations == 0
     with torch.no_grad():
         result = method(damaged, mask, index)
@@ -379,7 +386,7 @@ def test_vaegan_poisson_blending_keeps_known_pixels_and_names_the_row(
             CheckpointSpec(blend.path, {"poisson_iterations": -1}), torch.device("cpu")
         )
     with pytest.raises(ValueError, match="takes only"):
-        load_inpainter(str(checkpoints["vaegan"]), iterations=3)
+        load_inpainter(str(checkpoints[kind]), iterations=3)
 
 
 def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
