@@ -8,9 +8,11 @@ the runner can check it against the task.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -162,6 +164,42 @@ def checkpoint_method(
         history=history,
         settings=cls.inference_settings,
     )
+
+
+def distinct_rows(methods: list[Method]) -> list[Method]:
+    """``methods`` with one row name each, before any face is scored.
+
+    An oracle repeated with the same checkpoint and settings (the file listed twice with
+    settings the oracle does not take, e.g. pasted and ``poisson_iterations``) is scored once.
+    Checkpoint rows that share a name (two files of one method with the same settings) are
+    named ``<name>@<file stem>``; a checkpoint listed twice with the same settings, or two
+    files of the same stem, is an error."""
+    kept: list[Method] = []
+    seen: set[tuple[str, str | None, str]] = set()
+    for method in methods:
+        key = (method.name, method.checkpoint, repr(sorted(method.config.items())))
+        if key in seen:
+            if method.oracle:
+                continue
+            raise ValueError(
+                f"checkpoint {method.checkpoint!r} is listed twice with the same settings "
+                f"(row {method.name!r})"
+            )
+        seen.add(key)
+        kept.append(method)
+    shared = Counter(method.name for method in kept)
+    named = [
+        replace(method, name=f"{method.name}@{Path(method.checkpoint).stem}")
+        if shared[method.name] > 1 and method.checkpoint
+        else method
+        for method in kept
+    ]
+    clashes = sorted(name for name, count in Counter(m.name for m in named).items() if count > 1)
+    if clashes:
+        raise ValueError(
+            f"rows {clashes} would share a name: give the checkpoint files distinct names"
+        )
+    return named
 
 
 def baseline_method(name: str) -> Method:

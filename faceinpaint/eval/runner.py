@@ -45,6 +45,7 @@ from faceinpaint.eval.methods import (
     NearestNeighbourBank,
     baseline_method,
     checkpoint_method,
+    distinct_rows,
     nearest_neighbour_method,
 )
 from faceinpaint.eval.plots import plot_eval_bars, plot_search_history, save_figure
@@ -196,11 +197,13 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     perceptual = PerceptualNetworks.load(_as_list(metrics), target) if metrics else None
     specs = checkpoint_specs(checkpoints, vaegan, dcgan)
-    methods = [
-        checkpoint_method(spec, target, oracle, overrides)
-        for spec in specs
-        for oracle in (False, True)[: 1 + oracles]
-    ]
+    methods = distinct_rows(
+        [
+            checkpoint_method(spec, target, oracle, overrides)
+            for spec in specs
+            for oracle in (False, True)[: 1 + oracles]
+        ]
+    )
     untaken = sorted(set(overrides or {}) - {name for m in methods for name in m.settings})
     if untaken:
         raise ValueError(

@@ -389,6 +389,28 @@ def test_feed_forward_poisson_blending_keeps_known_pixels_and_names_the_row(
         load_inpainter(str(checkpoints[kind]), iterations=3)
 
 
+def test_rows_of_one_method_get_distinct_names_before_any_face(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    """One file pasted and blended, with oracles: one oracle row (the oracle takes no blending);
+    two files of one method: each row named by its file; a file listed twice: an error."""
+    protocol = Protocol("tiny", {"center": MaskSpec("center")}, image_sizes=(SIZE,))
+    data = embedded(tmp_path)
+    kwargs = dict(baselines=[], device="cpu", grid_samples=2, limit=4, quiet=True)
+    ce = str(checkpoints["ce"])
+    blended = {"path": ce, "overrides": {"poisson_iterations": 20}}
+    rows = evaluate(data, protocol, [ce, blended], oracles=True, out=str(tmp_path / "a"), **kwargs)
+    assert [row["method"] for row in rows] == ["ce", "ce-oracle", "ce+poisson"]
+    copy = tmp_path / "ce-later.ckpt"
+    copy.write_bytes(Path(ce).read_bytes())
+    rows = evaluate(data, protocol, [ce, str(copy)], out=str(tmp_path / "b"), **kwargs)
+    assert [row["method"] for row in rows] == ["ce@ce", "ce@ce-later"]
+    assert rows[0]["metrics"] == rows[1]["metrics"]
+    with pytest.raises(ValueError, match="listed twice with the same settings"):
+        evaluate(data, protocol, [ce, ce], out=str(tmp_path / "c"), **kwargs)
+    assert not (tmp_path / "c").exists()  # refused before any face
+
+
 def test_eval_opens_its_own_offline_wandb_run_grouped_with_training(
     tmp_path: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
