@@ -32,7 +32,7 @@ from faceinpaint.data.datamodule import FaceDataModule
 from faceinpaint.eval.protocols import load_protocol
 from faceinpaint.eval.tasks import task_datamodule
 from faceinpaint.io import write_text
-from faceinpaint.latent_search import encoder_starts, initial_latents
+from faceinpaint.latent_search import encoder_starts
 from faceinpaint.lit.inference import load_inpainter
 from faceinpaint.lit.loading import load_latent_encoder
 from faceinpaint.losses.latent_search import (
@@ -92,13 +92,16 @@ def main() -> None:
             )
             image, mask, index = batch[IMAGE], batch[MASK], batch[INDEX]
             damaged = torch.where(mask.bool(), torch.zeros_like(image), image)
-            if encoder is None:
-                start = initial_latents(
-                    index, args.candidates, model.generator.latent_dim, search.latent_prior
-                )
-            else:
+            start = None  # random starts: both searches draw the same ones, as eval does
+            if encoder is not None:
                 start = encoder_starts(
-                    encoder, damaged, mask, index, args.candidates, args.encoder_perturbation
+                    encoder,
+                    damaged,
+                    mask,
+                    index,
+                    args.candidates,
+                    args.encoder_perturbation,
+                    search.settings.seed,
                 )
             weights = context_weights(mask, search.settings.context_window)
             fitted = search(image, mask, index, start).generated

@@ -66,7 +66,7 @@ from faceinpaint.lit.loading import load_latent_encoder
 from faceinpaint.losses.latent_search import context_weights, holdout_split
 from faceinpaint.metrics import hole_psnr_per_sample, hole_ssim_per_sample
 from faceinpaint.ops.fills import BASELINES
-from faceinpaint.ops.poisson import poisson_blend
+from faceinpaint.ops.poisson import paste_or_blend
 from faceinpaint.provenance import git_revision
 
 
@@ -96,9 +96,7 @@ def best_of_subsets(
     for k in subsets:
         best = total[:, :k].argmin(dim=1)  # (B,)
         chosen = generated[rows, best]  # (B, 3, H, W)
-        if poisson_iterations > 0:
-            chosen = poisson_blend(chosen, damaged, hole, poisson_iterations)
-        psnr, ssim = scores(chosen, image, mask)
+        psnr, ssim = scores(paste_or_blend(chosen, damaged, hole, poisson_iterations), image, mask)
         cells[f"k{k}"] = {"psnr_hole": psnr, "ssim_hole": ssim, "loss": total[rows, best]}
         if kept is not None:
             cells[f"k{k}"]["kept"] = kept[rows, best].to(psnr.dtype)

@@ -115,9 +115,6 @@ class ContextEncoderModule(InpaintingModule):
         output = self.paint(damaged, mask)[1]
         return output, paste_or_blend(output, damaged, mask, self.hparams.poisson_iterations)
 
-    def method_name(self) -> str:
-        return "ce+poisson" if self.hparams.poisson_iterations > 0 else "ce"
-
     @torch.no_grad()
     def reconstruct(self, image: Tensor, index: Tensor) -> Tensor:
         """The output for the whole (B,3,S,S) ``image``, an all-zero mask (the eval oracle)."""

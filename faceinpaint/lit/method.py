@@ -138,7 +138,12 @@ class InpaintingModule(DeclaredModule):
         """Fail now, before any face, where inference would need what is missing (a file)."""
 
     def method_name(self) -> str:
-        """Row name in tables: the kind, plus what its settings switch on (``dcgan+encoder``)."""
+        """Row name in tables: the kind, plus what its settings switch on: ``+poisson`` where
+        the class takes ``poisson_iterations`` and blends (``vaegan+poisson``, ``ce+poisson``);
+        a class with more to name says so itself (``dcgan+encoder``)."""
+        blends = "poisson_iterations" in self.inference_settings
+        if blends and self.hparams.poisson_iterations > 0:
+            return f"{self.kind}+poisson"
         return self.kind
 
     def landmark_checkpoint_in_use(self) -> str | None:

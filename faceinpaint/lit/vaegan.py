@@ -516,9 +516,6 @@ class VAEGANModule(InpaintingModule):
         hole = torch.zeros_like(image[:, :1])
         return self.network_parts(image, hole, index=index)[1]
 
-    def method_name(self) -> str:
-        return "vaegan+poisson" if self.hparams.poisson_iterations > 0 else "vaegan"
-
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         image, mask = self._prepare(batch)
         network_input, output, result = self.network_parts(image, mask, index=batch[INDEX])
